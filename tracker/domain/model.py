@@ -1,0 +1,389 @@
+"""The domain vocabulary: frozen dataclasses and str-Enums for a patient's surveillance history.
+
+Pure: imports only the standard library. Nothing here touches a database, a file or the clock.
+
+Numbers that rules compare against thresholds (sizes, marker values, Ki-67) are `Decimal`, so
+that boundaries are exact (rules.md section 2, the float trap). Sizes are millimetres.
+
+Every stored record has a `ref`, a short stable string ("visit:3", "lab:17", "scan:5",
+"pathology:2") that flags quote as their evidence. A lesion measurement is cited as
+"scan:5/P1".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+
+class Source(str, Enum):
+    """Who entered a value."""
+
+    PATIENT = "patient"
+    CLINICIAN = "clinician"
+    IMPORT = "import"
+
+
+class Sex(str, Enum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Setting(str, Enum):
+    """Tumour setting at enrolment."""
+
+    SMALL_NF = "small_nf"
+    FUNCTIONING = "functioning"
+    METASTATIC = "metastatic"
+
+
+class Syndrome(str, Enum):
+    """Hereditary syndrome."""
+
+    NONE = "none"
+    MEN1 = "MEN1"
+    VHL = "VHL"
+    OTHER = "other"
+
+
+class LeaveReason(str, Enum):
+    TREATMENT = "treatment"
+    PATIENT_CHOICE = "patient_choice"
+    DEATH = "death"
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
+
+
+class Symptom(str, Enum):
+    """Controlled list of symptoms recorded at a visit (rules.md §3.8, §3.9)."""
+
+    ABDOMINAL_PAIN = "abdominal_pain"
+    BACK_PAIN = "back_pain"
+    JAUNDICE = "jaundice"
+    WEIGHT_LOSS = "weight_loss"
+    PANCREATITIS = "pancreatitis"
+    GI_BLEEDING = "gi_bleeding"
+    PALPABLE_MASS = "palpable_mass"
+    HYPOGLYCAEMIA = "hypoglycaemia"
+    PEPTIC_ULCER = "peptic_ulcer"
+    DIARRHOEA = "diarrhoea"
+    WATERY_DIARRHOEA = "watery_diarrhoea"
+    FLUSHING = "flushing"
+    MIGRATORY_RASH = "migratory_rash"
+    NEW_DIABETES = "new_diabetes"
+    CUSHINGOID = "cushingoid"
+    OTHER = "other"
+
+
+class Analyte(str, Enum):
+    """Controlled list of lab analytes; LOINC codes and allowed UCUM units live in `units.py`."""
+
+    CHROMOGRANIN_A = "chromogranin_a"
+    PANCREASTATIN = "pancreastatin"
+    PANCREATIC_POLYPEPTIDE = "pancreatic_polypeptide"
+    HIAA_5 = "5_hiaa"
+    GASTRIN = "gastrin"
+    INSULIN = "insulin"
+    C_PEPTIDE = "c_peptide"
+    PROINSULIN = "proinsulin"
+    GLUCAGON = "glucagon"
+    VIP = "vip"
+    GLUCOSE = "glucose"
+    BILIRUBIN = "bilirubin"
+    CREATININE = "creatinine"
+    EGFR = "egfr"
+    NSE = "nse"
+    OTHER = "other"
+
+
+class Specimen(str, Enum):
+    SERUM = "serum"
+    PLASMA = "plasma"
+    URINE_24H = "urine_24h"
+    WHOLE_BLOOD = "whole_blood"
+
+
+class Modality(str, Enum):
+    CT = "CT"
+    MRI = "MRI"
+    EUS = "EUS"
+    US = "US"
+    SSTR_PET = "SSTR-PET"
+    FDG_PET = "FDG-PET"
+
+
+#: Modalities whose sizes may be compared for growth (rules.md §4 "Modalities").
+SIZING_MODALITIES = frozenset({Modality.CT, Modality.MRI, Modality.EUS})
+#: Modalities that count for avidity and new lesions only.
+PET_MODALITIES = frozenset({Modality.SSTR_PET, Modality.FDG_PET})
+
+
+class Site(str, Enum):
+    """Where a lesion is. `regional_node` is judged by `spread.node`; the distant sites by
+    `spread.distant`."""
+
+    PANCREAS = "pancreas"
+    REGIONAL_NODE = "regional_node"
+    LIVER = "liver"
+    BONE = "bone"
+    PERITONEUM = "peritoneum"
+    DISTANT_NODE = "distant_node"
+    LUNG = "lung"
+    OTHER = "other"
+
+
+DISTANT_SITES = frozenset(
+    {Site.LIVER, Site.BONE, Site.PERITONEUM, Site.DISTANT_NODE, Site.LUNG, Site.OTHER}
+)
+NODE_SITES = frozenset({Site.REGIONAL_NODE, Site.DISTANT_NODE})
+
+
+class Grade(str, Enum):
+    G1 = "G1"
+    G2 = "G2"
+    G3 = "G3"
+
+
+class Severity(str, Enum):
+    ACTION = "action"
+    WATCH = "watch"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most urgent."""
+        return {"action": 0, "watch": 1, "info": 2}[self.value]
+
+
+class DueStatus(str, Enum):
+    """Window of a due item on the as-of date (rules.md §4 "Windows"), in the order it moves."""
+
+    NOT_DUE = "not_due"
+    DUE_SOON = "due_soon"
+    DUE = "due"
+    OVERDUE = "overdue"
+    CLOSED = "closed"
+
+    @property
+    def rank(self) -> int:
+        """Urgency order: overdue first."""
+        return {"overdue": 0, "due": 1, "due_soon": 2, "not_due": 3, "closed": 4}[self.value]
+
+
+class ItemKind(str, Enum):
+    IMAGING = "imaging"
+    VISIT = "visit"
+    LAB = "lab"
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a value came from, shared by every record."""
+
+    source: Source = Source.CLINICIAN
+    verified: bool = False
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Patient:
+    """One patient under surveillance. `label` is the short name the user picked (no real name)."""
+
+    label: str
+    birth_year: int
+    sex: Sex
+    diagnosis_date: date
+    setting: Setting
+    protocol_id: str
+    protocol_start: date
+    syndrome: Syndrome = Syndrome.NONE
+    primary_resected: bool = False
+    t_stage: str | None = None  # "T1".."T4" when known
+    left_on: date | None = None
+    leave_reason: LeaveReason | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+    id: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"patient:{self.id}"
+
+
+@dataclass(frozen=True)
+class Visit:
+    date: date
+    symptoms: tuple[Symptom, ...] = ()
+    symptom_other: str = ""
+    weight_kg: Decimal | None = None
+    performance_status: int | None = None  # ECOG 0-4
+    on_ppi: bool = False
+    wants_to_leave: bool = False
+    provenance: Provenance = field(default_factory=Provenance)
+    id: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"visit:{self.id}"
+
+
+@dataclass(frozen=True)
+class LabResult:
+    date: date
+    analyte: Analyte
+    value: Decimal
+    unit: str  # UCUM
+    lab: str = ""
+    assay: str = ""
+    specimen: Specimen = Specimen.SERUM
+    upper_limit: Decimal | None = None
+    analyte_other: str = ""  # the name when analyte is OTHER
+    provenance: Provenance = field(default_factory=Provenance)
+    id: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"lab:{self.id}"
+
+    @property
+    def series_key(self) -> tuple[str, str, str, str, str]:
+        """Results are compared only within one analyte, unit, assay, lab and specimen."""
+        return (self.analyte.value + self.analyte_other, self.unit, self.assay, self.lab, self.specimen.value)
+
+
+@dataclass(frozen=True)
+class LesionMeasurement:
+    """One lesion on one scan. `lesion` is the stable label kept across scans ("P1", "L2", "N1")."""
+
+    lesion: str
+    site: Site
+    longest_mm: Decimal | None = None
+    short_axis_mm: Decimal | None = None  # lymph nodes are measured by short axis
+    other_dims_mm: tuple[Decimal, ...] = ()
+    is_new: bool = False
+    pet_avid: bool | None = None
+
+
+@dataclass(frozen=True)
+class ImagingStudy:
+    date: date
+    modality: Modality
+    lesions: tuple[LesionMeasurement, ...] = ()
+    mpd_mm: Decimal | None = None  # main pancreatic duct, measured upstream of the tumour
+    cbd_mm: Decimal | None = None  # common bile duct
+    provenance: Provenance = field(default_factory=Provenance)
+    id: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"scan:{self.id}"
+
+    def lesion_ref(self, lesion: str) -> str:
+        return f"scan:{self.id}/{lesion}"
+
+
+@dataclass(frozen=True)
+class Pathology:
+    date: date
+    ki67_pct: Decimal | None = None
+    mitoses_per_2mm2: Decimal | None = None
+    grade: Grade | None = None  # derived per WHO 2019 when not given (see units.who_grade)
+    provenance: Provenance = field(default_factory=Provenance)
+    id: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"pathology:{self.id}"
+
+
+@dataclass(frozen=True)
+class PatientHistory:
+    """Everything the rules need about one patient: active (not voided) records only,
+    each tuple sorted by date then id."""
+
+    patient: Patient
+    visits: tuple[Visit, ...] = ()
+    labs: tuple[LabResult, ...] = ()
+    scans: tuple[ImagingStudy, ...] = ()
+    pathology: tuple[Pathology, ...] = ()
+
+    def up_to(self, as_of: date) -> PatientHistory:
+        """The history as known on `as_of`: records dated after it are left out."""
+        return PatientHistory(
+            patient=self.patient,
+            visits=tuple(r for r in self.visits if r.date <= as_of),
+            labs=tuple(r for r in self.labs if r.date <= as_of),
+            scans=tuple(r for r in self.scans if r.date <= as_of),
+            pathology=tuple(r for r in self.pathology if r.date <= as_of),
+        )
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A rule that fired. `message` quotes the values, dates, threshold and source."""
+
+    rule_id: str
+    severity: Severity
+    patient: str  # the patient's label
+    date: date  # the latest date among the evidence
+    message: str
+    evidence: tuple[str, ...]  # record refs
+    threshold: str | None
+    source: str
+    rule_version: str
+
+    @property
+    def key(self) -> str:
+        """Identity of a flag across evaluations: the same rule on the same evidence."""
+        return f"{self.rule_id}|{','.join(sorted(self.evidence))}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "severity": self.severity.value,
+            "patient": self.patient,
+            "date": self.date.isoformat(),
+            "message": self.message,
+            "evidence": list(self.evidence),
+            "threshold": self.threshold,
+            "source": self.source,
+            "rule_version": self.rule_version,
+        }
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """One scheduled item for one patient, with its window on the as-of date and why it falls
+    when it does."""
+
+    patient: str
+    kind: ItemKind
+    what: str  # "imaging (MRI preferred; CT or EUS)", "clinic visit", "chromogranin_a"
+    due_date: date
+    window_start: date  # due_soon from here
+    window_end: date  # last day before overdue
+    status: DueStatus
+    reason: str
+    escalated_by: str | None = None  # rule_id of the flag that brought it forward
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "kind": self.kind.value,
+            "what": self.what,
+            "due_date": self.due_date.isoformat(),
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "status": self.status.value,
+            "reason": self.reason,
+            "escalated_by": self.escalated_by,
+        }

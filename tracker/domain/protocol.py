@@ -1,0 +1,160 @@
+"""Surveillance protocols as data: the parsed, typed form of a protocol document.
+
+A protocol document (JSON, validated against `schemas/protocol.schema.json` by `jsonio`) names
+the items to schedule, their interval phases, the windows, the escalation and every flag
+rule's switch, thresholds and cited source. Code only interprets it: no clinical number lives
+in code. Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tracker.domain.model import ItemKind, Modality, Severity
+from tracker.errors import ProtocolError
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """One flag rule's settings in a protocol."""
+
+    enabled: bool
+    params: Mapping[str, Any]
+    source: str
+
+    def param(self, name: str) -> Any:
+        try:
+            return self.params[name]
+        except KeyError:
+            raise ProtocolError(f"rule parameter '{name}' is missing from the protocol") from None
+
+    def dec(self, name: str) -> Decimal:
+        """A numeric parameter as an exact Decimal."""
+        return Decimal(str(self.param(name)))
+
+
+@dataclass(frozen=True)
+class Phase:
+    """From `from_month` (calendar months after the protocol start) the interval is
+    `interval_months`; `interval_months_if_flag_open` replaces it while a watch or action flag
+    is open (rules.md §4 "Interval phase")."""
+
+    from_month: int
+    interval_months: int
+    interval_months_if_flag_open: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One kind of scheduled item.
+
+    `with_imaging`: "always" (due on each imaging item's date), "if_baseline_above_upper_limit"
+    (only when the baseline result was above its upper limit) or None (own phases).
+    `analyte`: for labs, an Analyte value, or "any" for every analyte raised at baseline.
+    """
+
+    kind: ItemKind
+    label: str
+    phases: tuple[Phase, ...] = ()
+    completed_by: tuple[Modality, ...] = ()
+    analyte: str | None = None
+    with_imaging: str | None = None
+    at_start: bool = False
+    baseline_days: int = 30
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SurveillanceProtocol:
+    id: str
+    version: str
+    title: str
+    items: tuple[ItemSpec, ...]
+    rules: Mapping[str, RuleConfig]
+    due_soon_days: int = 30
+    grace_days: int = 30
+    windows_source: str = ""
+    escalation_severities: tuple[Severity, ...] = (Severity.WATCH, Severity.ACTION)
+    escalation_max_months: int = 3
+    escalation_source: str = ""
+    description: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def rule(self, rule_id: str) -> RuleConfig:
+        """The settings of a rule; a rule the document does not list is disabled."""
+        return self.rules.get(rule_id, RuleConfig(enabled=False, params={}, source=""))
+
+    def enabled(self, rule_id: str) -> bool:
+        return self.rule(rule_id).enabled
+
+    def item(self, kind: ItemKind) -> ItemSpec | None:
+        return next((i for i in self.items if i.kind is kind), None)
+
+
+def protocol_from_dict(doc: Mapping[str, Any]) -> SurveillanceProtocol:
+    """Build a protocol from a document that already passed the JSON Schema.
+
+    Raises ProtocolError for what the schema cannot express (phase order)."""
+    try:
+        items = tuple(_item(i) for i in doc["items"])
+        rules = {
+            rid: RuleConfig(
+                enabled=bool(r.get("enabled", True)),
+                params=dict(r.get("params", {})),
+                source=str(r.get("source", "")),
+            )
+            for rid, r in doc.get("rules", {}).items()
+        }
+        windows = doc.get("windows", {})
+        esc = doc.get("escalation", {})
+        proto = SurveillanceProtocol(
+            id=str(doc["id"]),
+            version=str(doc["version"]),
+            title=str(doc.get("title", doc["id"])),
+            description=str(doc.get("description", "")),
+            items=items,
+            rules=rules,
+            due_soon_days=int(windows.get("due_soon_days", 30)),
+            grace_days=int(windows.get("grace_days", 30)),
+            windows_source=str(windows.get("source", "")),
+            escalation_severities=tuple(Severity(s) for s in esc.get("severities", ["watch", "action"])),
+            escalation_max_months=int(esc.get("max_months_after_evidence", 3)),
+            escalation_source=str(esc.get("source", "")),
+            raw=doc,
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ProtocolError(f"protocol document is malformed: {exc}") from None
+    for item in proto.items:
+        months = [p.from_month for p in item.phases]
+        if months and (months[0] != 0 or months != sorted(set(months))):
+            raise ProtocolError(
+                f"protocol '{proto.id}': the phases of item '{item.label}' must start at month 0 "
+                "and rise strictly"
+            )
+    return proto
+
+
+def _item(d: Mapping[str, Any]) -> ItemSpec:
+    return ItemSpec(
+        kind=ItemKind(d["kind"]),
+        label=str(d.get("label", d["kind"])),
+        phases=tuple(
+            Phase(
+                from_month=int(p["from_month"]),
+                interval_months=int(p["interval_months"]),
+                interval_months_if_flag_open=(
+                    int(p["interval_months_if_flag_open"]) if "interval_months_if_flag_open" in p else None
+                ),
+            )
+            for p in d.get("phases", [])
+        ),
+        completed_by=tuple(Modality(m) for m in d.get("completed_by", [])),
+        analyte=d.get("analyte"),
+        with_imaging=d.get("with_imaging"),
+        at_start=bool(d.get("at_start", False)),
+        baseline_days=int(d.get("baseline_days", 30)),
+        source=str(d.get("source", "")),
+    )

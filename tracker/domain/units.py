@@ -1,0 +1,158 @@
+"""Units, codes and plausibility limits: parse what people type into exact values.
+
+Sizes are stored in millimetres ("1.4 cm" -> 14 mm). Lab units are UCUM codes; each analyte
+accepts only the units that fit it, with the common spellings people type ("µg/L", "ug/l")
+mapped to one UCUM code. Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from decimal import Decimal, InvalidOperation
+
+from tracker.domain.model import Analyte, Grade
+from tracker.errors import ValidationError
+
+#: LOINC codes (clinical-evidence §8). None where the code was not verified.
+LOINC: dict[Analyte, str | None] = {
+    Analyte.CHROMOGRANIN_A: "9811-1",
+    Analyte.PANCREASTATIN: None,
+    Analyte.PANCREATIC_POLYPEPTIDE: None,
+    Analyte.HIAA_5: "1695-6",
+    Analyte.GASTRIN: "2333-3",
+    Analyte.INSULIN: "20448-7",
+    Analyte.C_PEPTIDE: "1986-9",
+    Analyte.PROINSULIN: "2793-8",
+    Analyte.GLUCAGON: "2338-2",
+    Analyte.VIP: "3125-2",
+    Analyte.GLUCOSE: "2345-7",
+    Analyte.BILIRUBIN: "1975-2",
+    Analyte.CREATININE: "2160-0",
+    Analyte.EGFR: "33914-3",
+    Analyte.NSE: None,
+    Analyte.OTHER: None,
+}
+
+#: UCUM units each analyte accepts (clinical-evidence §6, §8).
+UNITS: dict[Analyte, tuple[str, ...]] = {
+    Analyte.CHROMOGRANIN_A: ("ng/mL", "ug/L", "U/L", "nmol/L"),
+    Analyte.PANCREASTATIN: ("pg/mL", "pmol/L"),
+    Analyte.PANCREATIC_POLYPEPTIDE: ("pmol/L", "pg/mL"),
+    Analyte.HIAA_5: ("mg/(24.h)", "umol/(24.h)", "mg/L", "umol/L"),
+    Analyte.GASTRIN: ("pmol/L", "pg/mL", "ng/L"),
+    Analyte.INSULIN: ("pmol/L", "mU/L", "uU/mL"),
+    Analyte.C_PEPTIDE: ("pmol/L", "nmol/L", "ng/mL"),
+    Analyte.PROINSULIN: ("pmol/L",),
+    Analyte.GLUCAGON: ("pmol/L", "pg/mL", "ng/L"),
+    Analyte.VIP: ("pmol/L", "pg/mL", "ng/L"),
+    Analyte.GLUCOSE: ("mmol/L", "mg/dL"),
+    Analyte.BILIRUBIN: ("umol/L", "mg/dL"),
+    Analyte.CREATININE: ("umol/L", "mg/dL"),
+    Analyte.EGFR: ("mL/min/{1.73_m2}",),
+    Analyte.NSE: ("ng/mL", "ug/L"),
+    Analyte.OTHER: (),
+}
+
+#: Spellings people type, folded to UCUM. Keys are lower case without spaces.
+_UNIT_ALIASES = {
+    "µg/l": "ug/L", "μg/l": "ug/L", "mcg/l": "ug/L", "ug/l": "ug/L",
+    "ng/ml": "ng/mL", "u/l": "U/L", "iu/l": "U/L", "nmol/l": "nmol/L", "pmol/l": "pmol/L",
+    "pg/ml": "pg/mL", "ng/l": "ng/L", "mmol/l": "mmol/L", "mg/dl": "mg/dL",
+    "µmol/l": "umol/L", "μmol/l": "umol/L", "umol/l": "umol/L", "mu/l": "mU/L", "µu/ml": "uU/mL",
+    "uu/ml": "uU/mL", "mg/24h": "mg/(24.h)", "mg/(24.h)": "mg/(24.h)", "mg/d": "mg/(24.h)",
+    "µmol/24h": "umol/(24.h)", "umol/24h": "umol/(24.h)", "umol/(24.h)": "umol/(24.h)",
+    "mg/l": "mg/L", "ml/min/1.73m2": "mL/min/{1.73_m2}", "ml/min/{1.73_m2}": "mL/min/{1.73_m2}",
+    "ml/min": "mL/min/{1.73_m2}",
+}
+
+#: Units in which the 100 ng/mL floor of marker.rise applies as is (ng/mL equals µg/L).
+NG_PER_ML_EQUIVALENT = frozenset({"ng/mL", "ug/L"})
+
+#: Largest plausible sizes (mm) by what is measured; beyond these a value is an entry error.
+MAX_LESION_MM = Decimal(150)
+MAX_PANCREATIC_LESION_MM = Decimal(100)
+MAX_DUCT_MM = Decimal(30)
+MAX_WEIGHT_KG = Decimal(350)
+
+_SIZE_RE = re.compile(r"^\s*([-+]?\d+(?:[.,]\d+)?)\s*(mm|cm)?\s*$", re.IGNORECASE)
+
+
+def parse_decimal(text: str | int | float | Decimal, field: str) -> Decimal:
+    """An exact decimal from user text; a comma decimal separator is accepted."""
+    if isinstance(text, Decimal):
+        value = text
+    else:
+        try:
+            value = Decimal(str(text).strip().replace(",", "."))
+        except InvalidOperation:
+            raise ValidationError(f"'{text}' is not a number; write it like 12.5", field) from None
+    if not value.is_finite():
+        raise ValidationError(f"'{text}' is not a finite number", field)
+    return value
+
+
+def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Decimal = MAX_LESION_MM) -> Decimal:
+    """Parse a size such as "14", "14 mm" or "1.4 cm" into millimetres (plain numbers are mm).
+
+    Raises ValidationError for negative, zero or absurd sizes."""
+    if isinstance(text, (int, float, Decimal)):
+        value, unit = parse_decimal(text, field), "mm"
+    else:
+        m = _SIZE_RE.match(str(text))
+        if not m:
+            raise ValidationError(f"'{text}' is not a size; write it like '14 mm' or '1.4 cm'", field)
+        value = parse_decimal(m.group(1), field)
+        unit = (m.group(2) or "mm").lower()
+    mm = value * 10 if unit == "cm" else value
+    mm = mm.normalize() if mm == mm.to_integral_value() else mm
+    if mm <= 0:
+        raise ValidationError(f"a size must be above 0 mm, got {text}", field)
+    if mm > max_mm:
+        raise ValidationError(
+            f"{mm} mm is not a plausible size (above {max_mm} mm); check whether it was cm, not mm", field
+        )
+    return Decimal(mm)
+
+
+def parse_analyte(name: str, field: str = "analyte") -> Analyte:
+    """The analyte for a name; an unknown one suggests the nearest known name."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    aliases = {"cga": "chromogranin_a", "chromogranin": "chromogranin_a", "5hiaa": "5_hiaa",
+               "hiaa": "5_hiaa", "pp": "pancreatic_polypeptide", "bili": "bilirubin",
+               "creat": "creatinine", "cpeptide": "c_peptide"}
+    key = aliases.get(key, key)
+    try:
+        return Analyte(key)
+    except ValueError:
+        names = [a.value for a in Analyte]
+        near = difflib.get_close_matches(key, names, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else f"; known analytes: {', '.join(names)}"
+        raise ValidationError(f"unknown analyte '{name}'{hint}", field) from None
+
+
+def normalize_unit(analyte: Analyte, unit: str, field: str = "unit") -> str:
+    """The UCUM code for `unit`, checked against what `analyte` accepts."""
+    raw = unit.strip()
+    ucum = _UNIT_ALIASES.get(raw.lower().replace(" ", ""), raw)
+    allowed = UNITS[analyte]
+    if analyte is Analyte.OTHER:
+        if not ucum:
+            raise ValidationError("a unit is required", field)
+        return ucum
+    if ucum not in allowed:
+        raise ValidationError(
+            f"unit '{unit}' does not fit {analyte.value}; use one of {', '.join(allowed)}", field
+        )
+    return ucum
+
+
+def who_grade(ki67_pct: Decimal | None, mitoses: Decimal | None) -> Grade | None:
+    """WHO 2019 grade: the higher of the Ki-67 grade (<3 %, 3–20 %, >20 %) and the mitotic
+    grade (<2, 2–20, >20 per 2 mm²) (clinical-evidence §1)."""
+    grades = []
+    if ki67_pct is not None:
+        grades.append(Grade.G1 if ki67_pct < 3 else Grade.G3 if ki67_pct > 20 else Grade.G2)
+    if mitoses is not None:
+        grades.append(Grade.G1 if mitoses < 2 else Grade.G3 if mitoses > 20 else Grade.G2)
+    return max(grades, key=lambda g: g.value) if grades else None
