@@ -1,0 +1,42 @@
+"""Date arithmetic with the two month conventions of rules.md.
+
+- Scheduling counts calendar months with month-end clipping (python-dateutil `relativedelta`):
+  2025-08-31 plus 6 months is 2026-02-28.
+- Growth arithmetic counts months as days × 12 / 365.25 (Ferté's TGR code).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dateutil.relativedelta import relativedelta
+
+DAYS_PER_YEAR = 365.25
+
+
+def add_months(d: date, months: int) -> date:
+    """`d` plus whole calendar months, clipped to the month's last day."""
+    return d + relativedelta(months=months)
+
+
+def calendar_months_between(start: date, d: date) -> int:
+    """Whole calendar months from `start` to `d` (negative when `d` is earlier).
+
+    A month counts once its day is reached: from 2025-01-31, 2025-02-28 is 1 month, as
+    `add_months(start, 1)` gives 2025-02-28."""
+    rd = relativedelta(d, start)
+    months = rd.years * 12 + rd.months
+    # relativedelta(2025-02-28, 2025-01-31) is 0 months 28 days; add_months clips, so align.
+    if d >= start and add_months(start, months + 1) <= d:
+        months += 1
+    return months
+
+
+def months_between(d0: date, d1: date) -> float:
+    """Months from d0 to d1 for growth arithmetic: days × 12 / 365.25."""
+    return (d1 - d0).days * 12 / DAYS_PER_YEAR
+
+
+def years_between(d0: date, d1: date) -> float:
+    """Years from d0 to d1: days / 365.25."""
+    return (d1 - d0).days / DAYS_PER_YEAR
