@@ -53,7 +53,10 @@ class ItemSpec:
 
     `with_imaging`: "always" (due on each imaging item's date), "if_baseline_above_upper_limit"
     (only when the baseline result was above its upper limit) or None (own phases).
-    `analyte`: for labs, an Analyte value, or "any" for every analyte raised at baseline.
+    `analyte`: for labs, an Analyte value, or "any" for every analyte of `analytes` raised at
+    baseline (an analyte with an item of its own is left to that item).
+    `at_start`: due at the protocol start when no baseline result exists.
+    `baseline_days`: the baseline result is the latest one on or before start + this many days.
     """
 
     kind: ItemKind
@@ -61,6 +64,7 @@ class ItemSpec:
     phases: tuple[Phase, ...] = ()
     completed_by: tuple[Modality, ...] = ()
     analyte: str | None = None
+    analytes: tuple[str, ...] = ()
     with_imaging: str | None = None
     at_start: bool = False
     baseline_days: int = 30
@@ -97,7 +101,8 @@ class SurveillanceProtocol:
 def protocol_from_dict(doc: Mapping[str, Any]) -> SurveillanceProtocol:
     """Build a protocol from a document that already passed the JSON Schema.
 
-    Raises ProtocolError for what the schema cannot express (phase order)."""
+    Raises ProtocolError, with a sentence naming the item, for what the schema cannot express
+    (phase order, exactly one imaging item) and for a phase without its interval."""
     try:
         items = tuple(_item(i) for i in doc["items"])
         rules = {
@@ -127,6 +132,20 @@ def protocol_from_dict(doc: Mapping[str, Any]) -> SurveillanceProtocol:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ProtocolError(f"protocol document is malformed: {exc}") from None
+    _check_items(proto)
+    return proto
+
+
+WITH_IMAGING = (None, "always", "if_baseline_above_upper_limit")
+
+
+def _check_items(proto: SurveillanceProtocol) -> None:
+    """What the schedule needs beyond the JSON Schema: one imaging item with phases."""
+    imaging = [i for i in proto.items if i.kind is ItemKind.IMAGING]
+    if len(imaging) != 1 or not imaging[0].phases:
+        raise ProtocolError(
+            f"protocol '{proto.id}' must have exactly one imaging item with interval phases"
+        )
     for item in proto.items:
         months = [p.from_month for p in item.phases]
         if months and (months[0] != 0 or months != sorted(set(months))):
@@ -134,27 +153,44 @@ def protocol_from_dict(doc: Mapping[str, Any]) -> SurveillanceProtocol:
                 f"protocol '{proto.id}': the phases of item '{item.label}' must start at month 0 "
                 "and rise strictly"
             )
-    return proto
+        if item.kind is not ItemKind.IMAGING and item.phases:
+            raise ProtocolError(
+                f"protocol '{proto.id}': item '{item.label}' has phases; only the imaging item has "
+                "its own interval, visits and labs go with each imaging"
+            )
+        if item.with_imaging not in WITH_IMAGING:
+            raise ProtocolError(
+                f"protocol '{proto.id}': item '{item.label}' has with_imaging "
+                f"'{item.with_imaging}'; use 'always' or 'if_baseline_above_upper_limit'"
+            )
 
 
 def _item(d: Mapping[str, Any]) -> ItemSpec:
+    label = str(d.get("label", d["kind"]))
     return ItemSpec(
         kind=ItemKind(d["kind"]),
-        label=str(d.get("label", d["kind"])),
-        phases=tuple(
-            Phase(
-                from_month=int(p["from_month"]),
-                interval_months=int(p["interval_months"]),
-                interval_months_if_flag_open=(
-                    int(p["interval_months_if_flag_open"]) if "interval_months_if_flag_open" in p else None
-                ),
-            )
-            for p in d.get("phases", [])
-        ),
+        label=label,
+        phases=tuple(_phase(label, n, p) for n, p in enumerate(d.get("phases", []), start=1)),
         completed_by=tuple(Modality(m) for m in d.get("completed_by", [])),
         analyte=d.get("analyte"),
+        analytes=tuple(str(a) for a in d.get("analytes", [])),
         with_imaging=d.get("with_imaging"),
         at_start=bool(d.get("at_start", False)),
         baseline_days=int(d.get("baseline_days", 30)),
         source=str(d.get("source", "")),
+    )
+
+
+def _phase(label: str, n: int, p: Mapping[str, Any]) -> Phase:
+    for key in ("from_month", "interval_months"):
+        if key not in p:
+            raise ProtocolError(f"item '{label}', phase {n}: '{key}' is missing")
+    interval = int(p["interval_months"])
+    if interval < 1:
+        raise ProtocolError(f"item '{label}', phase {n}: interval_months must be at least 1")
+    flag_open = p.get("interval_months_if_flag_open")
+    return Phase(
+        from_month=int(p["from_month"]),
+        interval_months=interval,
+        interval_months_if_flag_open=None if flag_open is None else int(flag_open),
     )
