@@ -9,11 +9,14 @@ Record ids are assigned in the order given, so evidence refs are predictable ("s
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import tracker.protocols
 from tracker.domain.model import (
     Analyte,
     ImagingStudy,
@@ -30,6 +33,7 @@ from tracker.domain.model import (
     Symptom,
     Visit,
 )
+from tracker.domain.protocol import SurveillanceProtocol, protocol_from_dict
 
 Num = int | float | str | Decimal
 
@@ -107,3 +111,22 @@ def history(p: Patient | None = None, *records: Any) -> PatientHistory:
 
     return PatientHistory(patient=p, visits=order(buckets[Visit]), labs=order(buckets[LabResult]),
                           scans=order(buckets[ImagingStudy]), pathology=order(buckets[Pathology]))
+
+
+def builtin_protocol(protocol_id: str = "pnet-small-nf", **rule_params: dict[str, Any]) -> SurveillanceProtocol:
+    """A built-in protocol read from tracker/protocols/<id>.json; `rule_params` overrides the
+    params of named rules, e.g. builtin_protocol(**{"marker.rise": {"rel_rise_pct": 25}})."""
+    doc = json.loads((Path(tracker.protocols.__file__).parent / f"{protocol_id}.json").read_text("utf-8"))
+    for rule_id, params in rule_params.items():
+        doc["rules"][rule_id]["params"].update(params)
+    return protocol_from_dict(doc)
+
+
+def with_rules(protocol: SurveillanceProtocol, **enabled: bool) -> SurveillanceProtocol:
+    """The protocol with rules switched on or off by id given with '_' for '.', e.g.
+    with_rules(p, growth_tgr=True)."""
+    rules = dict(protocol.rules)
+    for key, on in enabled.items():
+        rid = key.replace("_", ".", 1)
+        rules[rid] = replace(protocol.rule(rid), enabled=on)
+    return replace(protocol, rules=rules)

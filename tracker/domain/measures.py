@@ -1,0 +1,312 @@
+"""Growth and marker measures: the numbers behind the flags, for one patient's history.
+
+Pure: standard library and `tracker.domain` only. The caller passes `history.up_to(as_of)`.
+
+Conventions (rules.md §2 and §4, clinical-evidence §5):
+- Sizes come from CT, MRI and EUS only; PET and ultrasound sizes are never used for growth.
+  Nodes (`NODE_SITES`) are measured by short axis, other lesions by longest diameter.
+- Nadir = the smallest EARLIER size of the same lesion over all earlier scans (records before the
+  protocol start count too); the current size is never its own nadir. Ties go to the earliest scan.
+- Months = days × 12 / 365.25 (Ferté). Threshold comparisons use exact arithmetic (`Decimal` and
+  `Fraction`), never floats; the floats returned here are for display and plots.
+- A lesion missing from a later CT/MRI/EUS scan is never dropped silently: `not_evaluable`
+  says so.
+
+RECIST target selection and the response categories live in `tracker.domain.recist` and are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+from tracker.domain.dates import DAYS_PER_YEAR, add_months, months_between
+from tracker.domain.model import (
+    NODE_SITES,
+    SIZING_MODALITIES,
+    Analyte,
+    ImagingStudy,
+    LabResult,
+    Modality,
+    PatientHistory,
+    Site,
+)
+from tracker.domain.recist import RecistPoint, recist_series, size_of
+
+__all__ = [
+    "LesionMeasures", "MarkerMeasures", "RecistPoint", "SizePoint", "lesion_measures", "marker_measures",
+    "ols_fit", "recist_series", "tgr_pct_per_month", "volume_doubling_months",
+]
+
+#: Defaults of the measure-level sufficiency notes; the rules pass the protocol's own values.
+DEFAULT_NOISE_FLOOR_MM = Decimal(2)
+DEFAULT_MIN_SCANS = 3
+DEFAULT_MIN_SPAN_MONTHS = 6
+DEFAULT_MIN_MARKER_VALUES = 3
+DEFAULT_MIN_MARKER_SPACING_DAYS = 28
+
+#: Labs read as context for other rules (bile duct, kidney), not as tumour markers.
+CONTEXT_ANALYTES = frozenset({Analyte.BILIRUBIN, Analyte.CREATININE, Analyte.EGFR, Analyte.GLUCOSE})
+
+_YEAR = Fraction(str(DAYS_PER_YEAR))
+
+_PairFormula = Callable[[float, float, float], "float | None"]
+
+
+def fmt(value: Decimal | int | float) -> str:
+    """A number as people write it: 12, 12.5, 0.8 (no trailing zeros, no exponent)."""
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    text = format(Decimal(value).normalize(), "f")
+    return text
+
+
+# --------------------------------------------------------------------------- formulas
+
+
+def ols_exact(points: Sequence[tuple[date, Fraction]]) -> tuple[Fraction, Fraction]:
+    """Exact least-squares fit: (slope per year, intercept at the first date).
+
+    Raises ValueError when fewer than two distinct dates are given."""
+    origin = points[0][0]
+    xs = [Fraction((d - origin).days) for d, _ in points]
+    ys = [y for _, y in points]
+    n = len(xs)
+    mx, my = sum(xs, Fraction(0)) / n, sum(ys, Fraction(0)) / n
+    sxx = sum(((x - mx) ** 2 for x in xs), Fraction(0))
+    if sxx == 0:
+        raise ValueError("a fit needs at least two distinct dates")
+    slope_per_day = sum(((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)), Fraction(0)) / sxx
+    return slope_per_day * _YEAR, my - slope_per_day * mx
+
+
+def ols_fit(points: Sequence[tuple[date, float]]) -> tuple[float, float]:
+    """Least-squares line through (date, value): (slope per year, intercept at the first date)."""
+    slope, intercept = ols_exact([(d, Fraction(y)) for d, y in points])
+    return float(slope), float(intercept)
+
+
+def tgr_pct_per_month(d0: float, d1: float, months: float) -> float:
+    """Ferté tumour growth rate (%/month) from diameters d0 -> d1 over `months`:
+    100 × (exp(3 × ln(d1/d0) / months) − 1) (clinical-evidence §5.3)."""
+    return 100 * (math.exp(3 * math.log(d1 / d0) / months) - 1)
+
+
+def volume_doubling_months(d0: float, d1: float, months: float) -> float | None:
+    """Volume doubling time months × ln2 / (3 × ln(d1/d0)); None when the lesion did not grow."""
+    if d1 <= d0 or months <= 0:
+        return None
+    return months * math.log(2) / (3 * math.log(d1 / d0))
+
+
+def doubling_months(points: Sequence[tuple[date, Decimal]]) -> float | None:
+    """Marker doubling time ln2 / k, k the log-linear slope per month (PSADT method,
+    clinical-evidence §5.7); None when k ≤ 0 (stable or falling)."""
+    slope_per_year, _ = ols_exact([(d, Fraction(math.log(v))) for d, v in points])
+    k = float(slope_per_year) / 12
+    return math.log(2) / k if k > 0 else None
+
+
+def pct_change(ref: Decimal, value: Decimal) -> Decimal:
+    """100 × (value − ref) / ref, exact to 28 digits."""
+    return 100 * (value - ref) / ref
+
+
+# --------------------------------------------------------------------------- lesions
+
+
+@dataclass(frozen=True)
+class SizePoint:
+    """One CT, MRI or EUS size of a lesion; `ref` cites the measurement ("scan:3/P1")."""
+
+    date: date
+    mm: Decimal
+    modality: Modality
+    ref: str
+
+
+@dataclass(frozen=True)
+class LesionMeasures:
+    """Growth measures of one lesion. Changes compare the latest size with the previous one and
+    with the nadir; `not_evaluable` lists in plain words what could not be computed and why."""
+
+    lesion: str
+    site: Site
+    points: tuple[SizePoint, ...]
+    latest: SizePoint | None
+    previous: SizePoint | None
+    nadir: SizePoint | None
+    change_prev_mm: Decimal | None
+    change_prev_pct: Decimal | None
+    change_nadir_mm: Decimal | None
+    change_nadir_pct: Decimal | None
+    rate_mm_per_year: float | None
+    tgr_pct_per_month: float | None
+    vdt_months: float | None
+    not_evaluable: tuple[str, ...]
+    within_noise: bool
+    modalities_differ: bool
+
+    @property
+    def is_node(self) -> bool:
+        return self.site in NODE_SITES
+
+    def compared(self) -> tuple[SizePoint, ...]:
+        """The points the latest size is compared with (previous and nadir), without repeats."""
+        return tuple(dict.fromkeys(p for p in (self.nadir, self.previous) if p is not None))
+
+
+def lesion_measures(
+    history: PatientHistory,
+    *,
+    noise_floor_mm: Decimal = DEFAULT_NOISE_FLOOR_MM,
+    min_scans: int = DEFAULT_MIN_SCANS,
+    min_span_months: int = DEFAULT_MIN_SPAN_MONTHS,
+) -> list[LesionMeasures]:
+    """Measures of every lesion named in any scan, in order of first appearance."""
+    names = list(dict.fromkeys(m.lesion for s in history.scans for m in s.lesions))
+    return [_measure(history.scans, n, noise_floor_mm, min_scans, min_span_months) for n in names]
+
+
+def _measure(scans: Sequence[ImagingStudy], name: str, floor: Decimal, min_scans: int,
+             min_span: int) -> LesionMeasures:
+    seen = [(s, m) for s in scans for m in s.lesions if m.lesion == name]
+    points, notes = _points(scans, name)
+    latest = points[-1] if points else None
+    previous = points[-2] if len(points) > 1 else None
+    nadir = min(points[:-1], key=lambda p: p.mm) if previous else None
+    notes += _rate_notes(points, min_scans, min_span)
+    d_prev = latest.mm - previous.mm if latest and previous else None
+    return LesionMeasures(
+        lesion=name, site=seen[-1][1].site, points=points, latest=latest, previous=previous, nadir=nadir,
+        change_prev_mm=d_prev,
+        change_prev_pct=pct_change(previous.mm, latest.mm) if latest and previous else None,
+        change_nadir_mm=latest.mm - nadir.mm if latest and nadir else None,
+        change_nadir_pct=pct_change(nadir.mm, latest.mm) if latest and nadir else None,
+        rate_mm_per_year=_rate(points), tgr_pct_per_month=_pair(points, tgr_pct_per_month),
+        vdt_months=_pair(points, volume_doubling_months), not_evaluable=tuple(notes),
+        within_noise=d_prev is not None and abs(d_prev) < floor,
+        modalities_differ=latest is not None and any(p.modality != latest.modality for p in (previous, nadir)
+                                                     if p is not None),
+    )
+
+
+def _points(scans: Sequence[ImagingStudy], name: str) -> tuple[tuple[SizePoint, ...], list[str]]:
+    """The CT/MRI/EUS sizes of a lesion, and a note for every such scan after its first
+    appearance that does not size it."""
+    points: list[SizePoint] = []
+    notes: list[str] = []
+    for s in (s for s in scans if s.modality in SIZING_MODALITIES):
+        m = next((m for m in s.lesions if m.lesion == name), None)
+        mm = size_of(m) if m else None
+        if mm is not None:
+            points.append(SizePoint(s.date, mm, s.modality, s.lesion_ref(name)))
+        elif m is not None or points:
+            what = "no size recorded" if m else "missing"
+            notes.append(f"{what} at scan of {s.date.isoformat()} ({s.modality.value})")
+    if not points:
+        notes.append("no CT, MRI or EUS size: growth not evaluable")
+    return tuple(points), notes
+
+
+def rate_evaluable(points: Sequence[SizePoint], min_scans: int, min_span_months: int) -> str | None:
+    """None when a growth rate may be fitted, else the plain reason it cannot."""
+    if len(points) < min_scans:
+        n = len(points)
+        return f"growth rate not evaluable: {n} scan{'s' if n != 1 else ''}, {min_scans} needed"
+    if add_months(points[0].date, min_span_months) > points[-1].date:
+        return (f"growth rate not evaluable: scans from {points[0].date.isoformat()} to "
+                f"{points[-1].date.isoformat()} span less than {min_span_months} months")
+    return None
+
+
+def _rate_notes(points: Sequence[SizePoint], min_scans: int, min_span: int) -> list[str]:
+    reason = rate_evaluable(points, min_scans, min_span)
+    return [reason] if reason else []
+
+
+def size_slope(points: Sequence[SizePoint]) -> Fraction:
+    """Exact least-squares slope in mm/year over every point."""
+    return ols_exact([(p.date, Fraction(p.mm)) for p in points])[0]
+
+
+def _rate(points: Sequence[SizePoint]) -> float | None:
+    if len({p.date for p in points}) < 2:
+        return None
+    return float(size_slope(points))
+
+
+def _pair(points: Sequence[SizePoint], formula: _PairFormula) -> float | None:
+    """A two-point formula over the latest two points with a positive interval."""
+    if len(points) < 2 or points[-1].date <= points[-2].date or points[-2].mm <= 0 or points[-1].mm <= 0:
+        return None
+    p0, p1 = points[-2], points[-1]
+    return formula(float(p0.mm), float(p1.mm), months_between(p0.date, p1.date))
+
+
+# --------------------------------------------------------------------------- markers
+
+
+@dataclass(frozen=True)
+class MarkerMeasures:
+    """One marker series (one analyte, unit, assay, lab and specimen), oldest first."""
+
+    analyte: str
+    unit: str
+    assay: str
+    lab: str
+    specimen: str
+    points: tuple[tuple[date, Decimal, str], ...]
+    change_pct: Decimal | None
+    doubling_months: float | None
+    not_evaluable: tuple[str, ...]
+
+
+def marker_measures(
+    history: PatientHistory,
+    *,
+    min_values: int = DEFAULT_MIN_MARKER_VALUES,
+    min_spacing_days: int = DEFAULT_MIN_MARKER_SPACING_DAYS,
+) -> list[MarkerMeasures]:
+    """Measures of every lab series (`LabResult.series_key`), in order of first result."""
+    series: dict[tuple[str, str, str, str, str], list[LabResult]] = {}
+    for r in history.labs:
+        series.setdefault(r.series_key, []).append(r)
+    return [_marker(rs, min_values, min_spacing_days) for rs in series.values()]
+
+
+def spaced_count(dates: Sequence[date], min_spacing_days: int) -> int:
+    """How many values remain when each must be at least `min_spacing_days` after the last kept."""
+    kept: list[date] = []
+    for d in dates:
+        if not kept or (d - kept[-1]).days >= min_spacing_days:
+            kept.append(d)
+    return len(kept)
+
+
+def _marker(rs: Sequence[LabResult], min_values: int, min_spacing: int) -> MarkerMeasures:
+    first, last = rs[0], rs[-1]
+    change = pct_change(rs[-2].value, last.value) if len(rs) > 1 and rs[-2].value > 0 else None
+    dt, notes = _marker_doubling(rs, min_values, min_spacing)
+    return MarkerMeasures(
+        analyte=first.series_key[0], unit=first.unit, assay=first.assay, lab=first.lab,
+        specimen=first.specimen.value, points=tuple((r.date, r.value, r.ref) for r in rs),
+        change_pct=change, doubling_months=dt, not_evaluable=notes,
+    )
+
+
+def _marker_doubling(rs: Sequence[LabResult], min_values: int,
+                     min_spacing: int) -> tuple[float | None, tuple[str, ...]]:
+    n = spaced_count([r.date for r in rs], min_spacing)
+    if n < min_values:
+        return None, (f"doubling time not evaluable: {n} value{'s' if n != 1 else ''} at least "
+                      f"{min_spacing} days apart, {min_values} needed",)
+    if any(r.value <= 0 for r in rs):
+        return None, ("doubling time not evaluable: a value is zero or below",)
+    dt = doubling_months([(r.date, r.value) for r in rs])
+    return dt, (() if dt is not None else ("no doubling: the series is stable or falling",))
