@@ -387,3 +387,21 @@ class DueItem:
             "reason": self.reason,
             "escalated_by": self.escalated_by,
         }
+
+
+Record = Visit | LabResult | ImagingStudy | Pathology
+
+
+def kind_of(r: Record) -> str:
+    """The record kind as users name it: visit, lab, scan or pathology."""
+    return {Visit: "visit", LabResult: "lab", ImagingStudy: "scan", Pathology: "pathology"}[type(r)]
+
+
+def natural_key(r: Record) -> tuple[Any, ...]:
+    """What makes two records the same entry: one visit a day, one result of an analyte a day
+    (per specimen), one study per modality a day, one pathology report a day."""
+    if isinstance(r, LabResult):
+        return ("lab", r.date, r.analyte.value, r.analyte_other, r.specimen.value)
+    if isinstance(r, ImagingStudy):
+        return ("scan", r.date, r.modality.value)
+    return (kind_of(r), r.date)

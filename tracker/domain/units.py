@@ -11,7 +11,7 @@ import difflib
 import re
 from decimal import Decimal, InvalidOperation
 
-from tracker.domain.model import Analyte, Grade
+from tracker.domain.model import Analyte, Grade, LesionMeasurement, Site
 from tracker.errors import ValidationError
 
 #: LOINC codes (clinical-evidence §8). None where the code was not verified.
@@ -105,7 +105,7 @@ def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Deci
         value = parse_decimal(m.group(1), field)
         unit = (m.group(2) or "mm").lower()
     mm = value * 10 if unit == "cm" else value
-    mm = mm.normalize() if mm == mm.to_integral_value() else mm
+    mm = mm.quantize(Decimal(1)) if mm == mm.to_integral_value() else mm.normalize()
     if mm <= 0:
         raise ValidationError(f"a size must be above 0 mm, got {text}", field)
     if mm > max_mm:
@@ -156,3 +156,46 @@ def who_grade(ki67_pct: Decimal | None, mitoses: Decimal | None) -> Grade | None
     if mitoses is not None:
         grades.append(Grade.G1 if mitoses < 2 else Grade.G3 if mitoses > 20 else Grade.G2)
     return max(grades, key=lambda g: g.value) if grades else None
+
+
+def parse_lesion_spec(spec: str, field: str = "--lesion") -> LesionMeasurement:
+    """A lesion typed on the command line: LABEL:SITE:SIZE[:new][:avid][:not-avid].
+
+    SIZE is the longest diameter ("14", "14mm", "1.4 cm", or "14x11x9 mm" with the other
+    dimensions); for a lymph node site it is the short axis. A PET-only lesion may give "-" as
+    size. Examples: P1:pancreas:1.4cm  N1:regional_node:11mm:avid  L1:liver:8mm:new
+    """
+    parts = [p.strip() for p in spec.split(":")]
+    if len(parts) < 3:
+        raise ValidationError(
+            f"'{spec}' is not a lesion; write LABEL:SITE:SIZE such as P1:pancreas:14mm", field
+        )
+    label, site_text, size_text, *flags = parts
+    if not label or len(label) > 16:
+        raise ValidationError(f"lesion label '{label}' must be 1 to 16 characters, such as P1", field)
+    try:
+        site = Site(site_text.lower())
+    except ValueError:
+        names = [s.value for s in Site]
+        near = difflib.get_close_matches(site_text.lower(), names, n=1)
+        hint = f"did you mean '{near[0]}'?" if near else f"use one of {', '.join(names)}"
+        raise ValidationError(f"unknown site '{site_text}'; {hint}", field) from None
+    unknown = [f for f in flags if f.lower() not in ("new", "avid", "not-avid")]
+    if unknown:
+        raise ValidationError(f"unknown lesion flag '{unknown[0]}'; use new, avid or not-avid", field)
+    low = [f.lower() for f in flags]
+    avid = True if "avid" in low else False if "not-avid" in low else None
+    longest: Decimal | None = None
+    others: tuple[Decimal, ...] = ()
+    if size_text not in ("", "-"):
+        unit = "cm" if size_text.lower().rstrip().endswith("cm") else "mm"
+        dims = [d for d in re.split(r"\s*[x×]\s*", re.sub(r"(?i)\s*(mm|cm)\s*$", "", size_text)) if d]
+        limit = MAX_PANCREATIC_LESION_MM if site is Site.PANCREAS else MAX_LESION_MM
+        sizes = [parse_size_mm(f"{d} {unit}", field, max_mm=limit) for d in dims]
+        if not sizes:
+            raise ValidationError(f"'{size_text}' is not a size; write it like 14mm or 1.4cm", field)
+        longest, others = sizes[0], tuple(sizes[1:])
+    if site in (Site.REGIONAL_NODE, Site.DISTANT_NODE):
+        return LesionMeasurement(lesion=label, site=site, short_axis_mm=longest, is_new="new" in low, pet_avid=avid)
+    return LesionMeasurement(lesion=label, site=site, longest_mm=longest, other_dims_mm=others,
+                             is_new="new" in low, pet_avid=avid)

@@ -1,0 +1,73 @@
+"""The root `tracker` command, its global options and the error boundary."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from tracker import __version__
+from tracker.errors import TrackerError
+
+
+class TrackerGroup(TyperGroup):
+    """Turns a TrackerError raised anywhere below into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TrackerError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+
+app = typer.Typer(
+    cls=TrackerGroup,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    help=(
+        "Active surveillance of pancreatic neuroendocrine tumours: log visits, markers, scans and "
+        "pathology; schedule follow-up; flag what to discuss at the NET tumour board; plot trends.\n\n"
+        "Decision support only: a flag says 'discuss', never 'treat'.\n\n"
+        "Example: tracker demo"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Globals:
+    db: str | None
+    user: str | None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tracker {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="TRACKER_DB", help="Database file path or URL (postgresql+psycopg://…)."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", envvar="TRACKER_USER", help="Who is recorded in the audit trail.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Global options go before the command: tracker --db clinic.db worklist"""
+    ctx.obj = Globals(db=db, user=user)
+
+
+from tracker.cli import files as _files  # noqa: E402,F401
+from tracker.cli import records as _records  # noqa: E402,F401  (registers commands)

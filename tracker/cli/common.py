@@ -1,0 +1,103 @@
+"""What every command shares: settings from the context, option types, dates and output."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import date
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from tracker import config, jsonio
+from tracker.config import Settings
+from tracker.errors import ValidationError
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ScheduleFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    ics = "ics"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table for people; json or csv for programs.")]
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Evaluate as of this date (YYYY-MM-DD); default today.")
+]
+
+
+def settings(ctx: typer.Context) -> Settings:
+    g = ctx.find_root().obj
+    return config.resolve(getattr(g, "db", None), getattr(g, "user", None))
+
+
+def parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"'{text}' is not a date that exists; write it as YYYY-MM-DD", option) from None
+
+
+def as_of(text: str | None) -> date:
+    """The as-of date: the option, or today (the only place the clock is read)."""
+    return parse_date(text, "--as-of") if text else date.today()
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def need(value: Any, option: str, question: str) -> Any:
+    """A required value: asked for in a terminal, an error in scripts."""
+    if value is not None and value != "":
+        return value
+    if interactive():
+        return typer.prompt(question)
+    raise ValidationError(f"{option} is required", option)
+
+
+def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Format | ScheduleFormat, *,
+         empty: str = "nothing to show") -> None:
+    """Rows to stdout: an aligned table, canonical JSON or CSV. Messages go to stderr."""
+    if fmt.value == "json":
+        sys.stdout.write(jsonio.dumps([{k: r.get(k) for k in columns} for r in rows]))
+    elif fmt.value == "csv":
+        sys.stdout.write(jsonio.to_csv(rows, columns))
+    else:
+        if not rows:
+            typer.echo(empty, err=True)
+            return
+        sys.stdout.write(table(rows, columns))
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, max_width: int = 90) -> str:
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [min(max_width, max([len(c)] + [len(row[i]) for row in cells])) for i, c in enumerate(columns)]
+    def line(vals: Sequence[str]) -> str:
+        return "  ".join(v[:w].ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
+    out = [line(columns), line(["-" * w for w in widths])]
+    out += [line(row) for row in cells]
+    return "\n".join(out) + "\n"
+
+
+def note(text: str) -> None:
+    """A message for the human, on stderr."""
+    typer.echo(text, err=True)

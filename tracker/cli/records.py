@@ -1,0 +1,424 @@
+"""Commands for patients and their records: patient add|list|show|edit|leave, log visit|lab|scan|pathology,
+history, amend, void, audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+
+from tracker import jsonio
+from tracker.cli.app import app
+from tracker.cli.common import AsOfOption, Format, FormatOption, emit, need, note, parse_date, settings
+from tracker.domain import model as dm
+from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, parse_lesion_spec, who_grade
+from tracker.errors import ValidationError
+from tracker.services import records as svc
+
+patient_app = typer.Typer(no_args_is_help=True, help="Add, list, show, edit patients; record leaving surveillance.")
+log_app = typer.Typer(no_args_is_help=True, help="Log a visit, lab result, scan or pathology report.")
+app.add_typer(patient_app, name="patient")
+app.add_typer(log_app, name="log")
+
+PatientArg = Annotated[str, typer.Argument(help="Patient label (or internal id).")]
+SourceOpt = Annotated[dm.Source, typer.Option("--source", help="Who reports the value.")]
+VerifiedOpt = Annotated[bool, typer.Option("--verified/--unverified", help="Checked against the source document.")]
+NotesOpt = Annotated[str, typer.Option("--notes", help="Free-text notes.")]
+FutureOpt = Annotated[bool, typer.Option("--allow-future", help="Accept a date after today (planned entries).")]
+DateOpt = Annotated[str | None, typer.Option("--date", help="Date (YYYY-MM-DD).")]
+
+PATIENT_COLUMNS = ["id", "label", "birth_year", "sex", "setting", "syndrome", "protocol", "protocol_start",
+                   "left_on", "leave_reason"]
+
+
+def _patient_row(p: dm.Patient) -> dict[str, Any]:
+    return {"id": p.id, "label": p.label, "birth_year": p.birth_year, "sex": p.sex.value, "setting": p.setting.value,
+            "syndrome": p.syndrome.value, "protocol": p.protocol_id, "protocol_start": p.protocol_start.isoformat(),
+            "left_on": p.left_on.isoformat() if p.left_on else None,
+            "leave_reason": p.leave_reason.value if p.leave_reason else None,
+            "diagnosis_date": p.diagnosis_date.isoformat(), "primary_resected": p.primary_resected,
+            "t_stage": p.t_stage}
+
+
+def _prov(source: dm.Source, verified: bool, notes: str) -> dm.Provenance:
+    return dm.Provenance(source=source, verified=verified, notes=notes)
+
+
+# ------------------------------------------------------------------ patient
+
+
+@patient_app.command("add")
+def patient_add(
+    ctx: typer.Context,
+    label: Annotated[str, typer.Argument(help="A short label you pick (no real name needed), e.g. P-014.")],
+    birth_year: Annotated[int | None, typer.Option("--birth-year", help="Year of birth.")] = None,
+    sex: Annotated[dm.Sex | None, typer.Option("--sex")] = None,
+    diagnosis: Annotated[str | None, typer.Option("--diagnosis-date", help="Date of diagnosis.")] = None,
+    setting: Annotated[dm.Setting | None, typer.Option("--setting", help="Tumour setting.")] = None,
+    protocol: Annotated[str | None, typer.Option("--protocol", help="Protocol id (tracker protocol list).")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="Protocol start = baseline imaging date.")] = None,
+    syndrome: Annotated[dm.Syndrome, typer.Option("--syndrome", help="Hereditary syndrome.")] = dm.Syndrome.NONE,
+    resected: Annotated[bool, typer.Option("--primary-resected/--primary-in-place")] = False,
+    t_stage: Annotated[str | None, typer.Option("--t-stage", help="T1..T4 if known.")] = None,
+    source: SourceOpt = dm.Source.CLINICIAN,
+    verified: VerifiedOpt = False,
+    notes: NotesOpt = "",
+    today: AsOfOption = None,
+) -> None:
+    """Add a patient. Asks for what is missing when run in a terminal.
+
+    Example: tracker patient add P-014 --birth-year 1961 --sex female --diagnosis-date 2025-03-01
+    --setting small_nf --protocol pnet-small-nf --start 2025-03-10
+    """
+    setting_v = dm.Setting(need(setting.value if setting else None, "--setting", "Setting (small_nf, functioning, metastatic)"))
+    default_protocol = "pnet-metastatic-ww" if setting_v is dm.Setting.METASTATIC else "pnet-small-nf"
+    p = dm.Patient(
+        label=label,
+        birth_year=int(need(birth_year, "--birth-year", "Birth year")),
+        sex=dm.Sex(need(sex.value if sex else None, "--sex", "Sex (female, male, other, unknown)")),
+        diagnosis_date=parse_date(need(diagnosis, "--diagnosis-date", "Diagnosis date (YYYY-MM-DD)"), "--diagnosis-date"),
+        setting=setting_v,
+        protocol_id=protocol or default_protocol,
+        protocol_start=parse_date(need(start, "--start", "Protocol start, the baseline imaging date (YYYY-MM-DD)"),
+                                  "--start"),
+        syndrome=syndrome, primary_resected=resected, t_stage=t_stage.upper() if t_stage else None,
+        provenance=_prov(source, verified, notes),
+    )
+    stored = svc.add_patient(settings(ctx), p, today=_today(today))
+    typer.echo(stored.label)
+    note(f"Added patient {stored.label} (#{stored.id}) on {stored.protocol_id} from {stored.protocol_start}.")
+
+
+def _today(text: str | None) -> date:
+    return parse_date(text, "--as-of") if text else date.today()
+
+
+@patient_app.command("list")
+def patient_list(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
+    """List patients.
+
+    Example: tracker patient list --format csv
+    """
+    rows = [_patient_row(p) for p in svc.list_patients(settings(ctx))]
+    emit(rows, PATIENT_COLUMNS, fmt, empty="no patients yet; add one with `tracker patient add` or run `tracker demo`")
+
+
+@patient_app.command("show")
+def patient_show(ctx: typer.Context, patient: PatientArg, fmt: FormatOption = Format.table) -> None:
+    """Show one patient's details.
+
+    Example: tracker patient show SYN-001
+    """
+    p = svc.get_patient(settings(ctx), patient)
+    row = _patient_row(p)
+    if fmt is Format.table:
+        for k, v in row.items():
+            typer.echo(f"{k:16} {'' if v is None else v}")
+        return
+    emit([row], list(row), fmt)
+
+
+def _parse_sets(sets: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in sets:
+        if "=" not in item:
+            raise ValidationError(f"'{item}' is not FIELD=VALUE, e.g. --set weight_kg=71.5", "--set")
+        key, raw = item.split("=", 1)
+        try:
+            value: Any = json.loads(raw, parse_float=Decimal)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def _apply(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply FIELD=VALUE changes to a document; `a.b` reaches into nested objects, and
+    `lesions.P1.longest_mm` into the lesion labelled P1."""
+    doc = json.loads(jsonio.dumps(doc), parse_float=Decimal)
+    for key, value in changes.items():
+        target: Any = doc
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if isinstance(target, list):
+                target = next((x for x in target if x.get("lesion") == part), None)
+                if target is None:
+                    raise ValidationError(f"no lesion '{part}' on this scan", "--set")
+            elif isinstance(target, dict) and isinstance(target.get(part), (dict, list)):
+                target = target[part]
+            else:
+                raise ValidationError(f"'{key}' is not a field of this record", "--set")
+        if not isinstance(target, dict) or parts[-1] not in target:
+            raise ValidationError(f"'{key}' is not a field of this record; see `--format json` output for names",
+                                  "--set")
+        target[parts[-1]] = value
+    return doc
+
+
+@patient_app.command("edit")
+def patient_edit(
+    ctx: typer.Context,
+    patient: PatientArg,
+    sets: Annotated[list[str], typer.Option("--set", help="FIELD=VALUE; repeat. Fields as in `patient show`.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    today: AsOfOption = None,
+) -> None:
+    """Amend patient details; the audit trail keeps the values before and after.
+    A protocol change applies from its new start date.
+
+    Example: tracker patient edit SYN-003 --set protocol.id=pnet-metastatic-ww --set protocol.start=2026-02-01
+    --reason "liver metastases found"
+    """
+    st = settings(ctx)
+    before = svc.get_patient(st, patient)
+    doc = _apply(jsonio.patient_doc(before), _parse_sets(sets))
+    problems = jsonio.schema_problems({"schema_version": 1, "patient": doc}, "patient.schema.json")
+    if problems:
+        raise ValidationError(problems)
+    new = jsonio.patient_from_doc(doc, before.provenance.source)
+    changes = {k: getattr(new, k) for k in ("label", "birth_year", "sex", "diagnosis_date", "setting", "syndrome",
+                                             "primary_resected", "t_stage", "protocol_id", "protocol_start",
+                                             "left_on", "leave_reason", "provenance")
+               if getattr(new, k) != getattr(before, k)}
+    after = svc.edit_patient(st, patient, changes, reason=reason, today=_today(today))
+    note(f"Amended patient {after.label}: {', '.join(changes) or 'nothing'}.")
+
+
+@patient_app.command("leave")
+def patient_leave(
+    ctx: typer.Context,
+    patient: PatientArg,
+    reason: Annotated[dm.LeaveReason, typer.Option("--reason", help="Why the patient left surveillance.")],
+    on: DateOpt = None,
+    notes: NotesOpt = "",
+    today: AsOfOption = None,
+) -> None:
+    """Record that a patient left surveillance (treatment, patient choice, death, lost to follow-up).
+    From that date nothing falls due and no current flags are shown.
+
+    Example: tracker patient leave SYN-002 --date 2026-03-01 --reason treatment
+    """
+    when = parse_date(need(on, "--date", "Date of leaving (YYYY-MM-DD)"), "--date")
+    p = svc.leave_surveillance(settings(ctx), patient, when, reason, note=notes, today=_today(today))
+    note(f"Patient {p.label} left surveillance on {when} ({reason.value}).")
+
+
+# ------------------------------------------------------------------ log
+
+
+def _stored(r: dm.Record) -> None:
+    typer.echo(f"{dm.kind_of(r)} {r.id}")
+    note(f"Logged {dm.kind_of(r)} #{r.id} of {r.date}.")
+
+
+@log_app.command("visit")
+def log_visit(
+    ctx: typer.Context,
+    patient: PatientArg,
+    on: DateOpt = None,
+    symptom: Annotated[list[dm.Symptom] | None, typer.Option("--symptom", help="A symptom; repeat for more.")] = None,
+    other: Annotated[str, typer.Option("--other", help="Other symptom, in words.")] = "",
+    weight: Annotated[str | None, typer.Option("--weight", help="Weight in kg.")] = None,
+    ps: Annotated[int | None, typer.Option("--ps", help="ECOG performance status 0-4.")] = None,
+    ppi: Annotated[bool, typer.Option("--ppi/--no-ppi", help="Taking a proton-pump inhibitor.")] = False,
+    wants_to_leave: Annotated[bool, typer.Option("--wants-to-leave", help="Patient asks to leave surveillance.")] = False,
+    source: SourceOpt = dm.Source.CLINICIAN,
+    verified: VerifiedOpt = False,
+    notes: NotesOpt = "",
+    allow_future: FutureOpt = False,
+    today: AsOfOption = None,
+) -> None:
+    """Log a clinic visit: symptoms, weight, performance status, PPI use, wish to leave.
+
+    Example: tracker log visit SYN-001 --date 2026-01-08 --symptom abdominal_pain --weight 71.5 --ppi
+    """
+    syms = tuple(sorted(set(symptom or [])))
+    if other and dm.Symptom.OTHER not in syms:
+        syms = tuple(sorted({*syms, dm.Symptom.OTHER}))
+    r = dm.Visit(
+        date=parse_date(need(on, "--date", "Visit date (YYYY-MM-DD)"), "--date"), symptoms=syms, symptom_other=other,
+        weight_kg=parse_decimal(weight, "--weight") if weight else None, performance_status=ps, on_ppi=ppi,
+        wants_to_leave=wants_to_leave, provenance=_prov(source, verified, notes),
+    )
+    _stored(svc.log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+
+
+@log_app.command("lab")
+def log_lab(
+    ctx: typer.Context,
+    patient: PatientArg,
+    on: DateOpt = None,
+    analyte: Annotated[str | None, typer.Option("--analyte", help="e.g. chromogranin_a (or CgA), gastrin.")] = None,
+    value: Annotated[str | None, typer.Option("--value", help="The result.")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="UCUM unit, e.g. ng/mL, ug/L, pmol/L.")] = None,
+    lab: Annotated[str, typer.Option("--lab", help="Laboratory name.")] = "",
+    assay: Annotated[str, typer.Option("--assay", help="Assay name (results are compared within one assay).")] = "",
+    specimen: Annotated[dm.Specimen, typer.Option("--specimen")] = dm.Specimen.SERUM,
+    uln: Annotated[str | None, typer.Option("--uln", help="The lab's upper reference limit.")] = None,
+    analyte_other: Annotated[str, typer.Option("--analyte-name", help="Name when --analyte other.")] = "",
+    source: SourceOpt = dm.Source.CLINICIAN,
+    verified: VerifiedOpt = False,
+    notes: NotesOpt = "",
+    allow_future: FutureOpt = False,
+    today: AsOfOption = None,
+) -> None:
+    """Log a lab result (chromogranin A, hormones, bilirubin, ...), with lab, assay and upper limit.
+
+    Example: tracker log lab SYN-001 --date 2026-01-08 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
+    """
+    a = parse_analyte(need(analyte, "--analyte", "Analyte (e.g. chromogranin_a)"), "--analyte")
+    r = dm.LabResult(
+        date=parse_date(need(on, "--date", "Date of the sample (YYYY-MM-DD)"), "--date"), analyte=a,
+        analyte_other=analyte_other, value=jsonio.exact(parse_decimal(need(value, "--value", "Value"), "--value")),
+        unit=normalize_unit(a, need(unit, "--unit", "Unit (e.g. ng/mL)"), "--unit"), lab=lab, assay=assay,
+        specimen=specimen, upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,
+        provenance=_prov(source, verified, notes),
+    )
+    _stored(svc.log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+
+
+@log_app.command("scan")
+def log_scan(
+    ctx: typer.Context,
+    patient: PatientArg,
+    on: DateOpt = None,
+    modality: Annotated[dm.Modality | None, typer.Option("--modality", help="CT, MRI, EUS, US, SSTR-PET, FDG-PET.")] = None,
+    lesion: Annotated[list[str] | None, typer.Option(
+        "--lesion", help="LABEL:SITE:SIZE[:new][:avid], e.g. P1:pancreas:1.4cm or N1:regional_node:11mm; repeat.")] = None,
+    mpd: Annotated[str | None, typer.Option("--mpd", help="Main pancreatic duct upstream of the tumour, e.g. 3mm.")] = None,
+    cbd: Annotated[str | None, typer.Option("--cbd", help="Common bile duct diameter.")] = None,
+    source: SourceOpt = dm.Source.CLINICIAN,
+    verified: VerifiedOpt = False,
+    notes: NotesOpt = "",
+    allow_future: FutureOpt = False,
+    today: AsOfOption = None,
+) -> None:
+    """Log an imaging study with per-lesion sizes (cm is converted to mm) and duct diameters.
+
+    Example: tracker log scan SYN-001 --date 2026-01-08 --modality MRI --lesion P1:pancreas:1.4cm --mpd 2mm
+    """
+    from tracker.domain.units import MAX_DUCT_MM, parse_size_mm
+
+    specs = lesion or []
+    if not specs and modality is None and on is None:
+        specs = [need(None, "--lesion", "Lesion as LABEL:SITE:SIZE (e.g. P1:pancreas:14mm)")]
+    r = dm.ImagingStudy(
+        date=parse_date(need(on, "--date", "Scan date (YYYY-MM-DD)"), "--date"),
+        modality=dm.Modality(need(modality.value if modality else None, "--modality", "Modality (CT, MRI, EUS, ...)")),
+        lesions=tuple(sorted((parse_lesion_spec(s) for s in specs), key=lambda x: x.lesion)),
+        mpd_mm=parse_size_mm(mpd, "--mpd", max_mm=MAX_DUCT_MM) if mpd else None,
+        cbd_mm=parse_size_mm(cbd, "--cbd", max_mm=MAX_DUCT_MM) if cbd else None,
+        provenance=_prov(source, verified, notes),
+    )
+    _stored(svc.log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+
+
+@log_app.command("pathology")
+def log_pathology(
+    ctx: typer.Context,
+    patient: PatientArg,
+    on: DateOpt = None,
+    ki67: Annotated[str | None, typer.Option("--ki67", help="Ki-67 index in %.")] = None,
+    mitoses: Annotated[str | None, typer.Option("--mitoses", help="Mitoses per 2 mm².")] = None,
+    grade: Annotated[dm.Grade | None, typer.Option("--grade", help="Derived per WHO 2019 when not given.")] = None,
+    source: SourceOpt = dm.Source.CLINICIAN,
+    verified: VerifiedOpt = False,
+    notes: NotesOpt = "",
+    allow_future: FutureOpt = False,
+    today: AsOfOption = None,
+) -> None:
+    """Log a pathology report (Ki-67, mitotic count, grade).
+
+    Example: tracker log pathology SYN-001 --date 2025-01-20 --ki67 2.5
+    """
+    k = parse_decimal(need(ki67, "--ki67", "Ki-67 %"), "--ki67") if ki67 or mitoses is None else None
+    mi = parse_decimal(mitoses, "--mitoses") if mitoses else None
+    r = dm.Pathology(
+        date=parse_date(need(on, "--date", "Report date (YYYY-MM-DD)"), "--date"), ki67_pct=k, mitoses_per_2mm2=mi,
+        grade=grade or who_grade(k, mi), provenance=_prov(source, verified, notes),
+    )
+    _stored(svc.log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+
+
+# ------------------------------------------------------------------ history, amend, void, audit
+
+KindArg = Annotated[str, typer.Argument(help="visit, lab, scan or pathology.")]
+IdArg = Annotated[int, typer.Argument(help="Record id (see tracker history).")]
+
+
+def _kind(kind: str) -> str:
+    if kind not in jsonio.LIST_KEYS:
+        raise ValidationError(f"unknown record kind '{kind}'; use visit, lab, scan or pathology", "KIND")
+    return kind
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    patient: PatientArg,
+    voided: Annotated[bool, typer.Option("--voided", help="Include voided records.")] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """A patient's records in date order, with their ids (for amend and void).
+
+    Example: tracker history SYN-001 --format json
+    """
+    p, recs = svc.history(settings(ctx), patient, include_voided=voided)
+    cols = ["kind", "id", "date", "summary", "source", "verified"] + (["voided_reason"] if voided else [])
+    emit(svc.stored_rows(p, recs), cols, fmt, empty=f"no records for {p.label} yet")
+
+
+@app.command("amend")
+def amend(
+    ctx: typer.Context,
+    kind: KindArg,
+    record_id: IdArg,
+    sets: Annotated[list[str], typer.Option("--set", help="FIELD=VALUE; repeat. lesions.P1.longest_mm=15 for a lesion.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    allow_future: FutureOpt = False,
+    today: AsOfOption = None,
+) -> None:
+    """Correct a record. The old values stay in the audit trail; nothing is overwritten silently.
+
+    Example: tracker amend scan 12 --set lesions.P1.longest_mm=15 --reason "radiology addendum"
+    """
+    st = settings(ctx)
+    _, old = svc.get_record(st, _kind(kind), record_id)
+    doc = _apply(jsonio.record_doc(old.record), _parse_sets(sets))
+    doc.pop("voided_reason", None)
+    new = jsonio.record_from_doc(kind, doc, old.record.provenance.source)
+    svc.amend_record(st, kind, record_id, new, reason=reason, today=_today(today), allow_future=allow_future)
+    note(f"Amended {kind} #{record_id}.")
+
+
+@app.command("void")
+def void(
+    ctx: typer.Context,
+    kind: KindArg,
+    record_id: IdArg,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+) -> None:
+    """Void a record entered in error. It is never deleted: history --voided and the audit show it.
+
+    Example: tracker void lab 7 --reason "entered for the wrong patient"
+    """
+    svc.void_record(settings(ctx), _kind(kind), record_id, reason=reason)
+    note(f"Voided {kind} #{record_id}.")
+
+
+@app.command("audit")
+def audit(
+    ctx: typer.Context,
+    patient: Annotated[str | None, typer.Argument(help="Patient label; all when left out.")] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """The audit trail: who changed what, when (UTC), with the values before and after.
+
+    Example: tracker audit SYN-001 --format json
+    """
+    rows = svc.audit_trail(settings(ctx), patient)
+    cols = ["id", "at", "user", "action", "entity", "entity_id", "reason"]
+    emit(rows, cols + (["before", "after"] if fmt is not Format.table else []), fmt, empty="no changes recorded")

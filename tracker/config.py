@@ -1,0 +1,83 @@
+"""Where the tracker keeps its data, and who is using it: the only module that reads the environment.
+
+Precedence for the database: the `--db` option, then `TRACKER_DB`, then
+`<home>/tracker.db`, where home is `TRACKER_HOME` or the user's application folder.
+A bare path means SQLite; anything with a scheme (`postgresql+psycopg://…`) is used as is.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracker.errors import ConfigError
+
+APP_NAME = "tracker"
+
+
+def home_dir() -> Path:
+    """The tracker's data folder (created on first use by the caller that writes to it)."""
+    env = os.environ.get("TRACKER_HOME")
+    if env:
+        return Path(env).expanduser()
+    import typer  # only for its app-dir rule; typer is already loaded by the CLI
+
+    return Path(typer.get_app_dir(APP_NAME))
+
+
+def current_user(explicit: str | None = None) -> str:
+    """Who is recorded in the audit trail: `--user`, then `TRACKER_USER`, then the login name."""
+    if explicit:
+        return explicit
+    env = os.environ.get("TRACKER_USER")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str
+    user: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The file of a SQLite database, None for in-memory or server databases."""
+        if not self.is_sqlite:
+            return None
+        rest = self.db_url.split("///", 1)[1] if "///" in self.db_url else ""
+        return Path(rest) if rest and rest != ":memory:" else None
+
+
+def to_url(db: str) -> str:
+    """A database URL from a path or URL."""
+    if "://" in db:
+        if db.startswith("postgres://"):
+            return "postgresql+psycopg://" + db[len("postgres://"):]
+        if db.startswith("postgresql://"):
+            return "postgresql+psycopg://" + db[len("postgresql://"):]
+        if not db.startswith(("sqlite", "postgresql+")):
+            raise ConfigError(
+                f"database URL scheme of '{db.split('://')[0]}' is not supported; use a file path "
+                "or postgresql+psycopg://user@host/dbname"
+            )
+        return db
+    path = Path(db).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"--db {db} is a folder; give a file path such as {path / 'tracker.db'}")
+    return f"sqlite:///{path}"
+
+
+def resolve(db: str | None = None, user: str | None = None) -> Settings:
+    """Settings from the CLI options and the environment."""
+    db = db or os.environ.get("TRACKER_DB") or str(home_dir() / "tracker.db")
+    return Settings(db_url=to_url(db), user=current_user(user))

@@ -1,0 +1,187 @@
+"""The database: engine, connection settings, migrations and the one-transaction session.
+
+- SQLite (the default) gets, on every connection: foreign keys on, WAL journal and a busy
+  timeout so that a second process waits instead of failing. A new SQLite file is created
+  readable by its owner only (0600).
+- Opening a database upgrades it with Alembic to the newest revision, after a backup copy of
+  a SQLite file that held data. A database written by a newer tracker is refused.
+- `session_scope()` gives one transaction per command: commit at the end, roll back on error.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
+
+from tracker.config import Settings
+from tracker.errors import ConfigError, DatabaseError
+
+BUSY_TIMEOUT_MS = 30_000
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_engines: dict[str, Engine] = {}
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite connections get the pragmas above."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    if url.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "PostgreSQL needs the driver: pip install 'pnet-tracker[postgres]'"
+            ) from None
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(_MIGRATIONS))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {r.revision for r in ScriptDirectory(str(_MIGRATIONS)).walk_revisions()}
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def backup_sqlite(src: Path, dest: Path) -> None:
+    """A consistent copy of a live SQLite file (online backup API), readable by its owner only."""
+    fd = os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    os.close(fd)
+    with sqlite3.connect(src) as s, sqlite3.connect(dest) as d:
+        s.backup(d)
+
+
+def upgrade(engine: Engine, *, sqlite_path: Path | None = None) -> str | None:
+    """Bring the schema to the newest revision; returns the backup path made, if any."""
+    from alembic import command
+
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return None
+    if current is not None and current not in known_revisions():
+        raise DatabaseError(
+            f"this database has schema revision {current}, written by a newer version of tracker; "
+            "upgrade tracker (pip install -U pnet-tracker) before opening it"
+        )
+    backup = None
+    if current is not None and sqlite_path is not None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        dest = sqlite_path.with_name(f"{sqlite_path.name}.before-{head}-{stamp}.bak")
+        backup_sqlite(sqlite_path, dest)
+        backup = str(dest)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+    return backup
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The engine for these settings, migrated to the newest schema (cached per URL)."""
+    cached = _engines.get(settings.db_url)
+    if cached is not None:
+        return cached
+    path = settings.sqlite_path
+    try:
+        if path is not None:
+            _prepare_sqlite_file(path)
+        engine = make_engine(settings.db_url)
+        upgrade(engine, sqlite_path=path)
+    except PermissionError as exc:
+        raise DatabaseError(f"cannot open the database file: {exc.strerror}; check its permissions") from None
+    except OperationalError as exc:
+        raise DatabaseError(_operational_message(exc)) from None
+    _engines[settings.db_url] = engine
+    return engine
+
+
+def dispose_all() -> None:
+    """Close every cached engine (tests, and before restoring a backup)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def _operational_message(exc: OperationalError) -> str:
+    raw = str(exc.orig) if exc.orig is not None else str(exc)
+    low = raw.lower()
+    if "readonly" in low or "read-only" in low:
+        return "the database is read-only; nothing was written. Check the file's permissions"
+    if "disk" in low and "full" in low:
+        return "the disk is full; nothing was written. Free some space and run the command again"
+    if "unable to open" in low:
+        return "cannot open the database file; check the path given by --db or TRACKER_DB"
+    if "locked" in low:
+        return "the database stayed locked by another process for 30 s; nothing was written, try again"
+    if "connection" in low or "could not connect" in low:
+        return "cannot connect to the database server; check the URL given by --db or TRACKER_DB"
+    return f"the database refused the change ({raw.splitlines()[0][:120]}); nothing was written"
+
+
+@contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    """One transaction: commit when the block ends, roll back if it raises."""
+    engine = open_engine(settings)
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        raise DatabaseError(_operational_message(exc)) from None
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,135 @@
+"""Entry checks shared by the `log` commands and the importers: one list of problems, each with
+the field it concerns, so that every error in a file can be reported at once.
+
+Pure: standard library only. `today` is passed in, never read from the clock here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from tracker.domain.model import (
+    NODE_SITES,
+    Analyte,
+    ImagingStudy,
+    LabResult,
+    Pathology,
+    Patient,
+    Site,
+    Visit,
+)
+from tracker.domain.units import (
+    MAX_DUCT_MM,
+    MAX_LESION_MM,
+    MAX_PANCREATIC_LESION_MM,
+    MAX_WEIGHT_KG,
+    UNITS,
+)
+
+Problems = list[tuple[str, str]]
+Record = Visit | LabResult | ImagingStudy | Pathology
+
+
+def check_date(d: date, field: str, patient: Patient | None, *, today: date, allow_future: bool) -> Problems:
+    """A record date may not lie in the future (unless allowed) or before the birth year."""
+    out: Problems = []
+    if d > today and not allow_future:
+        out.append((field, f"{d.isoformat()} is in the future (today is {today.isoformat()}); "
+                           "check the date or pass --allow-future"))
+    if patient is not None and d.year < patient.birth_year:
+        out.append((field, f"{d.isoformat()} is before the birth year {patient.birth_year}"))
+    return out
+
+
+def check_patient(p: Patient, *, today: date, prefix: str = "patient") -> Problems:
+    out: Problems = []
+    if not 1900 <= p.birth_year <= today.year:
+        out.append((f"{prefix}.birth_year", f"{p.birth_year} is not a plausible birth year"))
+    for name in ("diagnosis_date", "protocol_start"):
+        out += check_date(getattr(p, name), f"{prefix}.{name}", p, today=today, allow_future=name == "protocol_start")
+    if p.left_on is not None:
+        if p.left_on < p.protocol_start:
+            out.append((f"{prefix}.left_surveillance.date",
+                        f"leaving date {p.left_on} is before the protocol start {p.protocol_start}"))
+        out += check_date(p.left_on, f"{prefix}.left_surveillance.date", p, today=today, allow_future=False)
+    if p.t_stage is not None and (len(p.t_stage) < 2 or p.t_stage[0] != "T" or p.t_stage[1] not in "1234"):
+        out.append((f"{prefix}.t_stage", f"'{p.t_stage}' is not a T stage; use T1, T2, T3 or T4"))
+    return out
+
+
+def _positive(value: Decimal | None, field: str, limit: Decimal, what: str) -> Problems:
+    if value is None:
+        return []
+    if value <= 0:
+        return [(field, f"{what} must be above 0, got {value}")]
+    if value > limit:
+        return [(field, f"{value} is not a plausible {what} (above {limit}); check the unit")]
+    return []
+
+
+def check_record(r: Record, patient: Patient | None, *, today: date, allow_future: bool = False,
+                 prefix: str = "") -> Problems:
+    """Every problem of one record, fields named under `prefix` (e.g. "visits[3]")."""
+    p = f"{prefix}." if prefix else ""
+    out = check_date(r.date, f"{p}date", patient, today=today, allow_future=allow_future)
+    if isinstance(r, Visit):
+        out += _positive(r.weight_kg, f"{p}weight_kg", MAX_WEIGHT_KG, "weight in kg")
+        if r.performance_status is not None and not 0 <= r.performance_status <= 4:
+            out.append((f"{p}performance_status", "performance status is ECOG 0 to 4"))
+    elif isinstance(r, LabResult):
+        out += _check_lab(r, p)
+    elif isinstance(r, ImagingStudy):
+        out += _check_scan(r, p)
+    elif isinstance(r, Pathology):
+        out += _check_pathology(r, p)
+    return out
+
+
+def _check_lab(r: LabResult, p: str) -> Problems:
+    out: Problems = []
+    if r.value < 0:
+        out.append((f"{p}value", f"a lab value cannot be negative, got {r.value}"))
+    if r.upper_limit is not None and r.upper_limit <= 0:
+        out.append((f"{p}upper_limit", f"an upper reference limit must be above 0, got {r.upper_limit}"))
+    allowed = UNITS[r.analyte]
+    if r.analyte is not Analyte.OTHER and r.unit not in allowed:
+        out.append((f"{p}unit", f"unit '{r.unit}' does not fit {r.analyte.value}; use one of {', '.join(allowed)}"))
+    if r.analyte is Analyte.OTHER and not r.analyte_other:
+        out.append((f"{p}analyte_other", "name the analyte when it is 'other'"))
+    return out
+
+
+def _check_scan(r: ImagingStudy, p: str) -> Problems:
+    out: Problems = []
+    out += _positive(r.mpd_mm, f"{p}mpd_mm", MAX_DUCT_MM, "duct diameter in mm")
+    out += _positive(r.cbd_mm, f"{p}cbd_mm", MAX_DUCT_MM, "duct diameter in mm")
+    seen: set[str] = set()
+    for i, x in enumerate(r.lesions):
+        f = f"{p}lesions[{i}]"
+        if x.lesion in seen:
+            out.append((f"{f}.lesion", f"lesion {x.lesion} is listed twice on this scan"))
+        seen.add(x.lesion)
+        limit = MAX_PANCREATIC_LESION_MM if x.site is Site.PANCREAS else MAX_LESION_MM
+        out += _positive(x.longest_mm, f"{f}.longest_mm", limit, "lesion size in mm")
+        out += _positive(x.short_axis_mm, f"{f}.short_axis_mm", limit, "short axis in mm")
+        for j, o in enumerate(x.other_dims_mm):
+            out += _positive(o, f"{f}.other_dims_mm[{j}]", limit, "dimension in mm")
+        if x.longest_mm is None and x.short_axis_mm is None and not x.is_new and x.pet_avid is None:
+            out.append((f"{f}.longest_mm", f"lesion {x.lesion} has no size; give longest_mm (or short_axis_mm for a node)"))
+        if x.site in NODE_SITES and x.longest_mm is not None and x.short_axis_mm is None:
+            out.append((f"{f}.short_axis_mm", f"lymph node {x.lesion} is measured by its short axis; give short_axis_mm"))
+        if x.short_axis_mm is not None and x.longest_mm is not None and x.short_axis_mm > x.longest_mm:
+            out.append((f"{f}.short_axis_mm", "the short axis cannot exceed the longest diameter"))
+    return out
+
+
+def _check_pathology(r: Pathology, p: str) -> Problems:
+    out: Problems = []
+    if r.ki67_pct is not None and not 0 <= r.ki67_pct <= 100:
+        out.append((f"{p}ki67_pct", f"Ki-67 is a percentage from 0 to 100, got {r.ki67_pct}"))
+    if r.mitoses_per_2mm2 is not None and r.mitoses_per_2mm2 < 0:
+        out.append((f"{p}mitoses_per_2mm2", "a mitotic count cannot be negative"))
+    if r.ki67_pct is None and r.mitoses_per_2mm2 is None and r.grade is None:
+        out.append((f"{p}ki67_pct", "give Ki-67 %, a mitotic count or a grade"))
+    return out

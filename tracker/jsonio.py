@@ -1,0 +1,442 @@
+"""Files in and out: JSON patient documents, the lab-results CSV and the long CSV export.
+
+- Reading validates the whole file first against `schemas/` and then checks every value; all
+  problems come back together, each with its location (`patients[0].visits[3].date`).
+- Writing is canonical: sorted keys, ISO dates, records in date order, numbers exact, UTF-8,
+  so that an export is itself an importable file and diffs stay stable.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from tracker.domain import model as dm
+from tracker.domain.checks import Problems, check_patient, check_record
+from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, who_grade
+from tracker.errors import ValidationError
+
+Record = dm.Visit | dm.LabResult | dm.ImagingStudy | dm.Pathology
+#: the key of each record list in a patient document, by record kind
+LIST_KEYS = {"visit": "visits", "lab": "labs", "scan": "scans", "pathology": "pathology"}
+
+
+def schema_dir() -> Path:
+    """`schemas/` beside the package in a checkout, or inside the installed package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schemas", here.parent / "schemas"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("the schemas folder is missing from this installation")
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    with (schema_dir() / name).open(encoding="utf-8") as f:
+        result: dict[str, Any] = json.load(f)
+        return result
+
+
+def location(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def schema_problems(doc: Any, schema_name: str, prefix: Sequence[Any] = (), *, definition: str | None = None
+                    ) -> Problems:
+    """Every JSON-Schema problem of `doc`, located; the best-matching branch of a oneOf.
+    `definition` validates against one of the schema's `$defs` instead of the whole schema."""
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import best_match
+
+    schema = load_schema(schema_name)
+    if definition is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    out: Problems = []
+    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        leaf = best_match(err.context) if err.context else err
+        # follow the deepest context so that a oneOf failure names the field, not the document
+        while leaf.context:
+            leaf = best_match(leaf.context)
+        out.append((location([*prefix, *leaf.absolute_path]), _schema_message(leaf)))
+    return out
+
+
+def _schema_message(err: Any) -> str:
+    if err.validator == "format" and err.validator_value == "date":
+        return f"{err.instance!r} is not a date that exists; write YYYY-MM-DD"
+    if err.validator == "additionalProperties":
+        return f"{err.message}; remove it or check its spelling"
+    if err.validator == "enum":
+        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+    return str(err.message)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file with exact decimals; a malformed file is one clear error with its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationError(f"file {path} does not exist", "FILE") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{path} is not UTF-8 text; save it as UTF-8 and try again", "FILE") from None
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE"
+        ) from None
+
+
+# ----------------------------------------------------------------- JSON -> domain
+
+
+@dataclass(frozen=True)
+class ImportedPatient:
+    patient: dm.Patient
+    records: tuple[tuple[str, Record, str | None], ...]  # (kind, record, voided reason)
+    where: str  # location of the document in the file, for messages
+
+
+def exact(v: Any) -> Decimal:
+    """A JSON number or numeric string as a Decimal without spurious trailing zeros."""
+    d = parse_decimal(v, "value")
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
+def _opt(v: Any) -> Decimal | None:
+    return None if v is None else exact(v)
+
+
+def _prov(d: dict[str, Any], default: dm.Source) -> dm.Provenance:
+    return dm.Provenance(source=dm.Source(d.get("source", default.value)), verified=bool(d.get("verified", False)),
+                         notes=str(d.get("notes", "")))
+
+
+def patient_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Patient:
+    left = d.get("left_surveillance") or {}
+    return dm.Patient(
+        label=d["label"], birth_year=int(d["birth_year"]), sex=dm.Sex(d["sex"]),
+        diagnosis_date=date.fromisoformat(d["diagnosis_date"]), setting=dm.Setting(d["setting"]),
+        syndrome=dm.Syndrome(d.get("syndrome", "none")), primary_resected=bool(d.get("primary_resected", False)),
+        t_stage=d.get("t_stage"), protocol_id=d["protocol"]["id"],
+        protocol_start=date.fromisoformat(d["protocol"]["start"]),
+        left_on=date.fromisoformat(left["date"]) if left else None,
+        leave_reason=dm.LeaveReason(left["reason"]) if left else None, provenance=_prov(d, source),
+    )
+
+
+def visit_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Visit:
+    return dm.Visit(
+        date=date.fromisoformat(d["date"]), symptoms=tuple(sorted(dm.Symptom(s) for s in d.get("symptoms", []))),
+        symptom_other=d.get("symptom_other", ""), weight_kg=_opt(d.get("weight_kg")),
+        performance_status=d.get("performance_status"), on_ppi=bool(d.get("on_ppi", False)),
+        wants_to_leave=bool(d.get("wants_to_leave", False)), provenance=_prov(d, source),
+    )
+
+
+def lab_from_doc(d: dict[str, Any], source: dm.Source) -> dm.LabResult:
+    analyte = parse_analyte(d["analyte"])
+    return dm.LabResult(
+        date=date.fromisoformat(d["date"]), analyte=analyte, analyte_other=d.get("analyte_other", ""),
+        value=exact(d["value"]), unit=normalize_unit(analyte, d["unit"]), lab=d.get("lab", ""),
+        assay=d.get("assay", ""), specimen=dm.Specimen(d.get("specimen", "serum")),
+        upper_limit=_opt(d.get("upper_limit")), provenance=_prov(d, source),
+    )
+
+
+def scan_from_doc(d: dict[str, Any], source: dm.Source) -> dm.ImagingStudy:
+    lesions = tuple(
+        dm.LesionMeasurement(
+            lesion=x["lesion"], site=dm.Site(x["site"]), longest_mm=_opt(x.get("longest_mm")),
+            short_axis_mm=_opt(x.get("short_axis_mm")),
+            other_dims_mm=tuple(exact(o) for o in x.get("other_dims_mm", [])), is_new=bool(x.get("is_new", False)),
+            pet_avid=x.get("pet_avid"),
+        )
+        for x in d.get("lesions", [])
+    )
+    return dm.ImagingStudy(
+        date=date.fromisoformat(d["date"]), modality=dm.Modality(d["modality"]),
+        lesions=tuple(sorted(lesions, key=lambda x: x.lesion)), mpd_mm=_opt(d.get("mpd_mm")),
+        cbd_mm=_opt(d.get("cbd_mm")), provenance=_prov(d, source),
+    )
+
+
+def pathology_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Pathology:
+    ki67, mitoses = _opt(d.get("ki67_pct")), _opt(d.get("mitoses_per_2mm2"))
+    grade = dm.Grade(d["grade"]) if d.get("grade") else who_grade(ki67, mitoses)
+    return dm.Pathology(date=date.fromisoformat(d["date"]), ki67_pct=ki67, mitoses_per_2mm2=mitoses, grade=grade,
+                        provenance=_prov(d, source))
+
+
+READERS: dict[str, Callable[[dict[str, Any], dm.Source], Any]] = {
+    "visit": visit_from_doc, "lab": lab_from_doc, "scan": scan_from_doc, "pathology": pathology_from_doc,
+}
+
+
+def record_from_doc(kind: str, doc: dict[str, Any], source: dm.Source) -> Record:
+    """One record from its document form, checked against the schema first."""
+    problems = schema_problems(doc, "patient.schema.json", definition=kind)
+    if problems:
+        raise ValidationError(problems)
+    try:
+        result: Record = READERS[kind](doc, source)
+    except ValueError as exc:
+        raise ValidationError(str(exc), kind) from None
+    return result
+
+
+def patient_documents(doc: Any) -> list[tuple[list[Any], dict[str, Any]]]:
+    """The patient documents in a file (one, a list, or a cohort), each with its location."""
+    if isinstance(doc, list):
+        return [([i], d) for i, d in enumerate(doc)]
+    if isinstance(doc, dict) and "patients" in doc:
+        return [(["patients", i], d) for i, d in enumerate(doc["patients"])]
+    return [([], doc)]
+
+
+def parse_documents(doc: Any, *, today: date, source: dm.Source = dm.Source.IMPORT) -> list[ImportedPatient]:
+    """Validate a whole file and convert it; raises ValidationError listing every problem."""
+    problems = schema_problems(doc, "patient.schema.json")
+    if problems:
+        raise ValidationError(problems)
+    out: list[ImportedPatient] = []
+    labels: set[str] = set()
+    for where, d in patient_documents(doc):
+        loc = location(where)
+        prefix = f"{loc}." if where else ""
+        try:
+            p = patient_from_doc(d["patient"], source)
+        except (ValueError, ValidationError) as exc:
+            problems.append((f"{prefix}patient", _msg(exc)))
+            continue
+        if p.label in labels:
+            problems.append((f"{prefix}patient.label", f"patient {p.label} appears twice in this file"))
+        labels.add(p.label)
+        problems += check_patient(p, today=today, prefix=f"{prefix}patient")
+        records: list[tuple[str, Record, str | None]] = []
+        for kind, key in LIST_KEYS.items():
+            seen: dict[tuple[Any, ...], str] = {}
+            for i, rd in enumerate(d.get(key, [])):
+                here = f"{prefix}{key}[{i}]"
+                try:
+                    r = READERS[kind](rd, source)
+                except ValidationError as exc:
+                    problems += [(f"{here}.{f}" if f else here, m) for f, m in exc.problems]
+                    continue
+                except ValueError as exc:
+                    problems.append((here, _msg(exc)))
+                    continue
+                problems += check_record(r, p, today=today, allow_future=False, prefix=here)
+                nk = dm.natural_key(r)
+                if rd.get("voided_reason") is None:
+                    if nk in seen:
+                        problems.append((here, f"duplicates {seen[nk]} (same {kind} on {r.date}); "
+                                               "void one or merge them"))
+                    seen[nk] = here
+                records.append((kind, r, rd.get("voided_reason")))
+        out.append(ImportedPatient(p, tuple(records), loc))
+    if problems:
+        raise ValidationError(problems)
+    return out
+
+
+def _msg(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(m for _, m in exc.problems)
+    return str(exc)
+
+
+# ----------------------------------------------------------------- domain -> JSON
+
+
+def num(d: Decimal | None) -> int | float | None:
+    """Decimals as JSON numbers: integers stay integers; others use the shortest exact repr."""
+    if d is None:
+        return None
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def _prov_doc(p: dm.Provenance) -> dict[str, Any]:
+    return {"source": p.source.value, "verified": p.verified, "notes": p.notes}
+
+
+def patient_doc(p: dm.Patient) -> dict[str, Any]:
+    return {
+        "label": p.label, "birth_year": p.birth_year, "sex": p.sex.value, "diagnosis_date": p.diagnosis_date.isoformat(),
+        "setting": p.setting.value, "syndrome": p.syndrome.value, "primary_resected": p.primary_resected,
+        "t_stage": p.t_stage, "protocol": {"id": p.protocol_id, "start": p.protocol_start.isoformat()},
+        "left_surveillance": (
+            {"date": p.left_on.isoformat(), "reason": p.leave_reason.value if p.leave_reason else "treatment"}
+            if p.left_on else None
+        ),
+        **_prov_doc(p.provenance),
+    }
+
+
+def record_doc(r: Record, voided_reason: str | None = None) -> dict[str, Any]:
+    base: dict[str, Any] = {"date": r.date.isoformat(), **_prov_doc(r.provenance), "voided_reason": voided_reason}
+    if isinstance(r, dm.Visit):
+        return {**base, "symptoms": sorted(s.value for s in r.symptoms), "symptom_other": r.symptom_other,
+                "weight_kg": num(r.weight_kg), "performance_status": r.performance_status, "on_ppi": r.on_ppi,
+                "wants_to_leave": r.wants_to_leave}
+    if isinstance(r, dm.LabResult):
+        return {**base, "analyte": r.analyte.value, "analyte_other": r.analyte_other, "value": num(r.value),
+                "unit": r.unit, "lab": r.lab, "assay": r.assay, "specimen": r.specimen.value,
+                "upper_limit": num(r.upper_limit)}
+    if isinstance(r, dm.ImagingStudy):
+        return {**base, "modality": r.modality.value, "mpd_mm": num(r.mpd_mm), "cbd_mm": num(r.cbd_mm),
+                "lesions": [{"lesion": x.lesion, "site": x.site.value, "longest_mm": num(x.longest_mm),
+                             "short_axis_mm": num(x.short_axis_mm),
+                             "other_dims_mm": [num(o) for o in x.other_dims_mm], "is_new": x.is_new,
+                             "pet_avid": x.pet_avid} for x in r.lesions]}
+    return {**base, "ki67_pct": num(r.ki67_pct), "mitoses_per_2mm2": num(r.mitoses_per_2mm2),
+            "grade": r.grade.value if r.grade else None}
+
+
+def history_doc(p: dm.Patient, records: Sequence[tuple[str, Record, str | None]]) -> dict[str, Any]:
+    """The canonical document of one patient (records in date order)."""
+    doc: dict[str, Any] = {"schema_version": 1, "patient": patient_doc(p)}
+    for kind, key in LIST_KEYS.items():
+        rows = [(r, v) for k, r, v in records if k == kind]
+        rows.sort(key=lambda t: (t[0].date, json.dumps(record_doc(*t), sort_keys=True)))
+        doc[key] = [record_doc(r, v) for r, v in rows]
+    return doc
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON: sorted keys, two-space indent, UTF-8 characters kept, final newline."""
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=_default) + "\n"
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, Decimal):
+        return num(o)
+    if isinstance(o, date):
+        return o.isoformat()
+    raise TypeError(f"cannot write {type(o).__name__} as JSON")
+
+
+# ----------------------------------------------------------------- CSV
+
+LAB_CSV_COLUMNS = ["patient", "date", "analyte", "value", "unit", "lab", "assay", "specimen", "upper_limit",
+                   "source", "verified", "notes"]
+
+
+def parse_lab_csv(text: str, *, today: date, patients: dict[str, dm.Patient]
+                  ) -> list[tuple[dm.Patient, dm.LabResult]]:
+    """Lab results from CSV (header row required); every problem reported as `row N, column`."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in ("patient", "date", "analyte", "value", "unit") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationError(f"the CSV header lacks column(s) {', '.join(missing)}; expected "
+                              f"{','.join(LAB_CSV_COLUMNS)}", "header")
+    unknown = [c for c in reader.fieldnames or [] if c not in LAB_CSV_COLUMNS]
+    problems: Problems = [("header", f"unknown column '{c}'; expected {','.join(LAB_CSV_COLUMNS)}") for c in unknown]
+    out: list[tuple[dm.Patient, dm.LabResult]] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for n, row in enumerate(reader, start=2):
+        here = f"row {n}"
+        p = patients.get((row.get("patient") or "").strip())
+        if p is None:
+            problems.append((f"{here}, patient", f"no patient '{row.get('patient')}'; add the patient first "
+                                                 "(tracker patient add) or fix the label"))
+            continue
+        try:
+            r = _lab_from_row(row)
+        except ValidationError as exc:
+            problems += [(f"{here}, {f}", m) for f, m in exc.problems]
+            continue
+        except ValueError as exc:
+            problems.append((here, str(exc)))
+            continue
+        problems += [(f"{here}, {f}", m) for f, m in check_record(r, p, today=today)]
+        key = (p.label, r.date, r.analyte, r.analyte_other, r.specimen)
+        if key in seen:
+            problems.append((here, f"duplicates row {seen[key]} (same patient, analyte and date)"))
+        seen[key] = n
+        out.append((p, r))
+    if problems:
+        raise ValidationError(problems)
+    return out
+
+
+def _lab_from_row(row: dict[str, str]) -> dm.LabResult:
+    try:
+        when = date.fromisoformat(row["date"].strip())
+    except ValueError:
+        raise ValidationError(f"'{row['date']}' is not a date that exists; write YYYY-MM-DD", "date") from None
+    analyte = parse_analyte(row["analyte"])
+    upper = (row.get("upper_limit") or "").strip()
+    specimen = (row.get("specimen") or "serum").strip() or "serum"
+    try:
+        spec = dm.Specimen(specimen)
+    except ValueError:
+        raise ValidationError(f"'{specimen}' is not a specimen; use serum, plasma, urine_24h or whole_blood",
+                              "specimen") from None
+    return dm.LabResult(
+        date=when, analyte=analyte, value=exact(parse_decimal(row["value"], "value")),
+        unit=normalize_unit(analyte, row["unit"]), lab=(row.get("lab") or "").strip(),
+        assay=(row.get("assay") or "").strip(), specimen=spec,
+        upper_limit=exact(parse_decimal(upper, "upper_limit")) if upper else None,
+        provenance=dm.Provenance(source=dm.Source((row.get("source") or "import").strip() or "import"),
+                                 verified=(row.get("verified") or "").strip().lower() in ("1", "true", "yes"),
+                                 notes=(row.get("notes") or "").strip()),
+    )
+
+
+def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+HISTORY_CSV_COLUMNS = ["patient", "kind", "id", "date", "item", "value", "unit", "detail", "source", "verified",
+                       "voided_reason", "notes"]
+
+
+def history_csv_rows(p: dm.Patient, records: Sequence[tuple[str, Record, str | None]]) -> list[dict[str, Any]]:
+    """One row per measured value, for spreadsheets (long format)."""
+    rows: list[dict[str, Any]] = []
+    for kind, r, voided in records:
+        base = {"patient": p.label, "kind": kind, "id": r.id, "date": r.date.isoformat(),
+                "source": r.provenance.source.value, "verified": r.provenance.verified,
+                "voided_reason": voided, "notes": r.provenance.notes}
+        for item, value, unit, detail in _values(r):
+            rows.append({**base, "item": item, "value": value, "unit": unit, "detail": detail})
+    return rows
+
+
+def _values(r: Record) -> list[tuple[str, Any, str, str]]:
+    if isinstance(r, dm.Visit):
+        out = [("symptoms", ";".join(s.value for s in r.symptoms) or "none", "", r.symptom_other)]
+        if r.weight_kg is not None:
+            out.append(("weight", r.weight_kg, "kg", ""))
+        if r.on_ppi:
+            out.append(("on_ppi", "yes", "", ""))
+        if r.wants_to_leave:
+            out.append(("wants_to_leave", "yes", "", ""))
+        return out
+    if isinstance(r, dm.LabResult):
+        detail = f"{r.assay} {r.lab} {r.specimen.value}".strip()
+        return [(r.analyte.value, r.value, r.unit, f"{detail}; ULN {r.upper_limit}" if r.upper_limit else detail)]
+    if isinstance(r, dm.ImagingStudy):
+        out = [(f"lesion {x.lesion}", x.longest_mm if x.longest_mm is not None else x.short_axis_mm, "mm",
+                f"{r.modality.value} {x.site.value}{' new' if x.is_new else ''}") for x in r.lesions]
+        out += [(n, v, "mm", r.modality.value) for n, v in (("mpd", r.mpd_mm), ("cbd", r.cbd_mm)) if v is not None]
+        return out
+    return [("ki67", r.ki67_pct, "%", r.grade.value if r.grade else "")]

@@ -1,0 +1,159 @@
+"""SQLModel tables, and nothing else: no behaviour, no JSON concerns.
+
+Exact numbers (sizes, lab values, Ki-67) are stored as decimal TEXT so that what was entered
+comes back digit for digit on SQLite and PostgreSQL alike. Enumerations are stored as their
+string values. Dates are DATE; audit timestamps are UTC.
+
+Records are never deleted: a voided record keeps its row with `voided_reason` set. The audit
+table is append-only (database triggers refuse UPDATE and DELETE, see the migrations).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class ProvenanceColumns(SQLModel):
+    source: str = "clinician"
+    verified: bool = False
+    notes: str = ""
+
+
+class Patient(ProvenanceColumns, table=True):
+    __tablename__ = "patient"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(index=True, unique=True, max_length=64)
+    birth_year: int
+    sex: str
+    diagnosis_date: date
+    setting: str
+    syndrome: str = "none"
+    primary_resected: bool = False
+    t_stage: str | None = None
+    protocol_id: str
+    protocol_start: date
+    left_on: date | None = None
+    leave_reason: str | None = None
+
+
+class RecordColumns(ProvenanceColumns):
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    date: date
+    voided_reason: str | None = None
+
+
+class Visit(RecordColumns, table=True):
+    __tablename__ = "visit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    symptoms: str = ""  # comma-separated Symptom values, sorted
+    symptom_other: str = ""
+    weight_kg: str | None = None
+    performance_status: int | None = None
+    on_ppi: bool = False
+    wants_to_leave: bool = False
+
+
+class LabResult(RecordColumns, table=True):
+    __tablename__ = "lab_result"
+
+    id: int | None = Field(default=None, primary_key=True)
+    analyte: str
+    analyte_other: str = ""
+    value: str
+    unit: str
+    lab: str = ""
+    assay: str = ""
+    specimen: str = "serum"
+    upper_limit: str | None = None
+
+
+class ImagingStudy(RecordColumns, table=True):
+    __tablename__ = "imaging_study"
+
+    id: int | None = Field(default=None, primary_key=True)
+    modality: str
+    mpd_mm: str | None = None
+    cbd_mm: str | None = None
+
+
+class LesionMeasurement(SQLModel, table=True):
+    __tablename__ = "lesion_measurement"
+
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="imaging_study.id", index=True)
+    lesion: str
+    site: str
+    longest_mm: str | None = None
+    short_axis_mm: str | None = None
+    other_dims_mm: str = ""  # comma-separated decimals
+    is_new: bool = False
+    pet_avid: bool | None = None
+
+
+class Pathology(RecordColumns, table=True):
+    __tablename__ = "pathology"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ki67_pct: str | None = None
+    mitoses_per_2mm2: str | None = None
+    grade: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: who did what, when, with the values before and after (JSON)."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    user: str
+    action: str  # create, amend, void, leave, import, acknowledge, snooze
+    entity: str  # patient, visit, lab, scan, pathology, flag
+    entity_id: int | None = None
+    patient_id: int | None = Field(default=None, index=True)
+    reason: str = ""
+    before: str | None = None
+    after: str | None = None
+
+
+class FlagLog(SQLModel, table=True):
+    """Every flag as it was shown: stored when evaluated, with the rule version, threshold and
+    evidence, so a later reader sees what was shown and why."""
+
+    __tablename__ = "flag_log"
+    __table_args__ = (UniqueConstraint("patient_id", "flag_key", name="uq_flag_log_patient_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    flag_key: str
+    rule_id: str
+    severity: str
+    date: date
+    message: str
+    evidence: str  # comma-separated refs
+    threshold: str | None = None
+    source: str = ""
+    rule_version: str = ""
+    first_seen_at: datetime
+    first_seen_as_of: date
+
+
+class FlagReview(SQLModel, table=True):
+    """Append-only acknowledgements and snoozes of a flag (by its key)."""
+
+    __tablename__ = "flag_review"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    flag_key: str
+    action: str  # acknowledge | snooze
+    until: date | None = None
+    severity_at_review: str = ""
+    reason: str
+    user: str
+    at: datetime

@@ -1,0 +1,69 @@
+"""Finding protocols: the built-ins shipped with the package, and the user's own files in
+`<home>/protocols/*.json`. Every document is validated against schemas/protocol.schema.json."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from tracker import config, jsonio
+from tracker.domain.protocol import SurveillanceProtocol, protocol_from_dict
+from tracker.errors import NotFoundError, ProtocolError, ValidationError
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "protocols"
+
+
+def user_dir() -> Path:
+    return config.home_dir() / "protocols"
+
+
+def parse_protocol_file(path: Path) -> SurveillanceProtocol:
+    """Read, validate and parse one protocol file; every problem is reported with its location."""
+    doc = jsonio.read_json(path)
+    problems = jsonio.schema_problems(doc, "protocol.schema.json")
+    if problems:
+        raise ValidationError([(f"{path.name}: {loc}", msg) for loc, msg in problems])
+    return protocol_from_dict(_plain(doc))
+
+
+def _plain(doc: object) -> object:
+    """Decimals from the JSON reader back to plain numbers for the protocol parser."""
+    return json.loads(jsonio.dumps(doc))
+
+
+@cache
+def _builtin() -> dict[str, SurveillanceProtocol]:
+    return {p.id: p for p in (parse_protocol_file(f) for f in sorted(BUILTIN_DIR.glob("*.json")))}
+
+
+def all_protocols() -> dict[str, SurveillanceProtocol]:
+    """Built-ins, then the user's files (a user file with a built-in id replaces it)."""
+    found = dict(_builtin())
+    folder = user_dir()
+    if folder.is_dir():
+        for f in sorted(folder.glob("*.json")):
+            p = parse_protocol_file(f)
+            found[p.id] = p
+    return found
+
+
+def get_protocol(protocol_id: str) -> SurveillanceProtocol:
+    found = all_protocols()
+    if protocol_id not in found:
+        raise NotFoundError(
+            f"protocol '{protocol_id}' not found; run `tracker protocol list` to see ids "
+            f"({', '.join(sorted(found))})"
+        )
+    return found[protocol_id]
+
+
+def is_builtin(protocol_id: str) -> bool:
+    return protocol_id in _builtin()
+
+
+def check_known(protocol_id: str) -> None:
+    try:
+        get_protocol(protocol_id)
+    except NotFoundError as exc:
+        raise ProtocolError(str(exc)) from None

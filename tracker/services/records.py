@@ -1,0 +1,213 @@
+"""Patients and their records: add, list, show, edit, leave, log, amend, void, history, audit.
+
+Each function is one command: one transaction, every change audited (who, when, before, after).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from tracker import jsonio
+from tracker.config import Settings
+from tracker.db import session_scope
+from tracker.domain import model as dm
+from tracker.domain.checks import check_patient, check_record
+from tracker.errors import ConflictError, ValidationError
+from tracker.services.protocols import check_known
+from tracker.store import Record, Store
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    kind: str
+    record: Record
+    voided_reason: str | None
+
+
+def _raise(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        raise ValidationError(problems)
+
+
+def add_patient(settings: Settings, p: dm.Patient, *, today: date) -> dm.Patient:
+    check_known(p.protocol_id)
+    _raise(check_patient(p, today=today, prefix="patient"))
+    with session_scope(settings) as s:
+        st = Store(s)
+        if st.label_exists(p.label):
+            raise ConflictError(f"a patient labelled '{p.label}' already exists; pick another label")
+        stored = st.add_patient(p)
+        st.audit(user=settings.user, action="create", entity="patient", entity_id=stored.id,
+                 patient_id=stored.id, after=jsonio.patient_doc(stored))
+        return stored
+
+
+def list_patients(settings: Settings) -> list[dm.Patient]:
+    with session_scope(settings) as s:
+        return Store(s).patients()
+
+
+def get_patient(settings: Settings, ref: str) -> dm.Patient:
+    with session_scope(settings) as s:
+        return Store(s).patient(ref)
+
+
+def edit_patient(settings: Settings, ref: str, changes: dict[str, Any], *, reason: str, today: date) -> dm.Patient:
+    """Amend patient fields (a protocol change applies from its new start date)."""
+    if not changes:
+        raise ValidationError("nothing to change; give at least one option such as --protocol", "options")
+    with session_scope(settings) as s:
+        st = Store(s)
+        before = st.patient(ref)
+        if "label" in changes and changes["label"] != before.label and st.label_exists(changes["label"]):
+            raise ConflictError(f"a patient labelled '{changes['label']}' already exists; pick another label")
+        if "protocol_id" in changes:
+            check_known(changes["protocol_id"])
+        after = replace(before, **changes)
+        _raise(check_patient(after, today=today, prefix="patient"))
+        st.update_patient(after)
+        st.audit(user=settings.user, action="amend", entity="patient", entity_id=before.id, patient_id=before.id,
+                 reason=reason, before=jsonio.patient_doc(before), after=jsonio.patient_doc(after))
+        return after
+
+
+def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReason, *, note: str,
+                       today: date) -> dm.Patient:
+    """Record that the patient left surveillance; from that date nothing falls due."""
+    with session_scope(settings) as s:
+        st = Store(s)
+        before = st.patient(ref)
+        if before.left_on is not None:
+            raise ConflictError(f"patient {before.label} already left surveillance on {before.left_on}; "
+                                "use `tracker patient edit` to correct it")
+        after = replace(before, left_on=on, leave_reason=why)
+        _raise(check_patient(after, today=today, prefix="patient"))
+        st.update_patient(after)
+        st.audit(user=settings.user, action="leave", entity="patient", entity_id=before.id, patient_id=before.id,
+                 reason=note or why.value, before=jsonio.patient_doc(before), after=jsonio.patient_doc(after))
+        return after
+
+
+def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_future: bool = False) -> Record:
+    """Add one record after checking it; a second record with the same date (and lesion,
+    analyte or modality) is refused."""
+    with session_scope(settings) as s:
+        st = Store(s)
+        p = st.patient(ref)
+        _raise(check_record(r, p, today=today, allow_future=allow_future))
+        assert p.id is not None
+        same = st.find_same(p.id, r)
+        if same is not None:
+            raise ConflictError(
+                f"{dm.kind_of(r)} #{same[0]} of {p.label} already holds this {dm.kind_of(r)} for {r.date}; "
+                f"correct it with `tracker amend {dm.kind_of(r)} {same[0]}` instead"
+            )
+        stored = st.add_record(p.id, r)
+        st.audit(user=settings.user, action="create", entity=dm.kind_of(r), entity_id=stored.id, patient_id=p.id,
+                 after=jsonio.record_doc(stored))
+        return stored
+
+
+def history(settings: Settings, ref: str, *, include_voided: bool = False) -> tuple[dm.Patient, list[StoredRecord]]:
+    with session_scope(settings) as s:
+        st = Store(s)
+        p = st.patient(ref)
+        recs = st.all_records([p.id or -1]).get(p.id or -1, [])
+        return p, [StoredRecord(k, r, v) for k, r, v in recs if include_voided or v is None]
+
+
+def get_record(settings: Settings, kind: str, record_id: int) -> tuple[dm.Patient, StoredRecord]:
+    with session_scope(settings) as s:
+        st = Store(s)
+        pid, r, v = st.record(kind, record_id)
+        return st.patient(str(pid)), StoredRecord(kind, r, v)
+
+
+def amend_record(settings: Settings, kind: str, record_id: int, new: Record, *, reason: str, today: date,
+                 allow_future: bool = False) -> Record:
+    """Correct a record in place; the audit trail keeps the values before and after."""
+    if not reason.strip():
+        raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
+    with session_scope(settings) as s:
+        st = Store(s)
+        pid, old, voided = st.record(kind, record_id)
+        if voided is not None:
+            raise ConflictError(f"{kind} #{record_id} was voided ({voided}); log a new record instead")
+        p = st.patient(str(pid))
+        new = replace(new, id=record_id)
+        _raise(check_record(new, p, today=today, allow_future=allow_future))
+        same = st.find_same(pid, new)
+        if same is not None and same[0] != record_id:
+            raise ConflictError(f"{kind} #{same[0]} already holds this {kind} for {new.date}")
+        if new == old:
+            raise ValidationError("the amendment changes nothing; give the corrected values", "options")
+        st.replace_record(kind, record_id, new)
+        st.audit(user=settings.user, action="amend", entity=kind, entity_id=record_id, patient_id=pid, reason=reason,
+                 before=jsonio.record_doc(old), after=jsonio.record_doc(new))
+        return new
+
+
+def void_record(settings: Settings, kind: str, record_id: int, *, reason: str) -> None:
+    """Mark a record void: it stays in the history and the audit trail, rules ignore it."""
+    if not reason.strip():
+        raise ValidationError("voiding needs a reason; pass --reason", "--reason")
+    with session_scope(settings) as s:
+        st = Store(s)
+        pid, old, voided = st.record(kind, record_id)
+        if voided is not None:
+            raise ConflictError(f"{kind} #{record_id} is already void ({voided})")
+        st.void_record(kind, record_id, reason)
+        st.audit(user=settings.user, action="void", entity=kind, entity_id=record_id, patient_id=pid, reason=reason,
+                 before=jsonio.record_doc(old), after=jsonio.record_doc(old, reason))
+
+
+def audit_trail(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
+    with session_scope(settings) as s:
+        st = Store(s)
+        pid = st.patient(ref).id if ref else None
+        return [
+            {"id": a.id, "at": a.at.isoformat(timespec="seconds"), "user": a.user, "action": a.action,
+             "entity": a.entity, "entity_id": a.entity_id, "patient_id": a.patient_id, "reason": a.reason,
+             "before": a.before, "after": a.after}
+            for a in st.audit_rows(pid)
+        ]
+
+
+def summarize(r: Record) -> str:
+    """One line describing a record, for history tables."""
+    if isinstance(r, dm.Visit):
+        bits = [", ".join(s.value.replace("_", " ") for s in r.symptoms) or "no symptoms"]
+        if r.weight_kg is not None:
+            bits.append(f"{r.weight_kg} kg")
+        if r.on_ppi:
+            bits.append("on PPI")
+        if r.wants_to_leave:
+            bits.append("wishes to leave surveillance")
+        return "; ".join(bits)
+    if isinstance(r, dm.LabResult):
+        uln = f" (ULN {r.upper_limit})" if r.upper_limit is not None else ""
+        return f"{r.analyte_other or r.analyte.value} {r.value} {r.unit}{uln} {r.assay}".strip()
+    if isinstance(r, dm.ImagingStudy):
+        parts = [_lesion_text(x) for x in r.lesions]
+        parts += [f"MPD {r.mpd_mm} mm"] if r.mpd_mm is not None else []
+        parts += [f"CBD {r.cbd_mm} mm"] if r.cbd_mm is not None else []
+        return f"{r.modality.value}: " + ("; ".join(parts) or "no lesion measured")
+    grade = r.grade.value if r.grade else "grade n/a"
+    return f"Ki-67 {r.ki67_pct if r.ki67_pct is not None else 'n/a'} %, {grade}"
+
+
+def _lesion_text(x: dm.LesionMeasurement) -> str:
+    size = f"{x.longest_mm} mm" if x.longest_mm is not None else ""
+    if x.short_axis_mm is not None:
+        size = f"short axis {x.short_axis_mm} mm"
+    extra = (" new" if x.is_new else "") + (" PET-avid" if x.pet_avid else "")
+    return f"{x.lesion} ({x.site.value}) {size}{extra}".strip()
+
+
+def stored_rows(p: dm.Patient, recs: Sequence[StoredRecord]) -> list[dict[str, Any]]:
+    return [{"patient": p.label, "kind": r.kind, "id": r.record.id, "date": r.record.date.isoformat(),
+             "summary": summarize(r.record), "source": r.record.provenance.source.value,
+             "verified": r.record.provenance.verified, "voided_reason": r.voided_reason} for r in recs]

@@ -1,0 +1,388 @@
+"""Every query and insert: the Store converts table rows to domain records and back.
+
+The Store takes a Session and never commits or opens one (services own the transaction).
+Histories are loaded in bulk: a fixed number of queries whatever the number of patients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import func, insert
+from sqlmodel import Session, col, select
+
+from tracker import models as m
+from tracker.domain import model as dm
+from tracker.domain.model import kind_of, natural_key
+from tracker.errors import NotFoundError
+
+Record = dm.Visit | dm.LabResult | dm.ImagingStudy | dm.Pathology
+T = TypeVar("T")
+
+#: record kind as the user names it -> table
+KINDS: dict[str, type[Any]] = {
+    "visit": m.Visit,
+    "lab": m.LabResult,
+    "scan": m.ImagingStudy,
+    "pathology": m.Pathology,
+}
+
+
+def _dec(s: str | None) -> Decimal | None:
+    return None if s is None else Decimal(s)
+
+
+def _s(d: Decimal | None) -> str | None:
+    return None if d is None else str(d)
+
+
+def _prov(row: Any) -> dm.Provenance:
+    return dm.Provenance(source=dm.Source(row.source), verified=row.verified, notes=row.notes)
+
+
+def _prov_cols(p: dm.Provenance) -> dict[str, Any]:
+    return {"source": p.source.value, "verified": p.verified, "notes": p.notes}
+
+
+# ----------------------------------------------------------------- row -> domain
+
+
+def patient_from_row(r: m.Patient) -> dm.Patient:
+    return dm.Patient(
+        id=r.id, label=r.label, birth_year=r.birth_year, sex=dm.Sex(r.sex), diagnosis_date=r.diagnosis_date,
+        setting=dm.Setting(r.setting), syndrome=dm.Syndrome(r.syndrome), primary_resected=r.primary_resected,
+        t_stage=r.t_stage, protocol_id=r.protocol_id, protocol_start=r.protocol_start, left_on=r.left_on,
+        leave_reason=dm.LeaveReason(r.leave_reason) if r.leave_reason else None, provenance=_prov(r),
+    )
+
+
+def visit_from_row(r: m.Visit) -> dm.Visit:
+    return dm.Visit(
+        id=r.id, date=r.date, symptoms=tuple(dm.Symptom(s) for s in r.symptoms.split(",") if s),
+        symptom_other=r.symptom_other, weight_kg=_dec(r.weight_kg), performance_status=r.performance_status,
+        on_ppi=r.on_ppi, wants_to_leave=r.wants_to_leave, provenance=_prov(r),
+    )
+
+
+def lab_from_row(r: m.LabResult) -> dm.LabResult:
+    return dm.LabResult(
+        id=r.id, date=r.date, analyte=dm.Analyte(r.analyte), analyte_other=r.analyte_other,
+        value=Decimal(r.value), unit=r.unit, lab=r.lab, assay=r.assay, specimen=dm.Specimen(r.specimen),
+        upper_limit=_dec(r.upper_limit), provenance=_prov(r),
+    )
+
+
+def lesion_from_row(r: m.LesionMeasurement) -> dm.LesionMeasurement:
+    return dm.LesionMeasurement(
+        lesion=r.lesion, site=dm.Site(r.site), longest_mm=_dec(r.longest_mm), short_axis_mm=_dec(r.short_axis_mm),
+        other_dims_mm=tuple(Decimal(x) for x in r.other_dims_mm.split(",") if x), is_new=r.is_new,
+        pet_avid=r.pet_avid,
+    )
+
+
+def scan_from_row(r: m.ImagingStudy, lesions: Sequence[m.LesionMeasurement]) -> dm.ImagingStudy:
+    return dm.ImagingStudy(
+        id=r.id, date=r.date, modality=dm.Modality(r.modality), mpd_mm=_dec(r.mpd_mm), cbd_mm=_dec(r.cbd_mm),
+        lesions=tuple(lesion_from_row(x) for x in sorted(lesions, key=lambda x: x.lesion)), provenance=_prov(r),
+    )
+
+
+def pathology_from_row(r: m.Pathology) -> dm.Pathology:
+    return dm.Pathology(
+        id=r.id, date=r.date, ki67_pct=_dec(r.ki67_pct), mitoses_per_2mm2=_dec(r.mitoses_per_2mm2),
+        grade=dm.Grade(r.grade) if r.grade else None, provenance=_prov(r),
+    )
+
+
+# ----------------------------------------------------------------- domain -> columns
+
+
+def patient_columns(p: dm.Patient) -> dict[str, Any]:
+    return {
+        "label": p.label, "birth_year": p.birth_year, "sex": p.sex.value, "diagnosis_date": p.diagnosis_date,
+        "setting": p.setting.value, "syndrome": p.syndrome.value, "primary_resected": p.primary_resected,
+        "t_stage": p.t_stage, "protocol_id": p.protocol_id, "protocol_start": p.protocol_start,
+        "left_on": p.left_on, "leave_reason": p.leave_reason.value if p.leave_reason else None,
+        **_prov_cols(p.provenance),
+    }
+
+
+def record_columns(r: Record) -> dict[str, Any]:
+    """Columns of a record's own table (lesions of a scan are separate rows)."""
+    base = {"date": r.date, **_prov_cols(r.provenance)}
+    if isinstance(r, dm.Visit):
+        return {**base, "symptoms": ",".join(sorted(s.value for s in r.symptoms)),
+                "symptom_other": r.symptom_other, "weight_kg": _s(r.weight_kg),
+                "performance_status": r.performance_status, "on_ppi": r.on_ppi,
+                "wants_to_leave": r.wants_to_leave}
+    if isinstance(r, dm.LabResult):
+        return {**base, "analyte": r.analyte.value, "analyte_other": r.analyte_other, "value": str(r.value),
+                "unit": r.unit, "lab": r.lab, "assay": r.assay, "specimen": r.specimen.value,
+                "upper_limit": _s(r.upper_limit)}
+    if isinstance(r, dm.ImagingStudy):
+        return {**base, "modality": r.modality.value, "mpd_mm": _s(r.mpd_mm), "cbd_mm": _s(r.cbd_mm)}
+    return {**base, "ki67_pct": _s(r.ki67_pct), "mitoses_per_2mm2": _s(r.mitoses_per_2mm2),
+            "grade": r.grade.value if r.grade else None}
+
+
+def lesion_columns(x: dm.LesionMeasurement) -> dict[str, Any]:
+    return {"lesion": x.lesion, "site": x.site.value, "longest_mm": _s(x.longest_mm),
+            "short_axis_mm": _s(x.short_axis_mm), "other_dims_mm": ",".join(str(o) for o in x.other_dims_mm),
+            "is_new": x.is_new, "pet_avid": x.pet_avid}
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """All database access for one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    # ------------------------------------------------------------- patients
+    def patient_row(self, ref: str) -> m.Patient:
+        """A patient by label, or by internal id ("12" or "#12")."""
+        row = self.s.exec(select(m.Patient).where(m.Patient.label == ref)).first()
+        if row is None and ref.lstrip("#").isdigit():
+            row = self.s.get(m.Patient, int(ref.lstrip("#")))
+        if row is None:
+            raise NotFoundError(self._unknown_patient(ref))
+        return row
+
+    def _unknown_patient(self, ref: str) -> str:
+        import difflib
+
+        labels = list(self.s.exec(select(m.Patient.label)).all())
+        near = difflib.get_close_matches(ref, labels, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else "; run `tracker patient list` to see labels"
+        return f"no patient '{ref}'{hint}"
+
+    def patient(self, ref: str) -> dm.Patient:
+        return patient_from_row(self.patient_row(ref))
+
+    def patients(self, *, include_left: bool = True) -> list[dm.Patient]:
+        q = select(m.Patient).order_by(m.Patient.label)
+        if not include_left:
+            q = q.where(col(m.Patient.left_on).is_(None))
+        return [patient_from_row(r) for r in self.s.exec(q).all()]
+
+    def label_exists(self, label: str) -> bool:
+        return self.s.exec(select(m.Patient.id).where(m.Patient.label == label)).first() is not None
+
+    def add_patient(self, p: dm.Patient) -> dm.Patient:
+        row = m.Patient(**patient_columns(p))
+        self.s.add(row)
+        self.s.flush()
+        return replace(p, id=row.id)
+
+    def update_patient(self, p: dm.Patient) -> None:
+        assert p.id is not None
+        row = self.s.get(m.Patient, p.id)
+        assert row is not None
+        for k, v in patient_columns(p).items():
+            setattr(row, k, v)
+        self.s.add(row)
+        self.s.flush()
+
+    # ------------------------------------------------------------- records
+    def add_record(self, patient_id: int, r: Record, *, voided_reason: str | None = None) -> Record:
+        table = KINDS[kind_of(r)]
+        row = table(patient_id=patient_id, voided_reason=voided_reason, **record_columns(r))
+        self.s.add(row)
+        self.s.flush()
+        if isinstance(r, dm.ImagingStudy):
+            self.s.add_all([m.LesionMeasurement(study_id=row.id, **lesion_columns(x)) for x in r.lesions])
+            self.s.flush()
+        return replace(r, id=row.id)
+
+    def add_patients_bulk(self, patients: Sequence[dm.Patient]) -> list[dm.Patient]:
+        """Insert many patients in one statement; returns them with their ids."""
+        if not patients:
+            return []
+        conn = self.s.connection()
+        stmt = insert(m.Patient).returning(col(m.Patient.id), sort_by_parameter_order=True)
+        ids = [row[0] for row in conn.execute(stmt, [patient_columns(p) for p in patients])]
+        return [replace(p, id=i) for p, i in zip(patients, ids, strict=True)]
+
+    def add_records_bulk(self, items: Sequence[tuple[int, Record, str | None]]) -> int:
+        """Insert many records with executemany, a few statements whatever their number.
+
+        `items` are (patient id, record, voided reason). Returns the number inserted."""
+        conn = self.s.connection()
+        by_kind: dict[str, list[tuple[int, Record, str | None]]] = defaultdict(list)
+        for item in items:
+            by_kind[kind_of(item[1])].append(item)
+        for kind, group in by_kind.items():
+            table = KINDS[kind]
+            rows = [{"patient_id": pid, "voided_reason": v, **record_columns(r)} for pid, r, v in group]
+            if kind != "scan":
+                conn.execute(insert(table), rows)
+                continue
+            stmt = insert(table).returning(col(table.id), sort_by_parameter_order=True)
+            ids = [row[0] for row in conn.execute(stmt, rows)]
+            lesions = [{"study_id": sid, **lesion_columns(x)}
+                       for sid, (_, r, _) in zip(ids, group, strict=True)
+                       for x in r.lesions]  # type: ignore[union-attr]
+            if lesions:
+                conn.execute(insert(m.LesionMeasurement), lesions)
+        return len(items)
+
+    def record_row(self, kind: str, record_id: int) -> Any:
+        table = KINDS.get(kind)
+        row = self.s.get(table, record_id) if table is not None else None
+        if row is None:
+            raise NotFoundError(
+                f"no {kind} record #{record_id}; run `tracker history PATIENT` to see record ids"
+            )
+        return row
+
+    def replace_record(self, kind: str, record_id: int, r: Record) -> None:
+        """Overwrite a record's values in place (the caller audits before and after)."""
+        row = self.record_row(kind, record_id)
+        for k, v in record_columns(r).items():
+            setattr(row, k, v)
+        self.s.add(row)
+        if isinstance(r, dm.ImagingStudy):
+            for old in self.s.exec(select(m.LesionMeasurement).where(m.LesionMeasurement.study_id == record_id)):
+                self.s.delete(old)
+            self.s.flush()
+            self.s.add_all([m.LesionMeasurement(study_id=record_id, **lesion_columns(x)) for x in r.lesions])
+        self.s.flush()
+
+    def void_record(self, kind: str, record_id: int, reason: str) -> None:
+        row = self.record_row(kind, record_id)
+        row.voided_reason = reason
+        self.s.add(row)
+        self.s.flush()
+
+    def record(self, kind: str, record_id: int) -> tuple[int, Record, str | None]:
+        """(patient id, record, voided reason)."""
+        row = self.record_row(kind, record_id)
+        lesions = self._lesions([record_id]).get(record_id, []) if kind == "scan" else []
+        return row.patient_id, self._to_domain(kind, row, lesions), row.voided_reason
+
+    def _to_domain(self, kind: str, row: Any, lesions: Sequence[m.LesionMeasurement] = ()) -> Record:
+        if kind == "visit":
+            return visit_from_row(row)
+        if kind == "lab":
+            return lab_from_row(row)
+        if kind == "scan":
+            return scan_from_row(row, lesions)
+        return pathology_from_row(row)
+
+    def _lesions(self, study_ids: Iterable[int] | None, patient_ids: Sequence[int] | None = None
+                 ) -> dict[int, list[m.LesionMeasurement]]:
+        q = select(m.LesionMeasurement)
+        if patient_ids is not None:
+            q = q.join(m.ImagingStudy, col(m.ImagingStudy.id) == col(m.LesionMeasurement.study_id))
+            q = q.where(col(m.ImagingStudy.patient_id).in_(patient_ids))
+        elif study_ids is not None:
+            q = q.where(col(m.LesionMeasurement.study_id).in_(list(study_ids)))
+        out: dict[int, list[m.LesionMeasurement]] = defaultdict(list)
+        for x in self.s.exec(q):
+            out[x.study_id].append(x)
+        return out
+
+    def all_records(self, patient_ids: Sequence[int] | None = None
+                    ) -> dict[int, list[tuple[str, Record, str | None]]]:
+        """Every record (voided too) of the given patients, or all: (kind, record, voided reason),
+        by patient, in date order. Five queries whatever the number of patients."""
+        out: dict[int, list[tuple[str, Record, str | None]]] = defaultdict(list)
+        lesions = self._lesions(None, patient_ids) if patient_ids is not None else self._lesions(None)
+        for kind, table in KINDS.items():
+            q = select(table)
+            if patient_ids is not None:
+                q = q.where(col(table.patient_id).in_(patient_ids))
+            for row in self.s.exec(q):
+                out[row.patient_id].append(
+                    (kind, self._to_domain(kind, row, lesions.get(row.id, [])), row.voided_reason)
+                )
+        for recs in out.values():
+            recs.sort(key=lambda t: (t[1].date, t[0], t[1].id or 0))
+        return out
+
+    def histories(self, patients: Sequence[dm.Patient]) -> list[dm.PatientHistory]:
+        """Histories (active records only) of these patients, loaded in bulk."""
+        ids = [p.id for p in patients if p.id is not None]
+        recs = self.all_records(ids if len(ids) <= 500 else None)
+        return [history_from_records(p, recs.get(p.id or -1, [])) for p in patients]
+
+    def history(self, p: dm.Patient) -> dm.PatientHistory:
+        return self.histories([p])[0]
+
+    def find_same(self, patient_id: int, r: Record) -> tuple[int, Record] | None:
+        """An active record with the same natural key, if one is stored."""
+        table = KINDS[kind_of(r)]
+        q = select(table).where(table.patient_id == patient_id, table.date == r.date,
+                                col(table.voided_reason).is_(None))
+        rows = list(self.s.exec(q))
+        for row in rows:
+            lesions = self._lesions([row.id]).get(row.id, []) if table is m.ImagingStudy else []
+            stored = self._to_domain(kind_of(r), row, lesions)
+            if natural_key(stored) == natural_key(r):
+                return row.id, stored
+        return None
+
+    def record_counts(self) -> dict[str, int]:
+        out = {"patient": self.s.exec(select(func.count()).select_from(m.Patient)).one()}
+        for kind, table in KINDS.items():
+            out[kind] = self.s.exec(select(func.count()).select_from(table)).one()
+        return out
+
+    # ------------------------------------------------------------- audit
+    def audit(self, *, user: str, action: str, entity: str, entity_id: int | None, patient_id: int | None,
+              reason: str = "", before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+        self.s.add(m.AuditEvent(
+            at=now_utc(), user=user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
+            reason=reason, before=_json(before), after=_json(after),
+        ))
+
+    def audit_rows(self, patient_id: int | None) -> list[m.AuditEvent]:
+        q = select(m.AuditEvent).order_by(col(m.AuditEvent.id))
+        if patient_id is not None:
+            q = q.where(m.AuditEvent.patient_id == patient_id)
+        return list(self.s.exec(q))
+
+    # ------------------------------------------------------------- flags
+    def flag_rows(self, patient_ids: Sequence[int] | None = None) -> list[m.FlagLog]:
+        q = select(m.FlagLog).order_by(col(m.FlagLog.patient_id), col(m.FlagLog.id))
+        if patient_ids is not None:
+            q = q.where(col(m.FlagLog.patient_id).in_(patient_ids))
+        return list(self.s.exec(q))
+
+    def add_flag_rows(self, rows: Sequence[m.FlagLog]) -> None:
+        self.s.add_all(rows)
+        self.s.flush()
+
+    def reviews(self, patient_ids: Sequence[int] | None = None) -> list[m.FlagReview]:
+        q = select(m.FlagReview).order_by(col(m.FlagReview.id))
+        if patient_ids is not None:
+            q = q.where(col(m.FlagReview.patient_id).in_(patient_ids))
+        return list(self.s.exec(q))
+
+    def add_review(self, row: m.FlagReview) -> None:
+        self.s.add(row)
+        self.s.flush()
+
+
+def history_from_records(p: dm.Patient, recs: Sequence[tuple[str, Record, str | None]]) -> dm.PatientHistory:
+    by: dict[str, list[Any]] = defaultdict(list)
+    for kind, r, voided in recs:
+        if voided is None:
+            by[kind].append(r)
+    return dm.PatientHistory(
+        patient=p, visits=tuple(by["visit"]), labs=tuple(by["lab"]), scans=tuple(by["scan"]),
+        pathology=tuple(by["pathology"]),
+    )
+
+
+def _json(d: dict[str, Any] | None) -> str | None:
+    return None if d is None else json.dumps(d, sort_keys=True, default=str, ensure_ascii=False)
