@@ -52,7 +52,8 @@ class ItemSpec:
     """One kind of scheduled item.
 
     `with_imaging`: "always" (due on each imaging item's date), "if_baseline_above_upper_limit"
-    (only when the baseline result was above its upper limit) or None (own phases).
+    (only when the baseline result was above its upper limit) or None (the imaging item, which
+    alone has `phases`, or a lab done only at the start).
     `analyte`: for labs, an Analyte value, or "any" for every analyte of `analytes` raised at
     baseline (an analyte with an item of its own is left to that item).
     `at_start`: due at the protocol start when no baseline result exists.
@@ -140,7 +141,8 @@ WITH_IMAGING = (None, "always", "if_baseline_above_upper_limit")
 
 
 def _check_items(proto: SurveillanceProtocol) -> None:
-    """What the schedule needs beyond the JSON Schema: one imaging item with phases."""
+    """What the schedule needs beyond the JSON Schema: one imaging item whose phases start at
+    month 0 and rise strictly, no phases on other items, a known with_imaging."""
     imaging = [i for i in proto.items if i.kind is ItemKind.IMAGING]
     if len(imaging) != 1 or not imaging[0].phases:
         raise ProtocolError(
