@@ -1,0 +1,207 @@
+"""Commands that read the surveillance state: flags, flag ack|snooze, measures, schedule, worklist."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from tracker.cli.app import app
+from tracker.cli.common import (
+    AsOfOption,
+    Format,
+    FormatOption,
+    ScheduleFormat,
+    as_of,
+    emit,
+    note,
+    parse_date,
+    settings,
+)
+from tracker.domain.model import DueItem
+from tracker.domain.schedule import DUE_ITEM_FIELDS
+from tracker.errors import ValidationError
+from tracker.services import surveillance as svc
+
+flag_app = typer.Typer(no_args_is_help=True, help="Acknowledge or snooze a flag (with a reason).")
+app.add_typer(flag_app, name="flag")
+
+FLAG_COLUMNS = ["patient", "severity", "rule_id", "date", "message", "evidence", "threshold", "source",
+                "rule_version", "new", "acknowledged", "snoozed_until", "key"]
+
+
+def _scope(patient: str | None, all_: bool) -> str | None:
+    if (patient is None) == (not all_):
+        raise ValidationError("name one patient or pass --all", "PATIENT")
+    return patient
+
+
+@app.command("flags")
+def flags(
+    ctx: typer.Context,
+    patient: Annotated[str | None, typer.Argument(help="Patient label; use --all for everyone.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every patient under surveillance.")] = False,
+    history: Annotated[bool, typer.Option("--history", help="Every flag ever shown (the stored flag log).")] = False,
+    snoozed: Annotated[bool, typer.Option("--snoozed", help="Also list snoozed flags.")] = False,
+    today: AsOfOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Flags as of a date, action first: what to discuss at the NET tumour board, what to watch,
+    and what to read with care. Each flag quotes its values, dates, threshold and source.
+    Decision support: a flag says 'discuss', never 'treat'.
+
+    Example: tracker flags SYN-GROWING --as-of 2026-02-15 ; tracker flags --all --format json
+    """
+    st = settings(ctx)
+    ref = _scope(patient, all_)
+    if history:
+        rows = svc.flag_history(st, ref)
+        emit(rows, ["patient", "severity", "rule_id", "date", "message", "first_seen_as_of", "reviews", "key"]
+             if fmt is not Format.table else ["patient", "severity", "rule_id", "date", "first_seen_as_of", "message"],
+             fmt, empty="no flag has been shown yet")
+        return
+    when = as_of(today)
+    views = svc.views(st, ref, as_of=when)
+    rows = [fv.to_json() for v in views for fv in [*v.flags, *(v.snoozed if snoozed else [])]]
+    if fmt is Format.table:
+        _flag_table(rows)
+        return
+    emit(rows, FLAG_COLUMNS, fmt)
+
+
+def _flag_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        note("no flags")
+        return
+    for r in rows:
+        mark = " NEW" if r["new"] else ""
+        mark += " (acknowledged)" if r["acknowledged"] else ""
+        mark += f" (snoozed until {r['snoozed_until']})" if r["snoozed_until"] else ""
+        sys.stdout.write(f"{r['severity'].upper():6}  {r['patient']}  {r['rule_id']}  {r['date']}{mark}\n"
+                         f"        {r['message']}\n"
+                         f"        evidence: {', '.join(r['evidence'])}\n")
+
+
+def _review(ctx: typer.Context, patient: str, key: str, action: str, reason: str, today: str | None,
+            until: str | None = None) -> None:
+    fv = svc.review_flag(settings(ctx), patient, key, action=action, reason=reason, as_of=as_of(today),
+                         until=parse_date(until, "--until") if until else None)
+    note(f"{action.capitalize()}d {fv.flag.rule_id} of {patient} ({fv.flag.date}).")
+
+
+@flag_app.command("ack")
+def flag_ack(
+    ctx: typer.Context,
+    patient: Annotated[str, typer.Argument(help="Patient label.")],
+    flag: Annotated[str, typer.Argument(help="The flag's rule id or key (see tracker flags).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.")],
+    today: AsOfOption = None,
+) -> None:
+    """Acknowledge a flag: it stays listed (marked acknowledged) and still tightens the schedule.
+
+    Example: tracker flag ack SYN-GROWING growth.absolute --reason "booked for tumour board 2026-02-03"
+    """
+    _review(ctx, patient, flag, "acknowledge", reason, today)
+
+
+@flag_app.command("snooze")
+def flag_snooze(
+    ctx: typer.Context,
+    patient: Annotated[str, typer.Argument(help="Patient label.")],
+    flag: Annotated[str, typer.Argument(help="The watch flag's rule id or key.")],
+    until: Annotated[str, typer.Option("--until", help="Hide it until this date (at most 183 days).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.")],
+    today: AsOfOption = None,
+) -> None:
+    """Snooze a watch flag until a date. It comes back when the snooze ends, or at once when newer
+    evidence changes it. Action flags cannot be snoozed.
+
+    Example: tracker flag snooze SYN-GROWING marker.rise --until 2026-04-01 --reason "repeat CgA off PPI"
+    """
+    _review(ctx, patient, flag, "snooze", reason, today, until)
+
+
+@app.command("measures")
+def measures(
+    ctx: typer.Context,
+    patient: Annotated[str, typer.Argument(help="Patient label.")],
+    today: AsOfOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Growth per lesion (change since previous scan and nadir, mm/year, TGR, doubling time), RECIST
+    sums for the metastatic protocol, and marker change and doubling time. 'Not evaluable' says why.
+
+    Example: tracker measures SYN-GROWING --format json
+    """
+    from tracker.services.measures import measure_rows
+
+    rows = measure_rows(settings(ctx), patient, as_of=as_of(today))
+    cols = ["patient", "what", "series", "latest", "previous", "nadir", "change_prev", "change_nadir", "rate",
+            "tgr_pct_per_month", "doubling_months", "response", "notes"]
+    emit(rows, cols, fmt, empty="no measurements yet")
+
+
+@app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    patient: Annotated[str, typer.Argument(help="Patient label.")],
+    today: AsOfOption = None,
+    fmt: Annotated[ScheduleFormat, typer.Option("--format", "-f", help="table, json, csv or ics (calendar).")
+                   ] = ScheduleFormat.table,
+) -> None:
+    """A patient's next items with due date, window, status and the reason for the date
+    (including which flag brought imaging forward).
+
+    Example: tracker schedule SYN-GROWING --as-of 2026-02-15 ; tracker schedule SYN-GROWING --format ics > syn.ics
+    """
+    v = svc.views(settings(ctx), patient, as_of=as_of(today))[0]
+    if v.history.patient.left_on is not None:
+        note(f"{v.label} left surveillance on {v.history.patient.left_on}: nothing is due.")
+    _emit_items(v.schedule, fmt)
+
+
+def _emit_items(items: list[DueItem], fmt: ScheduleFormat) -> None:
+    if fmt is ScheduleFormat.ics:
+        from tracker.calendar import schedule_to_ics
+
+        sys.stdout.write(schedule_to_ics(items))
+        return
+    rows = [i.to_json() for i in items]
+    cols = list(DUE_ITEM_FIELDS) if fmt is not ScheduleFormat.table else [
+        "patient", "status", "kind", "what", "due_date", "window_start", "window_end", "reason"]
+    emit(rows, cols, fmt, empty="nothing scheduled")
+
+
+@app.command("worklist")
+def worklist(
+    ctx: typer.Context,
+    today: AsOfOption = None,
+    within: Annotated[int, typer.Option("--within", help="Include items due within this many days.")] = 30,
+    status: Annotated[list[str] | None, typer.Option(
+        "--status", help="Only these: tumour_board, overdue, due, due_soon, not_due; repeat.")] = None,
+    fmt: Annotated[ScheduleFormat, typer.Option("--format", "-f", help="table, json, csv or ics.")
+                   ] = ScheduleFormat.table,
+) -> None:
+    """The nurse's worklist across all patients, most urgent first: open action flags for the
+    tumour board, then overdue, due and due-soon items.
+
+    Example: tracker worklist --as-of 2026-11-22 --within 60 --format csv > worklist.csv
+    """
+    known = {"tumour_board", "overdue", "due", "due_soon", "not_due"}
+    bad = [s for s in status or [] if s not in known]
+    if bad:
+        raise ValidationError(f"unknown status '{bad[0]}'; use {', '.join(sorted(known))}", "--status")
+    if within < 0:
+        raise ValidationError("--within must be 0 or more days", "--within")
+    when = as_of(today)
+    with typer.progressbar(length=1, label="Evaluating", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
+        views = svc.views(settings(ctx), None, as_of=when)
+        bar.update(1)
+    rows = svc.worklist_rows(views, as_of=when, within_days=within, statuses=status)
+    if fmt is ScheduleFormat.ics:
+        _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt)
+        return
+    cols = ["patient", "status", "kind", "what", "due_date", "reason"] if fmt is ScheduleFormat.table else \
+        [*DUE_ITEM_FIELDS, "new"]
+    emit(rows, cols, fmt, empty=f"nothing due within {within} days of {when}")

@@ -1,0 +1,230 @@
+"""Flags, schedules and the worklist: the domain engines run over stored histories.
+
+One evaluation per patient: the clinical flags as of the date; the schedule, tightened by the
+open watch/action flags (snoozed ones excepted, acknowledged ones still count); then one
+`schedule.overdue` flag per overdue item. Flags are stored in the flag log when evaluated
+(first seen), so a later reader sees what was shown and why; a flag whose key was not in the
+log before is marked new. Acknowledgements and snoozes are append-only reviews by flag key: a
+snoozed watch flag is hidden until the snooze ends, and comes back at once when newer
+evidence gives the rule a new key.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from tracker import models as m
+from tracker.config import Settings
+from tracker.db import session_scope
+from tracker.domain.model import DueItem, DueStatus, Flag, PatientHistory, Severity
+from tracker.domain.protocol import SurveillanceProtocol
+from tracker.domain.rules import evaluate_flags
+from tracker.domain.schedule import compute_schedule, overdue_flags
+from tracker.errors import ConflictError, NotFoundError, ValidationError
+from tracker.services.protocols import all_protocols
+from tracker.store import Store, now_utc
+
+#: The longest snooze a user may set (peers: a snooze needs a maximum length and a reason).
+MAX_SNOOZE_DAYS = 183
+
+
+@dataclass(frozen=True)
+class FlagView:
+    flag: Flag
+    is_new: bool = False
+    acknowledged: bool = False
+    snoozed_until: date | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.flag.to_json(), "new": self.is_new, "acknowledged": self.acknowledged,
+                "snoozed_until": self.snoozed_until.isoformat() if self.snoozed_until else None,
+                "key": self.flag.key}
+
+
+@dataclass(frozen=True)
+class PatientView:
+    history: PatientHistory
+    protocol: SurveillanceProtocol
+    flags: list[FlagView] = field(default_factory=list)  # current, not snoozed
+    snoozed: list[FlagView] = field(default_factory=list)
+    schedule: list[DueItem] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.history.patient.label
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    acknowledged: set[str]
+    snoozed: dict[str, date]  # key -> until
+
+
+def review_state(reviews: Sequence[m.FlagReview]) -> dict[int, ReviewState]:
+    out: dict[int, ReviewState] = defaultdict(lambda: ReviewState(set(), {}))
+    for r in reviews:
+        st = out[r.patient_id]
+        if r.action == "acknowledge":
+            st.acknowledged.add(r.flag_key)
+        elif r.until is not None:
+            st.snoozed[r.flag_key] = r.until
+    return out
+
+
+def _sort_key(f: Flag) -> tuple[int, int, str, str]:
+    return (f.severity.rank, -f.date.toordinal(), f.rule_id, f.key)
+
+
+def evaluate(history: PatientHistory, protocol: SurveillanceProtocol, state: ReviewState, *, as_of: date,
+             seen: set[str] | frozenset[str] = frozenset()) -> PatientView:
+    """Flags and schedule of one patient as of a date (pure composition of the domain engines)."""
+    p = history.patient
+    if p.left_on is not None and p.left_on <= as_of:
+        return PatientView(history, protocol)
+    clinical = evaluate_flags(history, protocol, as_of=as_of)
+
+    def hidden(f: Flag) -> bool:
+        until = state.snoozed.get(f.key)
+        return until is not None and as_of < until and f.severity is Severity.WATCH
+
+    open_flags = [f for f in clinical if not hidden(f)]
+    items = compute_schedule(history, protocol, open_flags, as_of=as_of)
+    overdue = overdue_flags(items, protocol, as_of=as_of) if protocol.enabled("schedule.overdue") else []
+    views = [FlagView(f, f.key not in seen, f.key in state.acknowledged, state.snoozed.get(f.key))
+             for f in sorted([*clinical, *overdue], key=_sort_key)]
+    return PatientView(history, protocol, flags=[v for v in views if not hidden(v.flag)],
+                       snoozed=[v for v in views if hidden(v.flag)], schedule=items)
+
+
+def _protocol_for(protocols: dict[str, SurveillanceProtocol], history: PatientHistory) -> SurveillanceProtocol:
+    pid = history.patient.protocol_id
+    if pid not in protocols:
+        raise NotFoundError(f"patient {history.patient.label} follows protocol '{pid}', which is not installed; "
+                            "add its file to the protocols folder or change the patient's protocol")
+    return protocols[pid]
+
+
+Progress = Callable[[int], None]
+
+
+def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = True,
+          progress: Progress | None = None) -> list[PatientView]:
+    """Evaluate one patient (by label) or all, storing newly seen flags in the flag log."""
+    protocols = all_protocols()
+    with session_scope(settings) as s:
+        st = Store(s)
+        patients = [st.patient(ref)] if ref else st.patients()
+        ids = [p.id for p in patients if p.id is not None]
+        scope = ids if ref else None
+        histories = st.histories(patients)
+        states = review_state(st.reviews(scope))
+        logged: dict[int, set[str]] = defaultdict(set)
+        for row in st.flag_rows(scope):
+            logged[row.patient_id].add(row.flag_key)
+        out: list[PatientView] = []
+        new_rows: list[m.FlagLog] = []
+        stamp = now_utc()
+        for i, h in enumerate(histories):
+            pid = h.patient.id or -1
+            v = evaluate(h, _protocol_for(protocols, h), states[pid], as_of=as_of, seen=logged[pid])
+            out.append(v)
+            if record:
+                new_rows += [_log_row(pid, fv.flag, stamp, as_of) for fv in [*v.flags, *v.snoozed] if fv.is_new]
+            if progress and i % 100 == 99:
+                progress(100)
+        if new_rows:
+            st.add_flag_rows(new_rows)
+        return out
+
+
+def _log_row(patient_id: int, f: Flag, stamp: Any, as_of: date) -> m.FlagLog:
+    return m.FlagLog(patient_id=patient_id, flag_key=f.key, rule_id=f.rule_id, severity=f.severity.value, date=f.date,
+                     message=f.message, evidence=",".join(f.evidence), threshold=f.threshold, source=f.source,
+                     rule_version=f.rule_version, first_seen_at=stamp, first_seen_as_of=as_of)
+
+
+def flag_history(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
+    """Every flag ever shown, as stored when first evaluated."""
+    with session_scope(settings) as s:
+        st = Store(s)
+        patients = {p.id: p.label for p in ([st.patient(ref)] if ref else st.patients())}
+        rows = st.flag_rows(list(patients)) if ref else st.flag_rows()
+        reviews = st.reviews(list(patients)) if ref else st.reviews()
+    by_key: dict[tuple[int, str], list[m.FlagReview]] = defaultdict(list)
+    for r in reviews:
+        by_key[(r.patient_id, r.flag_key)].append(r)
+    return [
+        {"patient": patients.get(r.patient_id, str(r.patient_id)), "rule_id": r.rule_id, "severity": r.severity,
+         "date": r.date.isoformat(), "message": r.message, "evidence": r.evidence.split(",") if r.evidence else [],
+         "threshold": r.threshold, "source": r.source, "rule_version": r.rule_version,
+         "first_seen_at": r.first_seen_at.isoformat(timespec="seconds"),
+         "first_seen_as_of": r.first_seen_as_of.isoformat(), "key": r.flag_key,
+         "reviews": [f"{x.action} by {x.user} at {x.at.isoformat(timespec='seconds')}"
+                     f"{' until ' + x.until.isoformat() if x.until else ''}: {x.reason}"
+                     for x in by_key[(r.patient_id, r.flag_key)]]}
+        for r in rows
+    ]
+
+
+def review_flag(settings: Settings, ref: str, key: str, *, action: str, reason: str, as_of: date,
+                until: date | None = None) -> FlagView:
+    """Acknowledge a current flag, or snooze a watch flag until a date (at most 183 days ahead)."""
+    if not reason.strip():
+        raise ValidationError(f"to {action} a flag, give a reason with --reason", "--reason")
+    current = views(settings, ref, as_of=as_of)[0]
+    matches = [v for v in [*current.flags, *current.snoozed] if v.flag.key == key or v.flag.key.startswith(key)
+               or v.flag.rule_id == key]
+    if not matches:
+        raise NotFoundError(f"no current flag '{key}' for {ref} as of {as_of}; run `tracker flags {ref}` "
+                            "and copy the flag's key or rule id")
+    if len(matches) > 1:
+        raise ValidationError(f"'{key}' matches {len(matches)} flags; give the full key from "
+                              f"`tracker flags {ref} --format json`", "FLAG")
+    target = matches[0]
+    if action == "snooze":
+        if target.flag.severity is not Severity.WATCH:
+            raise ConflictError(f"only watch flags can be snoozed; {target.flag.rule_id} is "
+                                f"{target.flag.severity.value} — acknowledge it instead")
+        if until is None or until <= as_of or until > as_of + timedelta(days=MAX_SNOOZE_DAYS):
+            raise ValidationError(f"--until must be after {as_of} and at most {MAX_SNOOZE_DAYS} days later", "--until")
+    with session_scope(settings) as s:
+        st = Store(s)
+        p = st.patient(ref)
+        assert p.id is not None
+        st.add_review(m.FlagReview(patient_id=p.id, flag_key=target.flag.key, action=action, until=until,
+                                   severity_at_review=target.flag.severity.value, reason=reason, user=settings.user,
+                                   at=now_utc()))
+        st.audit(user=settings.user, action=action, entity="flag", entity_id=None, patient_id=p.id, reason=reason,
+                 after={"key": target.flag.key, "rule_id": target.flag.rule_id, "until": until})
+    return target
+
+
+# ------------------------------------------------------------------ worklist
+
+#: Urgency of worklist rows: tumour-board flags first, then overdue, due, due soon, not due.
+_URGENCY = {"tumour_board": 0, **{s.value: 1 + s.rank for s in DueStatus}}
+
+
+def worklist_rows(all_views: Sequence[PatientView], *, as_of: date, within_days: int,
+                  statuses: Sequence[str] | None) -> list[dict[str, Any]]:
+    """Open action flags (for the tumour board) merged with due items, most urgent first."""
+    horizon = as_of + timedelta(days=within_days)
+    rows: list[dict[str, Any]] = []
+    for v in all_views:
+        for fv in v.flags:
+            if fv.flag.severity is Severity.ACTION:
+                rows.append({"patient": v.label, "status": "tumour_board", "kind": "flag", "what": fv.flag.rule_id,
+                             "due_date": fv.flag.date.isoformat(), "window_start": None, "window_end": None,
+                             "reason": fv.flag.message, "escalated_by": None, "new": fv.is_new, "_item": None})
+        for it in v.schedule:
+            if it.status is DueStatus.CLOSED or (it.due_date > horizon and it.status is DueStatus.NOT_DUE):
+                continue
+            rows.append({**it.to_json(), "new": None, "_item": it})
+    if statuses:
+        rows = [r for r in rows if r["status"] in statuses]
+    rows.sort(key=lambda r: (_URGENCY[r["status"]], r["due_date"], r["patient"], r["kind"], r["what"]))
+    return rows
