@@ -1,0 +1,113 @@
+"""Entry-level checks behind `data.confounder` and `data.implausible` (rules.md §2 and §4).
+
+`data.confounder` (choices where rules.md is silent are marked "ours"):
+- for each analyte that `marker.rise` watches (chromogranin A by default), the latest two results;
+- a proton-pump inhibitor at the time of a result: the latest visit on or before it within
+  `ppi_window_days` records one (rules.md §4);
+- renal impairment (ours): the latest eGFR on or before the result within `renal_window_days` is
+  below `egfr_low`, or the latest creatinine in that window is above its own upper limit.
+
+`data.implausible` (ours, kept simple):
+- a ×`jump_factor` (or larger) change between consecutive CT/MRI/EUS sizes of a lesion, either way,
+  which suggests cm entered as mm or the reverse;
+- a record dated in a year before the patient's birth year;
+- a lesion first recorded more than `baseline_days` after the baseline scan (the first scan on or
+  after the protocol start) without being marked new: either a new lesion not marked as such, or
+  a relabelled old one.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from tracker.domain.measures import fmt
+from tracker.domain.model import Analyte, Flag, LabResult
+from tracker.domain.recist import recist_baseline
+from tracker.domain.rules._base import Evidence, RuleContext, ev, param_or, size_text
+
+
+def _ppi(ctx: RuleContext, r: LabResult) -> tuple[str, Evidence] | None:
+    days = int(ctx.cfg.param("ppi_window_days"))
+    visit = next((v for v in reversed(ctx.history.visits) if v.date <= r.date), None)
+    if visit is None or (r.date - visit.date).days > days or not visit.on_ppi:
+        return None
+    return f"on a proton-pump inhibitor (visit of {visit.date.isoformat()})", (visit.ref, visit.date)
+
+
+def _renal(ctx: RuleContext, r: LabResult, analyte: Analyte) -> tuple[str, Evidence] | None:
+    days = int(ctx.cfg.param("renal_window_days"))
+    lab = next((x for x in reversed(ctx.history.labs)
+                if x.analyte is analyte and x.date <= r.date and (r.date - x.date).days <= days), None)
+    if lab is None:
+        return None
+    if analyte is Analyte.EGFR:
+        low = ctx.dec("egfr_low")
+        bad, what = lab.value < low, f"eGFR {fmt(lab.value)} below {fmt(low)}"
+    else:
+        bad = lab.upper_limit is not None and lab.value > lab.upper_limit
+        what = f"creatinine {fmt(lab.value)} {lab.unit} above its upper limit {fmt(lab.upper_limit or 0)}"
+    return (f"renal impairment ({what}, {lab.date.isoformat()})", (lab.ref, lab.date)) if bad else None
+
+
+def _confounded(ctx: RuleContext, r: LabResult) -> Flag | None:
+    found = [c for c in (_ppi(ctx, r), _renal(ctx, r, Analyte.EGFR), _renal(ctx, r, Analyte.CREATININE)) if c]
+    if not found:
+        return None
+    name = r.series_key[0].replace("_", " ")
+    return ctx.flag(f"{name} {fmt(r.value)} {r.unit} of {r.date.isoformat()} was measured "
+                    f"{' and '.join(text for text, _ in found)}: it may read falsely high.",
+                    [(r.ref, r.date), *(e for _, e in found)], None)
+
+
+def data_confounder(ctx: RuleContext) -> list[Flag]:
+    analytes = param_or(ctx.protocol.rule("marker.rise"), "analytes", [Analyte.CHROMOGRANIN_A.value])
+    out = []
+    for analyte in analytes:
+        for r in [r for r in ctx.history.labs if r.series_key[0] == analyte][-2:]:
+            flag = _confounded(ctx, r)
+            if flag is not None:
+                out.append(flag)
+    return out
+
+
+def _jumps(ctx: RuleContext) -> list[Flag]:
+    factor = ctx.dec("jump_factor")
+    return [
+        ctx.flag(f"Lesion {m.lesion} went from {size_text(a)} to {size_text(b)}, a ×{fmt(factor)} or larger "
+                 "change: check whether a size was entered in cm instead of mm.", ev([a, b]), f"×{fmt(factor)}")
+        for m in ctx.measures.lesions for a, b in pairwise(m.points)
+        if a.mm > 0 and b.mm > 0 and max(a.mm, b.mm) >= factor * min(a.mm, b.mm)
+    ]
+
+
+def _before_birth(ctx: RuleContext) -> list[Flag]:
+    h = ctx.history
+    records = [*h.visits, *h.labs, *h.scans, *h.pathology]
+    return [
+        ctx.flag(f"Record {r.ref} is dated {r.date.isoformat()}, before the birth year {h.patient.birth_year}: "
+                 "check the date.", [(r.ref, r.date)], None)
+        for r in records if r.date.year < h.patient.birth_year
+    ]
+
+
+def _unmarked_late_lesions(ctx: RuleContext) -> list[Flag]:
+    base = recist_baseline(ctx.history)
+    if base is None:
+        return []
+    days = int(ctx.cfg.param("baseline_days"))
+    first: dict[str, Evidence] = {}
+    marked: set[str] = set()
+    for s in ctx.history.scans:
+        for m in s.lesions:
+            first.setdefault(m.lesion, (s.lesion_ref(m.lesion), s.date))
+            marked |= {m.lesion} if m.is_new else set()
+    return [
+        ctx.flag(f"Lesion {name} is first recorded on {when.isoformat()}, more than {days} days after the "
+                 f"baseline scan of {base.date.isoformat()}, but is not marked new: mark it new or check its label.",
+                 [(ref, when)], None)
+        for name, (ref, when) in first.items() if (when - base.date).days > days and name not in marked
+    ]
+
+
+def data_implausible(ctx: RuleContext) -> list[Flag]:
+    return _jumps(ctx) + _before_birth(ctx) + _unmarked_late_lesions(ctx)
