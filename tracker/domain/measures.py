@@ -58,12 +58,9 @@ _YEAR = Fraction(str(DAYS_PER_YEAR))
 _PairFormula = Callable[[float, float, float], "float | None"]
 
 
-def fmt(value: Decimal | int | float) -> str:
-    """A number as people write it: 12, 12.5, 0.8 (no trailing zeros, no exponent)."""
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
-    text = format(Decimal(value).normalize(), "f")
-    return text
+def fmt(value: Decimal | int) -> str:
+    """An exact number as people write it: 12, 12.5, 0.8 (no trailing zeros, no exponent)."""
+    return format(Decimal(value).normalize(), "f")
 
 
 # --------------------------------------------------------------------------- formulas

@@ -6,7 +6,7 @@ comparison is exact (`Decimal` sizes, `Fraction` slopes): 48 over 40 is 20 %, ne
 
 from __future__ import annotations
 
-from tracker.domain.measures import fmt, rate_evaluable, size_slope
+from tracker.domain.measures import LesionMeasures, fmt, rate_evaluable, size_slope
 from tracker.domain.model import Flag, Severity
 from tracker.domain.rules._base import Rule, RuleContext, ev, size_text
 
@@ -22,16 +22,15 @@ def _size_threshold(ctx: RuleContext) -> list[Flag]:
     ]
 
 
-def _grew_text(ctx: RuleContext, name: str, what: str) -> str:
-    m = next(m for m in ctx.measures.pancreatic if m.lesion == name)
+def _grew_text(m: LesionMeasures, what: str) -> str:
     assert m.nadir is not None and m.latest is not None
-    return f"Lesion {name} grew from {size_text(m.nadir)} to {size_text(m.latest)}: {what} over its nadir"
+    return f"Lesion {m.lesion} grew from {size_text(m.nadir)} to {size_text(m.latest)}: {what} over its nadir"
 
 
 def _growth_absolute(ctx: RuleContext) -> list[Flag]:
     limit = ctx.dec("abs_growth_mm")
     return [
-        ctx.flag(f"{_grew_text(ctx, m.lesion, f'{fmt(m.change_nadir_mm)} mm')}; threshold ≥ {fmt(limit)} mm.",
+        ctx.flag(f"{_grew_text(m, f'{fmt(m.change_nadir_mm)} mm')}; threshold ≥ {fmt(limit)} mm.",
                  ev([m.nadir, m.latest]), f"≥ {fmt(limit)} mm")
         for m in ctx.measures.pancreatic if m.change_nadir_mm is not None and m.change_nadir_mm >= limit
     ]
@@ -45,7 +44,7 @@ def _growth_relative(ctx: RuleContext) -> list[Flag]:
             continue
         if 100 * m.change_nadir_mm >= pct * m.nadir.mm and m.change_nadir_mm >= floor:
             what = f"+{fmt(round(m.change_nadir_pct, 1))} % ({fmt(m.change_nadir_mm)} mm)"
-            out.append(ctx.flag(f"{_grew_text(ctx, m.lesion, what)}; threshold ≥ {fmt(pct)} % and at least "
+            out.append(ctx.flag(f"{_grew_text(m, what)}; threshold ≥ {fmt(pct)} % and at least "
                                 f"{fmt(floor)} mm.", ev([m.nadir, m.latest]), f"≥ {fmt(pct)} %"))
     return out
 
