@@ -69,7 +69,8 @@ def root(
     ctx.obj = Globals(db=db, user=user)
 
 
+from tracker.cli import demo as _demo  # noqa: E402,F401
 from tracker.cli import files as _files  # noqa: E402,F401
-from tracker.cli import records as _records  # noqa: E402,F401  (registers commands)
 from tracker.cli import protocols as _protocols  # noqa: E402,F401
+from tracker.cli import records as _records  # noqa: E402,F401  (registers commands)
 from tracker.cli import surveillance as _surveillance  # noqa: E402,F401

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from tracker.cli.app import app
 from tracker.cli.common import AsOfOption, Format, note, parse_date, settings
-from tracker.services import files as svc
+
+
+def _svc() -> Any:
+    """The service module, imported on first use so that `--help` stays fast."""
+    from tracker.services import files
+
+    return files
 
 
 @app.command("import")
@@ -30,7 +36,7 @@ def import_(
 
     when = parse_date(today, "--as-of") if today else date.today()
     with typer.progressbar(length=1, label="Importing", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
-        summary = svc.import_file(settings(ctx), file, today=when, progress=lambda n: bar.update(0))
+        summary = _svc().import_file(settings(ctx), file, today=when, progress=lambda n: bar.update(0))
         bar.update(1)
     note(f"Imported {file.name}: {summary.patients_created} new patient(s), {summary.records_added} record(s) "
          f"added, {summary.records_unchanged} already present.")
@@ -57,7 +63,7 @@ def export(
         raise ValidationError("name one patient or pass --all", "PATIENT")
     if fmt is Format.table:
         raise ValidationError("export writes json or csv; pass --format json or --format csv", "--format")
-    text = svc.export(settings(ctx), patient, fmt=fmt.value)
+    text = _svc().export(settings(ctx), patient, fmt=fmt.value)
     if out is None:
         sys.stdout.write(text)
     else:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from tracker import jsonio
 from tracker.cli.app import app
 from tracker.cli.common import Format, FormatOption, ScheduleFormat, emit, note, parse_date
-from tracker.services import protocols as svc
 
 protocol_app = typer.Typer(no_args_is_help=True, help="Surveillance protocols: list, show, validate, preview.")
 app.add_typer(protocol_app, name="protocol")
+
+
+def _svc() -> Any:
+    """The service module, imported on first use so that `--help` stays fast."""
+    from tracker.services import protocols
+
+    return protocols
 
 
 @protocol_app.command("list")
@@ -23,8 +29,8 @@ def protocol_list(fmt: FormatOption = Format.table) -> None:
 
     Example: tracker protocol list
     """
-    rows = [{"id": p.id, "version": p.version, "title": p.title, "builtin": svc.is_builtin(p.id),
-             "rules_enabled": sum(1 for r in p.rules.values() if r.enabled)} for p in svc.all_protocols().values()]
+    rows = [{"id": p.id, "version": p.version, "title": p.title, "builtin": _svc().is_builtin(p.id),
+             "rules_enabled": sum(1 for r in p.rules.values() if r.enabled)} for p in _svc().all_protocols().values()]
     emit(rows, ["id", "version", "title", "builtin", "rules_enabled"], fmt)
 
 
@@ -38,7 +44,7 @@ def protocol_show(
 
     Example: tracker protocol show pnet-small-nf
     """
-    p = svc.get_protocol(protocol_id)
+    p = _svc().get_protocol(protocol_id)
     if fmt is Format.json:
         sys.stdout.write(jsonio.dumps(p.raw))
         return
@@ -71,9 +77,9 @@ def protocol_validate(file: Annotated[Path, typer.Argument(help="A protocol JSON
 
     Example: tracker protocol show pnet-small-nf --format json > mine.json ; tracker protocol validate mine.json
     """
-    p = svc.parse_protocol_file(file)
+    p = _svc().parse_protocol_file(file)
     typer.echo(f"{p.id} {p.version}")
-    note(f"{file.name} is a valid protocol ({p.id} {p.version}); copy it to {svc.user_dir()} to use it.")
+    note(f"{file.name} is a valid protocol ({p.id} {p.version}); copy it to {_svc().user_dir()} to use it.")
 
 
 @protocol_app.command("preview")
@@ -95,4 +101,4 @@ def protocol_preview(
 
     if not 1 <= years <= 40:
         raise ValidationError("--years must be between 1 and 40", "--years")
-    _emit_items(preview_schedule(svc.get_protocol(protocol_id), parse_date(start, "--start"), years=years), fmt)
+    _emit_items(preview_schedule(_svc().get_protocol(protocol_id), parse_date(start, "--start"), years=years), fmt)

@@ -16,7 +16,6 @@ from tracker.cli.common import AsOfOption, Format, FormatOption, emit, need, not
 from tracker.domain import model as dm
 from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, parse_lesion_spec, who_grade
 from tracker.errors import ValidationError
-from tracker.services import records as svc
 
 patient_app = typer.Typer(no_args_is_help=True, help="Add, list, show, edit patients; record leaving surveillance.")
 log_app = typer.Typer(no_args_is_help=True, help="Log a visit, lab result, scan or pathology report.")
@@ -32,6 +31,13 @@ DateOpt = Annotated[str | None, typer.Option("--date", help="Date (YYYY-MM-DD)."
 
 PATIENT_COLUMNS = ["id", "label", "birth_year", "sex", "setting", "syndrome", "protocol", "protocol_start",
                    "left_on", "leave_reason"]
+
+
+def _svc() -> Any:
+    """The service module, imported on first use so that `--help` stays fast."""
+    from tracker.services import records
+
+    return records
 
 
 def _patient_row(p: dm.Patient) -> dict[str, Any]:
@@ -87,7 +93,7 @@ def patient_add(
         syndrome=syndrome, primary_resected=resected, t_stage=t_stage.upper() if t_stage else None,
         provenance=_prov(source, verified, notes),
     )
-    stored = svc.add_patient(settings(ctx), p, today=_today(today))
+    stored = _svc().add_patient(settings(ctx), p, today=_today(today))
     typer.echo(stored.label)
     note(f"Added patient {stored.label} (#{stored.id}) on {stored.protocol_id} from {stored.protocol_start}.")
 
@@ -102,7 +108,7 @@ def patient_list(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
 
     Example: tracker patient list --format csv
     """
-    rows = [_patient_row(p) for p in svc.list_patients(settings(ctx))]
+    rows = [_patient_row(p) for p in _svc().list_patients(settings(ctx))]
     emit(rows, PATIENT_COLUMNS, fmt, empty="no patients yet; add one with `tracker patient add` or run `tracker demo`")
 
 
@@ -112,7 +118,7 @@ def patient_show(ctx: typer.Context, patient: PatientArg, fmt: FormatOption = Fo
 
     Example: tracker patient show SYN-001
     """
-    p = svc.get_patient(settings(ctx), patient)
+    p = _svc().get_patient(settings(ctx), patient)
     row = _patient_row(p)
     if fmt is Format.table:
         for k, v in row.items():
@@ -173,7 +179,7 @@ def patient_edit(
     --reason "liver metastases found"
     """
     st = settings(ctx)
-    before = svc.get_patient(st, patient)
+    before = _svc().get_patient(st, patient)
     doc = _apply(jsonio.patient_doc(before), _parse_sets(sets))
     problems = jsonio.schema_problems({"schema_version": 1, "patient": doc}, "patient.schema.json")
     if problems:
@@ -183,7 +189,7 @@ def patient_edit(
                                              "primary_resected", "t_stage", "protocol_id", "protocol_start",
                                              "left_on", "leave_reason", "provenance")
                if getattr(new, k) != getattr(before, k)}
-    after = svc.edit_patient(st, patient, changes, reason=reason, today=_today(today))
+    after = _svc().edit_patient(st, patient, changes, reason=reason, today=_today(today))
     note(f"Amended patient {after.label}: {', '.join(changes) or 'nothing'}.")
 
 
@@ -202,7 +208,7 @@ def patient_leave(
     Example: tracker patient leave SYN-002 --date 2026-03-01 --reason treatment
     """
     when = parse_date(need(on, "--date", "Date of leaving (YYYY-MM-DD)"), "--date")
-    p = svc.leave_surveillance(settings(ctx), patient, when, reason, note=notes, today=_today(today))
+    p = _svc().leave_surveillance(settings(ctx), patient, when, reason, note=notes, today=_today(today))
     note(f"Patient {p.label} left surveillance on {when} ({reason.value}).")
 
 
@@ -243,7 +249,7 @@ def log_visit(
         weight_kg=parse_decimal(weight, "--weight") if weight else None, performance_status=ps, on_ppi=ppi,
         wants_to_leave=wants_to_leave, provenance=_prov(source, verified, notes),
     )
-    _stored(svc.log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+    _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
 
 
 @log_app.command("lab")
@@ -277,7 +283,7 @@ def log_lab(
         specimen=specimen, upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,
         provenance=_prov(source, verified, notes),
     )
-    _stored(svc.log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+    _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
 
 
 @log_app.command("scan")
@@ -313,7 +319,7 @@ def log_scan(
         cbd_mm=parse_size_mm(cbd, "--cbd", max_mm=MAX_DUCT_MM) if cbd else None,
         provenance=_prov(source, verified, notes),
     )
-    _stored(svc.log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+    _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
 
 
 @log_app.command("pathology")
@@ -340,7 +346,7 @@ def log_pathology(
         date=parse_date(need(on, "--date", "Report date (YYYY-MM-DD)"), "--date"), ki67_pct=k, mitoses_per_2mm2=mi,
         grade=grade or who_grade(k, mi), provenance=_prov(source, verified, notes),
     )
-    _stored(svc.log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+    _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
 
 
 # ------------------------------------------------------------------ history, amend, void, audit
@@ -366,9 +372,9 @@ def history(
 
     Example: tracker history SYN-001 --format json
     """
-    p, recs = svc.history(settings(ctx), patient, include_voided=voided)
+    p, recs = _svc().history(settings(ctx), patient, include_voided=voided)
     cols = ["kind", "id", "date", "summary", "source", "verified"] + (["voided_reason"] if voided else [])
-    emit(svc.stored_rows(p, recs), cols, fmt, empty=f"no records for {p.label} yet")
+    emit(_svc().stored_rows(p, recs), cols, fmt, empty=f"no records for {p.label} yet")
 
 
 @app.command("amend")
@@ -386,11 +392,11 @@ def amend(
     Example: tracker amend scan 12 --set lesions.P1.longest_mm=15 --reason "radiology addendum"
     """
     st = settings(ctx)
-    _, old = svc.get_record(st, _kind(kind), record_id)
+    _, old = _svc().get_record(st, _kind(kind), record_id)
     doc = _apply(jsonio.record_doc(old.record), _parse_sets(sets))
     doc.pop("voided_reason", None)
     new = jsonio.record_from_doc(kind, doc, old.record.provenance.source)
-    svc.amend_record(st, kind, record_id, new, reason=reason, today=_today(today), allow_future=allow_future)
+    _svc().amend_record(st, kind, record_id, new, reason=reason, today=_today(today), allow_future=allow_future)
     note(f"Amended {kind} #{record_id}.")
 
 
@@ -405,7 +411,7 @@ def void(
 
     Example: tracker void lab 7 --reason "entered for the wrong patient"
     """
-    svc.void_record(settings(ctx), _kind(kind), record_id, reason=reason)
+    _svc().void_record(settings(ctx), _kind(kind), record_id, reason=reason)
     note(f"Voided {kind} #{record_id}.")
 
 
@@ -419,6 +425,6 @@ def audit(
 
     Example: tracker audit SYN-001 --format json
     """
-    rows = svc.audit_trail(settings(ctx), patient)
+    rows = _svc().audit_trail(settings(ctx), patient)
     cols = ["id", "at", "user", "action", "entity", "entity_id", "reason"]
     emit(rows, cols + (["before", "after"] if fmt is not Format.table else []), fmt, empty="no changes recorded")

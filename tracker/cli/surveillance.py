@@ -22,13 +22,19 @@ from tracker.cli.common import (
 from tracker.domain.model import DueItem
 from tracker.domain.schedule import DUE_ITEM_FIELDS
 from tracker.errors import ValidationError
-from tracker.services import surveillance as svc
 
 flag_app = typer.Typer(no_args_is_help=True, help="Acknowledge or snooze a flag (with a reason).")
 app.add_typer(flag_app, name="flag")
 
 FLAG_COLUMNS = ["patient", "severity", "rule_id", "date", "message", "evidence", "threshold", "source",
                 "rule_version", "new", "acknowledged", "snoozed_until", "key"]
+
+
+def _svc() -> Any:
+    """The service module, imported on first use so that `--help` stays fast."""
+    from tracker.services import surveillance
+
+    return surveillance
 
 
 def _scope(patient: str | None, all_: bool) -> str | None:
@@ -56,13 +62,13 @@ def flags(
     st = settings(ctx)
     ref = _scope(patient, all_)
     if history:
-        rows = svc.flag_history(st, ref)
+        rows = _svc().flag_history(st, ref)
         emit(rows, ["patient", "severity", "rule_id", "date", "message", "first_seen_as_of", "reviews", "key"]
              if fmt is not Format.table else ["patient", "severity", "rule_id", "date", "first_seen_as_of", "message"],
              fmt, empty="no flag has been shown yet")
         return
     when = as_of(today)
-    views = svc.views(st, ref, as_of=when)
+    views = _svc().views(st, ref, as_of=when)
     rows = [fv.to_json() for v in views for fv in [*v.flags, *(v.snoozed if snoozed else [])]]
     if fmt is Format.table:
         _flag_table(rows)
@@ -85,7 +91,7 @@ def _flag_table(rows: list[dict[str, Any]]) -> None:
 
 def _review(ctx: typer.Context, patient: str, key: str, action: str, reason: str, today: str | None,
             until: str | None = None) -> None:
-    fv = svc.review_flag(settings(ctx), patient, key, action=action, reason=reason, as_of=as_of(today),
+    fv = _svc().review_flag(settings(ctx), patient, key, action=action, reason=reason, as_of=as_of(today),
                          until=parse_date(until, "--until") if until else None)
     note(f"{action.capitalize()}d {fv.flag.rule_id} of {patient} ({fv.flag.date}).")
 
@@ -155,7 +161,7 @@ def schedule(
 
     Example: tracker schedule SYN-GROWING --as-of 2026-02-15 ; tracker schedule SYN-GROWING --format ics > syn.ics
     """
-    v = svc.views(settings(ctx), patient, as_of=as_of(today))[0]
+    v = _svc().views(settings(ctx), patient, as_of=as_of(today))[0]
     if v.history.patient.left_on is not None:
         note(f"{v.label} left surveillance on {v.history.patient.left_on}: nothing is due.")
     _emit_items(v.schedule, fmt)
@@ -196,9 +202,9 @@ def worklist(
         raise ValidationError("--within must be 0 or more days", "--within")
     when = as_of(today)
     with typer.progressbar(length=1, label="Evaluating", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
-        views = svc.views(settings(ctx), None, as_of=when)
+        views = _svc().views(settings(ctx), None, as_of=when)
         bar.update(1)
-    rows = svc.worklist_rows(views, as_of=when, within_days=within, statuses=status)
+    rows = _svc().worklist_rows(views, as_of=when, within_days=within, statuses=status)
     if fmt is ScheduleFormat.ics:
         _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt)
         return
