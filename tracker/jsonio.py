@@ -60,6 +60,14 @@ def schema_problems(doc: Any, schema_name: str, prefix: Sequence[Any] = (), *, d
     from jsonschema.exceptions import best_match
 
     schema = load_schema(schema_name)
+    if schema_name == "patient.schema.json" and definition is None:
+        # pick the top-level oneOf branch by the document's shape, so that problems are located
+        # inside it instead of "not of type 'array'" about the whole document
+        if isinstance(doc, list):
+            return [p for i, item in enumerate(doc)
+                    for p in schema_problems(item, schema_name, [*prefix, i], definition="patient_document")]
+        if isinstance(doc, dict):
+            definition = "cohort_document" if "patients" in doc else "patient_document"
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
@@ -80,6 +88,9 @@ def _schema_message(err: Any) -> str:
         return f"{err.message}; remove it or check its spelling"
     if err.validator == "enum":
         return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+    if isinstance(err.instance, (dict, list)) and repr(err.instance) in err.message:
+        # never echo a whole object (a patient's data) into a message
+        return err.message.replace(repr(err.instance), "this object" if isinstance(err.instance, dict) else "this list")
     return str(err.message)
 
 
