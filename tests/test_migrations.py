@@ -1,0 +1,77 @@
+"""Alembic migrations: a database at the first revision, holding data, upgrades to the newest
+without losing a row, after a backup copy; a database from a newer tracker is refused."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from tracker import db
+from tracker.config import Settings
+from tracker.errors import DatabaseError
+
+
+def _at_first_revision(path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        command.upgrade(db._alembic_config(conn), "0001")
+        conn.execute(text(
+            "INSERT INTO patient (id, label, birth_year, sex, diagnosis_date, setting, syndrome, primary_resected, "
+            "protocol_id, protocol_start, source, verified, notes) VALUES (1, 'OLD-1', 1960, 'female', '2024-01-02', "
+            "'small_nf', 'none', 0, 'pnet-small-nf', '2024-01-10', 'clinician', 1, 'synthetic')"))
+        conn.execute(text(
+            "INSERT INTO imaging_study (id, patient_id, date, modality, source, verified, notes) "
+            "VALUES (1, 1, '2024-01-10', 'MRI', 'clinician', 1, '')"))
+        conn.execute(text(
+            "INSERT INTO lesion_measurement (study_id, lesion, site, longest_mm, other_dims_mm, is_new) "
+            "VALUES (1, 'P1', 'pancreas', '12.5', '', 0)"))
+    engine.dispose()
+
+
+def test_an_old_database_with_data_is_upgraded_after_a_backup(tmp_path: Path) -> None:
+    """Opening a first-revision database upgrades it to head, keeps every row and leaves a backup."""
+    path = tmp_path / "old.db"
+    _at_first_revision(path)
+    settings = Settings(db_url=f"sqlite:///{path}", user="test-user")
+    engine = db.open_engine(settings)
+    assert db.current_revision(engine) == db.head_revision()
+    from tracker.db import session_scope
+    from tracker.store import Store
+
+    with session_scope(settings) as s:
+        st = Store(s)
+        p = st.patient("OLD-1")
+        h = st.history(p)
+    assert str(h.scans[0].lesions[0].longest_mm) == "12.5"
+    backups = list(tmp_path.glob("old.db.before-*.bak"))
+    assert len(backups) == 1
+    with sqlite3.connect(backups[0]) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        assert conn.execute("SELECT count(*) FROM lesion_measurement").fetchone()[0] == 1
+
+
+def test_every_revision_upgrades_and_downgrades(tmp_path: Path) -> None:
+    """Each revision applies and reverts cleanly on SQLite."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        cfg = db._alembic_config(conn)
+        command.upgrade(cfg, "head")
+        command.downgrade(cfg, "base")
+        command.upgrade(cfg, "head")
+    assert db.current_revision(engine) == db.head_revision()
+
+
+def test_a_database_from_a_newer_tracker_is_refused(tmp_path: Path) -> None:
+    """An unknown newer revision is refused with a clear message, not migrated."""
+    path = tmp_path / "new.db"
+    settings = Settings(db_url=f"sqlite:///{path}", user="test-user")
+    db.open_engine(settings)
+    db.dispose_all()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'zzzz_future'")
+    with pytest.raises(DatabaseError, match="newer version of tracker"):
+        db.open_engine(settings)
