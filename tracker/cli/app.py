@@ -69,6 +69,7 @@ def root(
     ctx.obj = Globals(db=db, user=user)
 
 
+from tracker.cli import dbadmin as _dbadmin  # noqa: E402,F401
 from tracker.cli import demo as _demo  # noqa: E402,F401
 from tracker.cli import files as _files  # noqa: E402,F401
 from tracker.cli import protocols as _protocols  # noqa: E402,F401
