@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from tracker.config import Settings
@@ -11,10 +12,6 @@ from tracker.domain.measures import fmt, lesion_measures, marker_measures
 from tracker.domain.recist import recist_series
 from tracker.services.protocols import get_protocol
 from tracker.store import Store
-
-
-def _num(v: Any, unit: str = "") -> str | None:
-    return None if v is None else f"{fmt(v)}{unit}"
 
 
 def measure_rows(settings: Settings, ref: str, *, as_of: date) -> list[dict[str, Any]]:
@@ -33,7 +30,7 @@ def measure_rows(settings: Settings, ref: str, *, as_of: date) -> list[dict[str,
             "latest": pt(lm.latest), "previous": pt(lm.previous), "nadir": pt(lm.nadir),
             "change_prev": _change(lm.change_prev_mm, lm.change_prev_pct),
             "change_nadir": _change(lm.change_nadir_mm, lm.change_nadir_pct),
-            "rate": _num(None if lm.rate_mm_per_year is None else round(lm.rate_mm_per_year, 2), " mm/year"),
+            "rate": None if lm.rate_mm_per_year is None else f"{lm.rate_mm_per_year:.2f} mm/year",
             "tgr_pct_per_month": None if lm.tgr_pct_per_month is None else round(lm.tgr_pct_per_month, 2),
             "doubling_months": None if lm.vdt_months is None else round(lm.vdt_months, 1),
             "response": None,
@@ -58,7 +55,7 @@ def measure_rows(settings: Settings, ref: str, *, as_of: date) -> list[dict[str,
             "patient": p.label, "what": mm.analyte, "series": f"{mm.unit} {mm.assay} {mm.lab} {mm.specimen}".strip(),
             "latest": None if last is None else f"{fmt(last[1])} {mm.unit} ({last[0]})",
             "previous": None if prev is None else f"{fmt(prev[1])} {mm.unit} ({prev[0]})", "nadir": None,
-            "change_prev": None if mm.change_pct is None else f"{fmt(mm.change_pct)} %", "change_nadir": None,
+            "change_prev": None if mm.change_pct is None else _pct(mm.change_pct), "change_nadir": None,
             "rate": None, "tgr_pct_per_month": None,
             "doubling_months": None if mm.doubling_months is None else round(mm.doubling_months, 1),
             "response": None, "notes": "; ".join(mm.not_evaluable),
@@ -66,8 +63,13 @@ def measure_rows(settings: Settings, ref: str, *, as_of: date) -> list[dict[str,
     return rows
 
 
+def _pct(pct: Decimal) -> str:
+    """A percentage to one decimal, with its sign (display only; rules compare exact values)."""
+    return f"{'+' if pct > 0 else ''}{pct.quantize(Decimal('0.1'))} %"
+
+
 def _change(mm: Any, pct: Any) -> str | None:
     if mm is None:
         return None
     sign = "+" if mm > 0 else ""
-    return f"{sign}{fmt(mm)} mm ({sign}{fmt(pct)} %)" if pct is not None else f"{sign}{fmt(mm)} mm"
+    return f"{sign}{fmt(mm)} mm ({_pct(pct)})" if pct is not None else f"{sign}{fmt(mm)} mm"
