@@ -75,3 +75,4 @@ from tracker.cli import files as _files  # noqa: E402,F401
 from tracker.cli import protocols as _protocols  # noqa: E402,F401
 from tracker.cli import records as _records  # noqa: E402,F401  (registers commands)
 from tracker.cli import surveillance as _surveillance  # noqa: E402,F401
+from tracker.cli import synth as _synth  # noqa: E402,F401
