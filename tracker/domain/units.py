@@ -199,3 +199,18 @@ def parse_lesion_spec(spec: str, field: str = "--lesion") -> LesionMeasurement:
         return LesionMeasurement(lesion=label, site=site, short_axis_mm=longest, is_new="new" in low, pet_avid=avid)
     return LesionMeasurement(lesion=label, site=site, longest_mm=longest, other_dims_mm=others,
                              is_new="new" in low, pet_avid=avid)
+
+
+#: How analytes are written for people (in flag messages and reports).
+_ANALYTE_NAMES = {
+    Analyte.CHROMOGRANIN_A: "chromogranin A", Analyte.HIAA_5: "5-HIAA", Analyte.C_PEPTIDE: "C-peptide",
+    Analyte.VIP: "VIP", Analyte.NSE: "NSE", Analyte.EGFR: "eGFR",
+    Analyte.PANCREATIC_POLYPEPTIDE: "pancreatic polypeptide",
+}
+
+
+def analyte_name(analyte: Analyte, other: str = "") -> str:
+    """The analyte as people write it ("chromogranin A"); the typed name for 'other'."""
+    if analyte is Analyte.OTHER and other:
+        return other
+    return _ANALYTE_NAMES.get(analyte, analyte.value.replace("_", " "))

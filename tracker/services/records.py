@@ -15,6 +15,7 @@ from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
 from tracker.domain.checks import check_patient, check_record
+from tracker.domain.units import analyte_name
 from tracker.errors import ConflictError, ValidationError
 from tracker.services.protocols import check_known
 from tracker.store import Record, Store
@@ -189,7 +190,7 @@ def summarize(r: Record) -> str:
         return "; ".join(bits)
     if isinstance(r, dm.LabResult):
         uln = f" (ULN {r.upper_limit})" if r.upper_limit is not None else ""
-        return f"{r.analyte_other or r.analyte.value} {r.value} {r.unit}{uln} {r.assay}".strip()
+        return f"{analyte_name(r.analyte, r.analyte_other)} {r.value} {r.unit}{uln} {r.assay}".strip()
     if isinstance(r, dm.ImagingStudy):
         parts = [_lesion_text(x) for x in r.lesions]
         parts += [f"MPD {r.mpd_mm} mm"] if r.mpd_mm is not None else []

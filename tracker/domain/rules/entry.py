@@ -24,6 +24,7 @@ from tracker.domain.measures import fmt
 from tracker.domain.model import Analyte, Flag, LabResult
 from tracker.domain.recist import recist_baseline
 from tracker.domain.rules._base import Evidence, RuleContext, ev, param_or, size_text
+from tracker.domain.units import analyte_name
 
 
 def _ppi(ctx: RuleContext, r: LabResult) -> tuple[str, Evidence] | None:
@@ -53,7 +54,7 @@ def _confounded(ctx: RuleContext, r: LabResult) -> Flag | None:
     found = [c for c in (_ppi(ctx, r), _renal(ctx, r, Analyte.EGFR), _renal(ctx, r, Analyte.CREATININE)) if c]
     if not found:
         return None
-    name = r.series_key[0].replace("_", " ")
+    name = analyte_name(r.analyte, r.analyte_other)
     return ctx.flag(f"{name} {fmt(r.value)} {r.unit} of {r.date.isoformat()} was measured "
                     f"{' and '.join(text for text, _ in found)}: it may read falsely high.",
                     [(r.ref, r.date), *(e for _, e in found)], None)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from tracker.domain.measures import CONTEXT_ANALYTES, MarkerMeasures, fmt
 from tracker.domain.model import Flag, LabResult, Severity
 from tracker.domain.rules._base import Rule, RuleContext
-from tracker.domain.units import NG_PER_ML_EQUIVALENT
+from tracker.domain.units import NG_PER_ML_EQUIVALENT, analyte_name
 
 VERSION = "1.0"
 
@@ -38,7 +38,7 @@ def _rise(ctx: RuleContext, prev: LabResult, cur: LabResult) -> Flag | None:
     rise = round(100 * (cur.value - prev.value) / prev.value, 1)
     above = (f" to above {fmt(floor)} {cur.unit}" if floor is not None
              else " (no upper limit recorded: relative rise only)")
-    name = cur.series_key[0].replace("_", " ")
+    name = analyte_name(cur.analyte, cur.analyte_other)
     return ctx.flag(
         f"{name} rose from {fmt(prev.value)} to {fmt(cur.value)} {cur.unit} ({prev.date.isoformat()} to "
         f"{cur.date.isoformat()}, same assay): +{fmt(rise)} %; threshold > {fmt(pct)} %{above}. Check "
