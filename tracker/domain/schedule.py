@@ -37,6 +37,7 @@ from datetime import date, timedelta
 
 from tracker.domain.dates import add_months, calendar_months_between
 from tracker.domain.model import (
+    Analyte,
     DueItem,
     DueStatus,
     Flag,
@@ -47,6 +48,7 @@ from tracker.domain.model import (
     Severity,
 )
 from tracker.domain.protocol import ItemSpec, SurveillanceProtocol
+from tracker.domain.units import analyte_name
 
 OVERDUE_RULE = "schedule.overdue"
 #: Version stamped on the flags this module raises; bump it when their logic changes.
@@ -282,11 +284,15 @@ def overdue_flags(items: Sequence[DueItem], protocol: SurveillanceProtocol, *,
             for item in items if item.status is DueStatus.OVERDUE]
 
 
+_ANALYTES = frozenset(a.value for a in Analyte)
+
+
 def _overdue_flag(item: DueItem, protocol: SurveillanceProtocol, source: str, rule_version: str,
                   as_of: date | None) -> Flag:
     grace = protocol.grace_days
     days = f"{(as_of - item.due_date).days} days" if as_of else f"at least {grace + 1} days"
-    message = (f"{item.what} was due on {item.due_date} and is {days} overdue "
+    what = analyte_name(Analyte(item.what)) if item.kind is ItemKind.LAB and item.what in _ANALYTES else item.what
+    message = (f"{what} was due on {item.due_date} and is {days} overdue "
                f"(grace period {grace} days: {protocol.windows_source or source})")
     return Flag(
         rule_id=OVERDUE_RULE, severity=Severity.WATCH, patient=item.patient, date=item.due_date,
