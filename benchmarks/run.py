@@ -1,0 +1,327 @@
+"""Benchmark: the tool against the raw-database limit on a synthetic cohort (issue 7).
+
+    /work/venv/bin/python -m benchmarks.run                 # 10,000 patients (~1 million records)
+    /work/venv/bin/python -m benchmarks.run --quick         # 1,000 patients, a smoke run for CI
+    /work/venv/bin/python -m benchmarks.run --patients 2000 --seed 7 --as-of 2026-11-22
+
+Runs from the repository root, in a fresh temporary folder, and prints one table. Every
+measurement runs in its own Python subprocess, so that its peak memory (RSS high-water mark,
+`resource.getrusage`) is its own:
+
+- import: `tracker.services.files.import_file` of the cohort file, against a raw `sqlite3`
+  executemany of the same rows into the same schema (the raw side reads the same file too, one
+  patient document per line, and gives the rows their ids itself);
+- worklist as of a date: `services.surveillance.views` + `worklist_rows`, the first run after the
+  import and a repeat, against a raw `sqlite3` query reading the same rows (patients and their
+  active records, lesions joined);
+- flags for every patient (what `tracker flags --all` computes);
+- `tracker --help` and `tracker schedule PATIENT` wall time (best of 5), against
+  `python -c "import tracker"`.
+
+Targets (2 cores): import ≤ 3× raw insert; worklist ≤ 3× raw read and < 2 s; flags for all < 10 s;
+`tracker --help` < 0.3 s; peak memory < 500 MB. Not a test: it prints PASS or FAIL and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parents[1]
+MB = 1024  # ru_maxrss is in KiB on Linux
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / MB
+
+
+# ------------------------------------------------------------------ steps (run in a subprocess)
+
+
+def _settings(db: Path) -> Any:
+    from tracker.config import Settings
+
+    return Settings(db_url=f"sqlite:///{db}", user="bench")
+
+
+def _migrate(db: Path) -> None:
+    from tracker.db import dispose_all, open_engine
+
+    open_engine(_settings(db))
+    dispose_all()
+
+
+def _patient_lines(path: Path) -> Any:
+    """The patient documents of a file written by tracker.synthetic.write_cohort (one per line)."""
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{\"schema_version\": 1, \"synthetic\": true, \"patients\"") or line == "]}":
+                continue
+            yield json.loads(line.lstrip(","))
+
+
+def step_raw_insert(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
+    _migrate(db)
+    began = time.perf_counter()
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA foreign_keys=ON")
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    pid = sid = 0
+    n = 0
+    buf: dict[str, list[tuple[Any, ...]]] = {k: [] for k in ("patient", "visit", "lab", "scan", "lesion", "path")}
+
+    def flush() -> None:
+        con.executemany("INSERT INTO patient (id, label, birth_year, sex, diagnosis_date, setting, syndrome, "
+                        "primary_resected, t_stage, protocol_id, protocol_start, left_on, leave_reason, source, "
+                        "verified, notes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", buf["patient"])
+        con.executemany("INSERT INTO visit (patient_id, date, voided_reason, source, verified, notes, symptoms, "
+                        "symptom_other, weight_kg, performance_status, on_ppi, wants_to_leave) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", buf["visit"])
+        con.executemany("INSERT INTO lab_result (patient_id, date, voided_reason, source, verified, notes, analyte, "
+                        "analyte_other, value, unit, lab, assay, specimen, upper_limit) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", buf["lab"])
+        con.executemany("INSERT INTO imaging_study (id, patient_id, date, voided_reason, source, verified, notes, "
+                        "modality, mpd_mm, cbd_mm) VALUES (?,?,?,?,?,?,?,?,?,?)", buf["scan"])
+        con.executemany("INSERT INTO lesion_measurement (study_id, lesion, site, longest_mm, short_axis_mm, "
+                        "other_dims_mm, is_new, pet_avid) VALUES (?,?,?,?,?,?,?,?)", buf["lesion"])
+        con.executemany("INSERT INTO pathology (patient_id, date, voided_reason, source, verified, notes, ki67_pct, "
+                        "mitoses_per_2mm2, grade) VALUES (?,?,?,?,?,?,?,?,?)", buf["path"])
+        for v in buf.values():
+            v.clear()
+
+    def s(x: Any) -> str | None:
+        return None if x is None else str(x)
+
+    with con:
+        for doc in _patient_lines(cohort):
+            pid += 1
+            p = doc["patient"]
+            left = p.get("left_surveillance") or {}
+            buf["patient"].append((pid, p["label"], p["birth_year"], p["sex"], p["diagnosis_date"], p["setting"],
+                                   p.get("syndrome", "none"), p.get("primary_resected", False), p.get("t_stage"),
+                                   p["protocol"]["id"], p["protocol"]["start"], left.get("date"),
+                                   left.get("reason"), p.get("source", "import"), False, p.get("notes", "")))
+            for v in doc.get("visits", []):
+                buf["visit"].append((pid, v["date"], None, "import", False, "", ",".join(sorted(v.get("symptoms", []))),
+                                     v.get("symptom_other", ""), s(v.get("weight_kg")), v.get("performance_status"),
+                                     v.get("on_ppi", False), v.get("wants_to_leave", False)))
+            for r in doc.get("labs", []):
+                buf["lab"].append((pid, r["date"], None, "import", False, "", r["analyte"], r.get("analyte_other", ""),
+                                   str(r["value"]), r["unit"], r.get("lab", ""), r.get("assay", ""),
+                                   r.get("specimen", "serum"), s(r.get("upper_limit"))))
+            for sc in doc.get("scans", []):
+                sid += 1
+                buf["scan"].append((sid, pid, sc["date"], None, "import", False, "", sc["modality"],
+                                    s(sc.get("mpd_mm")), s(sc.get("cbd_mm"))))
+                for x in sc.get("lesions", []):
+                    buf["lesion"].append((sid, x["lesion"], x["site"], s(x.get("longest_mm")),
+                                          s(x.get("short_axis_mm")), "", x.get("is_new", False), x.get("pet_avid")))
+                    n += 1
+            for r in doc.get("pathology", []):
+                buf["path"].append((pid, r["date"], None, "import", False, "", s(r.get("ki67_pct")),
+                                    s(r.get("mitoses_per_2mm2")), r.get("grade")))
+            n += len(doc.get("visits", [])) + len(doc.get("labs", [])) + len(doc.get("scans", [])) \
+                + len(doc.get("pathology", []))
+            if pid % 500 == 0:
+                flush()
+        flush()
+    con.close()
+    return {"seconds": time.perf_counter() - began, "rows": n}
+
+
+def step_import(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
+    from tracker.services.files import import_file
+
+    _migrate(db)
+    began = time.perf_counter()
+    summary = import_file(_settings(db), cohort, today=as_of)
+    return {"seconds": time.perf_counter() - began, "rows": summary.records_added}
+
+
+RAW_READ = [
+    "SELECT id, label, birth_year, sex, diagnosis_date, setting, syndrome, primary_resected, t_stage, protocol_id, "
+    "protocol_start, left_on, leave_reason, source, verified, notes FROM patient",
+    "SELECT * FROM visit WHERE voided_reason IS NULL",
+    "SELECT * FROM lab_result WHERE voided_reason IS NULL",
+    "SELECT * FROM imaging_study WHERE voided_reason IS NULL",
+    "SELECT l.* FROM lesion_measurement l JOIN imaging_study s ON s.id = l.study_id WHERE s.voided_reason IS NULL",
+    "SELECT * FROM pathology WHERE voided_reason IS NULL",
+    "SELECT * FROM flag_review",
+    "SELECT patient_id, flag_key FROM flag_log",
+]
+
+
+def step_raw_read(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
+    began = time.perf_counter()
+    con = sqlite3.connect(db)
+    n = sum(len(con.execute(q).fetchall()) for q in RAW_READ)
+    con.close()
+    return {"seconds": time.perf_counter() - began, "rows": n}
+
+
+def step_worklist(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
+    from tracker.services import surveillance
+
+    began = time.perf_counter()
+    views = surveillance.views(_settings(db), None, as_of=as_of)
+    rows = surveillance.worklist_rows(views, as_of=as_of, within_days=30, statuses=None)
+    return {"seconds": time.perf_counter() - began, "rows": len(rows)}
+
+
+def step_flags(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
+    from tracker.services import surveillance
+
+    began = time.perf_counter()
+    views = surveillance.views(_settings(db), None, as_of=as_of)
+    rows = [fv.to_json() for v in views for fv in v.flags]
+    return {"seconds": time.perf_counter() - began, "rows": len(rows)}
+
+
+def _cli_step(argv: list[str]) -> Any:
+    def step(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
+        env = {**os.environ, "TRACKER_DB": str(db), "TRACKER_USER": "bench", "PYTHONPATH": str(ROOT)}
+        cmd = [a.replace("AS_OF", as_of.isoformat()) for a in argv]
+        return {**_wall([PY, *cmd], env), "rows": None}
+
+    return step
+
+
+STEPS = {"raw_insert": step_raw_insert, "import": step_import, "raw_read": step_raw_read,
+         "worklist": step_worklist, "flags": step_flags,
+         # wall time, best of 5; the peak is that of the child processes of this step alone
+         "import_tracker": _cli_step(["-c", "import tracker"]), "help": _cli_step(["-m", "tracker", "--help"]),
+         "schedule": _cli_step(["-m", "tracker", "schedule", "SYN-00000", "--as-of", "AS_OF"])}
+
+
+# ------------------------------------------------------------------ driver
+
+
+def _run_step(name: str, cohort: Path, db: Path, as_of: date, timeout: float) -> dict[str, Any]:
+    cmd = [PY, "-m", "benchmarks.run", "--step", name, "--cohort", str(cohort), "--db", str(db),
+           "--as-of", as_of.isoformat()]
+    try:
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"seconds": None, "rows": None, "peak_mb": None, "error": f"timed out after {timeout:.0f} s"}
+    if out.returncode != 0:
+        return {"seconds": None, "rows": None, "peak_mb": None, "error": out.stderr.strip().splitlines()[-1:]}
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _wall(cmd: list[str], env: dict[str, str], repeat: int = 5) -> dict[str, Any]:
+    """Best wall time of `repeat` runs, and the peak RSS of the children (KiB → MB)."""
+    best = float("inf")
+    for _ in range(repeat):
+        began = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=True)
+        best = min(best, time.perf_counter() - began)
+    return {"seconds": best, "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / MB}
+
+
+def _fmt(x: float | None, unit: str = "s") -> str:
+    if x is None:
+        return "—"
+    return f"{x:.2f} {unit}" if unit == "s" else f"{x:.0f} {unit}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="tracker benchmark against the raw-database limit")
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="1,000 patients (CI smoke run)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--years", type=float, default=10)
+    parser.add_argument("--as-of", default="2026-11-22")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to each measurement")
+    parser.add_argument("--keep", type=Path, help="use this folder (kept) instead of a temporary one")
+    parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    parser.add_argument("--cohort", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    as_of = date.fromisoformat(args.as_of)
+    if args.step:
+        result = STEPS[args.step](args.cohort, args.db, as_of)
+        result.setdefault("peak_mb", _peak_mb())
+        print(json.dumps(result))
+        return
+    n = 1000 if args.quick else args.patients
+    with tempfile.TemporaryDirectory(prefix="tracker-bench-") as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        report(folder, n, args.seed, args.years, as_of, args.timeout)
+
+
+def report(folder: Path, n: int, seed: int, years: float, as_of: date, timeout: float) -> None:
+    from tracker.synthetic import write_cohort
+
+    cohort = folder / "cohort.json"
+    began = time.perf_counter()
+    records = write_cohort(cohort, n, seed=seed, years=years, as_of=as_of)
+    gen_s = time.perf_counter() - began
+    print(f"cohort: {n} patients, {records} records counting lesions ({cohort.stat().st_size / 1e6:.0f} MB), "
+          f"seed {seed}, {years:g} years, as of {as_of}; generated in {gen_s:.1f} s", flush=True)
+    raw_db, db = folder / "raw.db", folder / "tracker.db"
+    for p in folder.glob("*.db*"):
+        p.unlink()
+    r: dict[str, dict[str, Any]] = {}
+    for name, target in (("raw_insert", raw_db), ("import", db), ("raw_read", db), ("worklist", db),
+                         ("worklist_repeat", db), ("flags", db), ("import_tracker", db), ("help", db),
+                         ("schedule", db)):
+        r[name] = _run_step(name.removesuffix("_repeat"), cohort, target, as_of, timeout)
+        print(f"  {name}: {r[name]}", file=sys.stderr, flush=True)
+
+    def ratio(a: str, b: str) -> float | None:
+        x, y = r[a].get("seconds"), r[b].get("seconds")
+        return None if x is None or y is None else x / y
+
+    lines: list[tuple[str, str, str, str, str, str]] = []
+
+    def row(what: str, key: str, base: str | None, target: str, ok: bool | None, rows: bool = True) -> None:
+        v = r[key]
+        extra = f"{v['rows']} rows" if rows and v.get("rows") is not None else ""
+        rat = ratio(key, base) if base else None
+        verdict = "—" if ok is None else ("PASS" if ok else "FAIL")
+        if v.get("error"):
+            extra, verdict = str(v["error"])[:40], "FAIL"
+        lines.append((what, _fmt(v.get("seconds")), f"{rat:.2f}×" if rat is not None else "",
+                      _fmt(v.get("peak_mb"), "MB"), f"{target}  {verdict}", extra))
+
+    def le(x: float | None, limit: float) -> bool:
+        return x is not None and x <= limit
+
+    mem = 500
+    row("raw sqlite3 executemany", "raw_insert", None, f"mem<{mem}", le(r["raw_insert"].get("peak_mb"), mem))
+    row("import (import_file)", "import", "raw_insert", "≤3× raw", le(ratio("import", "raw_insert"), 3)
+        and le(r["import"].get("peak_mb"), mem))
+    row("raw sqlite3 read", "raw_read", None, f"mem<{mem}", le(r["raw_read"].get("peak_mb"), mem))
+    for key, what in (("worklist", "worklist, first after import"), ("worklist_repeat", "worklist, repeat")):
+        row(what, key, "raw_read", "≤3× raw, <2 s",
+            le(ratio(key, "raw_read"), 3) and le(r[key].get("seconds"), 2) and le(r[key].get("peak_mb"), mem))
+    row("flags for every patient", "flags", None, "<10 s", le(r["flags"].get("seconds"), 10)
+        and le(r["flags"].get("peak_mb"), mem))
+    row('python -c "import tracker"', "import_tracker", None, "", None, rows=False)
+    row("tracker --help (best of 5)", "help", "import_tracker", "<0.3 s", le(r["help"].get("seconds"), 0.3),
+        rows=False)
+    row("tracker schedule PATIENT (best of 5)", "schedule", "import_tracker", "", None, rows=False)
+    head = ("measurement", "time", "ratio", "peak RSS", "target", "")
+    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(6)]
+    print()
+    for x in [head, tuple("-" * w for w in widths), *lines]:
+        print("  ".join(c.ljust(w) for c, w in zip(x, widths, strict=True)).rstrip())
+    print("\n(ratios are against the raw line above; peak RSS is the measuring process's own high-water mark)")
+
+
+if __name__ == "__main__":
+    main()
