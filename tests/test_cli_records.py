@@ -287,3 +287,15 @@ def test_patient_list_formats(enrolled: Cli) -> None:
     assert enrolled("patient", "list").stdout.splitlines()[0].startswith("id")
     assert json.loads(enrolled("patient", "list", "--format", "json").stdout)[0]["label"] == "P-1"
     assert enrolled("patient", "list", "--format", "csv").stdout.splitlines()[1].startswith("1,P-1,1960")
+
+
+def test_a_terminal_user_is_asked_for_what_is_missing_and_asked_again_after_a_mistake(
+        lite: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a terminal, missing values are prompted for, and a bad answer is explained and asked again."""
+    monkeypatch.setattr("tracker.cli.common.interactive", lambda: True)
+    answers = "smal\nsmall_nf\n1961\nfemale\n2025-02-30\n2025-02-20\n2025-03-01\n"
+    r = lite("patient", "add", "P-9", "--as-of", AS_OF, input=answers)
+    assert r.exit_code == 0, r.output
+    assert "'smal' is not one of small_nf" in r.stderr and "not a date that exists" in r.stderr
+    shown = json.loads(lite("patient", "show", "P-9", "--format", "json").stdout)[0]
+    assert (shown["diagnosis_date"], shown["protocol_start"]) == ("2025-02-20", "2025-03-01")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from enum import Enum
 from typing import Annotated, Any
@@ -55,13 +55,35 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def need(value: Any, option: str, question: str) -> Any:
-    """A required value: asked for in a terminal, an error in scripts."""
+def need(value: Any, option: str, question: str, parse: Callable[[str], Any] = str) -> Any:
+    """A required value, parsed: asked for (again, after a bad answer) in a terminal; an error in scripts."""
     if value is not None and value != "":
-        return value
-    if interactive():
-        return typer.prompt(question)
-    raise ValidationError(f"{option} is required", option)
+        return _parsed(parse, value, option)
+    if not interactive():
+        raise ValidationError(f"{option} is required", option)
+    while True:
+        try:
+            return _parsed(parse, typer.prompt(question), option)
+        except ValidationError as exc:
+            typer.echo(f"  {exc}", err=True)
+
+
+def _parsed(parse: Callable[[str], Any], value: Any, option: str) -> Any:
+    try:
+        return parse(value)
+    except ValueError:
+        raise ValidationError(f"'{value}' is not a valid value", option) from None
+
+
+def choice(enum: type[Enum]) -> Callable[[str], Any]:
+    """A parser for an enum's values that names the accepted ones."""
+    def parse(text: str) -> Any:
+        try:
+            return enum(text.strip())
+        except ValueError:
+            names = ", ".join(str(e.value) for e in enum)  # type: ignore[attr-defined]
+            raise ValidationError(f"'{text}' is not one of {names}") from None
+    return parse
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Format | ScheduleFormat, *,

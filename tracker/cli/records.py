@@ -12,9 +12,20 @@ import typer
 
 from tracker import jsonio
 from tracker.cli.app import app
-from tracker.cli.common import AsOfOption, Format, FormatOption, emit, need, note, parse_date, settings
+from tracker.cli.common import (
+    AsOfOption,
+    Format,
+    FormatOption,
+    choice,
+    emit,
+    interactive,
+    need,
+    note,
+    parse_date,
+    settings,
+)
 from tracker.domain import model as dm
-from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, parse_lesion_spec, who_grade
+from tracker.domain.units import UNITS, normalize_unit, parse_analyte, parse_decimal, parse_lesion_spec, who_grade
 from tracker.errors import ValidationError
 
 patient_app = typer.Typer(no_args_is_help=True, help="Add, list, show, edit patients; record leaving surveillance.")
@@ -79,23 +90,28 @@ def patient_add(
     Example: tracker patient add P-014 --birth-year 1961 --sex female --diagnosis-date 2025-03-01
     --setting small_nf --protocol pnet-small-nf --start 2025-03-10
     """
-    setting_v = dm.Setting(need(setting.value if setting else None, "--setting", "Setting (small_nf, functioning, metastatic)"))
+    setting_v = need(setting.value if setting else None, "--setting", "Setting (small_nf, functioning, metastatic)",
+                     choice(dm.Setting))
     default_protocol = "pnet-metastatic-ww" if setting_v is dm.Setting.METASTATIC else "pnet-small-nf"
     p = dm.Patient(
         label=label,
-        birth_year=int(need(birth_year, "--birth-year", "Birth year")),
-        sex=dm.Sex(need(sex.value if sex else None, "--sex", "Sex (female, male, other, unknown)")),
-        diagnosis_date=parse_date(need(diagnosis, "--diagnosis-date", "Diagnosis date (YYYY-MM-DD)"), "--diagnosis-date"),
+        birth_year=need(birth_year, "--birth-year", "Birth year", int),
+        sex=need(sex.value if sex else None, "--sex", "Sex (female, male, other, unknown)", choice(dm.Sex)),
+        diagnosis_date=need(diagnosis, "--diagnosis-date", "Diagnosis date (YYYY-MM-DD)", _date("--diagnosis-date")),
         setting=setting_v,
         protocol_id=protocol or default_protocol,
-        protocol_start=parse_date(need(start, "--start", "Protocol start, the baseline imaging date (YYYY-MM-DD)"),
-                                  "--start"),
+        protocol_start=need(start, "--start", "Protocol start, the baseline imaging date (YYYY-MM-DD)",
+                            _date("--start")),
         syndrome=syndrome, primary_resected=resected, t_stage=t_stage.upper() if t_stage else None,
         provenance=_prov(source, verified, notes),
     )
     stored = _svc().add_patient(settings(ctx), p, today=_today(today))
     typer.echo(stored.label)
     note(f"Added patient {stored.label} (#{stored.id}) on {stored.protocol_id} from {stored.protocol_start}.")
+
+
+def _date(option: str) -> Any:
+    return lambda text: parse_date(text, option)
 
 
 def _today(text: str | None) -> date:
@@ -207,7 +223,7 @@ def patient_leave(
 
     Example: tracker patient leave SYN-002 --date 2026-03-01 --reason treatment
     """
-    when = parse_date(need(on, "--date", "Date of leaving (YYYY-MM-DD)"), "--date")
+    when = need(on, "--date", "Date of leaving (YYYY-MM-DD)", _date("--date"))
     p = _svc().leave_surveillance(settings(ctx), patient, when, reason, note=notes, today=_today(today))
     note(f"Patient {p.label} left surveillance on {when} ({reason.value}).")
 
@@ -245,7 +261,7 @@ def log_visit(
     if other and dm.Symptom.OTHER not in syms:
         syms = tuple(sorted({*syms, dm.Symptom.OTHER}))
     r = dm.Visit(
-        date=parse_date(need(on, "--date", "Visit date (YYYY-MM-DD)"), "--date"), symptoms=syms, symptom_other=other,
+        date=need(on, "--date", "Visit date (YYYY-MM-DD)", _date("--date")), symptoms=syms, symptom_other=other,
         weight_kg=parse_decimal(weight, "--weight") if weight else None, performance_status=ps, on_ppi=ppi,
         wants_to_leave=wants_to_leave, provenance=_prov(source, verified, notes),
     )
@@ -275,11 +291,13 @@ def log_lab(
 
     Example: tracker log lab SYN-001 --date 2026-01-08 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
     """
-    a = parse_analyte(need(analyte, "--analyte", "Analyte (e.g. chromogranin_a)"), "--analyte")
+    a = need(analyte, "--analyte", "Analyte (e.g. chromogranin_a)", lambda t: parse_analyte(t, "--analyte"))
     r = dm.LabResult(
-        date=parse_date(need(on, "--date", "Date of the sample (YYYY-MM-DD)"), "--date"), analyte=a,
-        analyte_other=analyte_other, value=jsonio.exact(parse_decimal(need(value, "--value", "Value"), "--value")),
-        unit=normalize_unit(a, need(unit, "--unit", "Unit (e.g. ng/mL)"), "--unit"), lab=lab, assay=assay,
+        date=need(on, "--date", "Date of the sample (YYYY-MM-DD)", _date("--date")), analyte=a,
+        analyte_other=analyte_other,
+        value=need(value, "--value", "Value", lambda t: jsonio.exact(parse_decimal(t, "--value"))),
+        unit=need(unit, "--unit", f"Unit ({', '.join(UNITS[a]) or 'UCUM'})", lambda t: normalize_unit(a, t, "--unit")),
+        lab=lab, assay=assay,
         specimen=specimen, upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,
         provenance=_prov(source, verified, notes),
     )
@@ -309,11 +327,13 @@ def log_scan(
     from tracker.domain.units import MAX_DUCT_MM, parse_size_mm
 
     specs = lesion or []
-    if not specs and modality is None and on is None:
-        specs = [need(None, "--lesion", "Lesion as LABEL:SITE:SIZE (e.g. P1:pancreas:14mm)")]
+    if not specs and interactive():
+        specs = [need(None, "--lesion", "Lesion as LABEL:SITE:SIZE (e.g. P1:pancreas:14mm)",
+                      lambda t: parse_lesion_spec(t) and t)]
     r = dm.ImagingStudy(
-        date=parse_date(need(on, "--date", "Scan date (YYYY-MM-DD)"), "--date"),
-        modality=dm.Modality(need(modality.value if modality else None, "--modality", "Modality (CT, MRI, EUS, ...)")),
+        date=need(on, "--date", "Scan date (YYYY-MM-DD)", _date("--date")),
+        modality=need(modality.value if modality else None, "--modality", "Modality (CT, MRI, EUS, US, SSTR-PET, FDG-PET)",
+                      choice(dm.Modality)),
         lesions=tuple(sorted((parse_lesion_spec(s) for s in specs), key=lambda x: x.lesion)),
         mpd_mm=parse_size_mm(mpd, "--mpd", max_mm=MAX_DUCT_MM) if mpd else None,
         cbd_mm=parse_size_mm(cbd, "--cbd", max_mm=MAX_DUCT_MM) if cbd else None,
@@ -340,10 +360,10 @@ def log_pathology(
 
     Example: tracker log pathology SYN-001 --date 2025-01-20 --ki67 2.5
     """
-    k = parse_decimal(need(ki67, "--ki67", "Ki-67 %"), "--ki67") if ki67 or mitoses is None else None
+    k = need(ki67, "--ki67", "Ki-67 %", lambda t: parse_decimal(t, "--ki67")) if ki67 or mitoses is None else None
     mi = parse_decimal(mitoses, "--mitoses") if mitoses else None
     r = dm.Pathology(
-        date=parse_date(need(on, "--date", "Report date (YYYY-MM-DD)"), "--date"), ki67_pct=k, mitoses_per_2mm2=mi,
+        date=need(on, "--date", "Report date (YYYY-MM-DD)", _date("--date")), ki67_pct=k, mitoses_per_2mm2=mi,
         grade=grade or who_grade(k, mi), provenance=_prov(source, verified, notes),
     )
     _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
