@@ -20,11 +20,11 @@ from typing import Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, create_engine
 
 from tracker.config import Settings
-from tracker.errors import ConfigError, DatabaseError
+from tracker.errors import ConfigError, ConflictError, DatabaseError
 
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -43,7 +43,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite connections get the pragmas above."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_on_connect)
         return engine
     if url.startswith("postgresql"):
@@ -53,7 +53,8 @@ def make_engine(url: str) -> Engine:
             raise ConfigError(
                 "PostgreSQL needs the driver: pip install 'pnet-tracker[postgres]'"
             ) from None
-    return create_engine(url, pool_pre_ping=True)
+    # hide_parameters: values (patient data) never appear in error messages or logs
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _alembic_config(connection: Any) -> Any:
@@ -107,22 +108,31 @@ def upgrade(engine: Engine, *, sqlite_path: Path | None = None) -> str | None:
     """Bring the schema to the newest revision; returns the backup path made, if any."""
     from alembic import command
 
-    current = current_revision(engine)
     head = head_revision()
-    if current == head:
+    if current_revision(engine) == head:
         return None
-    if current is not None and current not in known_revisions():
-        raise DatabaseError(
-            f"this database has schema revision {current}, written by a newer version of tracker; "
-            "upgrade tracker (pip install -U pnet-tracker) before opening it"
-        )
-    backup = None
-    if current is not None and sqlite_path is not None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        dest = sqlite_path.with_name(f"{sqlite_path.name}.before-{head}-{stamp}.bak")
-        backup_sqlite(sqlite_path, dest)
-        backup = str(dest)
     with engine.begin() as conn:
+        # one migrator at a time: a second process opening a new database waits here, then
+        # finds the schema at head (without the lock both would create the tables)
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7243001)"))
+        current = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                   if inspect(conn).has_table("alembic_version") else None)
+        if current == head:
+            return None
+        if current is not None and current not in known_revisions():
+            raise DatabaseError(
+                f"this database has schema revision {current}, written by a newer version of tracker; "
+                "upgrade tracker (pip install -U pnet-tracker) before opening it"
+            )
+        backup = None
+        if current is not None and sqlite_path is not None:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            dest = sqlite_path.with_name(f"{sqlite_path.name}.before-{head}-{stamp}.bak")
+            backup_sqlite(sqlite_path, dest)
+            backup = str(dest)
         command.upgrade(_alembic_config(conn), "head")
     return backup
 
@@ -180,6 +190,13 @@ def session_scope(settings: Settings) -> Iterator[Session]:
     except OperationalError as exc:
         session.rollback()
         raise DatabaseError(_operational_message(exc)) from None
+    except IntegrityError:
+        # the checks before writing passed, so another process stored the same thing meanwhile
+        session.rollback()
+        raise ConflictError(
+            "another user or process stored a clashing change at the same moment; nothing was written. "
+            "Run the command again"
+        ) from None
     except BaseException:
         session.rollback()
         raise
