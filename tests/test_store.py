@@ -14,6 +14,7 @@ from tests.factories import lab, lesion, pathology, patient, scan, visit
 from tracker import db
 from tracker.config import Settings
 from tracker.domain import model as dm
+from tracker.errors import ConflictError
 from tracker.services import records as svc
 from tracker.store import Store
 
@@ -135,7 +136,7 @@ def test_foreign_keys_and_unique_labels_are_enforced(settings: Settings) -> None
                           "on_ppi, wants_to_leave) VALUES ('clinician', false, '', 999, '2025-01-01', '', '', "
                           "false, false)"))
     svc.add_patient(settings, replace(full_patient(), left_on=None, leave_reason=None), today=TODAY)
-    with pytest.raises(IntegrityError), db.session_scope(settings) as s:
+    with pytest.raises(ConflictError, match="nothing was written"), db.session_scope(settings) as s:
         Store(s).add_patients_bulk([full_patient()])
     with db.session_scope(settings) as s:
         assert Store(s).record_counts()["patient"] == 1
