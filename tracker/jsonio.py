@@ -70,6 +70,8 @@ def schema_problems(doc: Any, schema_name: str, prefix: Sequence[Any] = (), *, d
             definition = "cohort_document" if "patients" in doc else "patient_document"
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    if _fast_valid(doc, schema_name, definition):
+        return []
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
     out: Problems = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
@@ -79,6 +81,45 @@ def schema_problems(doc: Any, schema_name: str, prefix: Sequence[Any] = (), *, d
             leaf = best_match(leaf.context)
         out.append((location([*prefix, *leaf.absolute_path]), _schema_message(leaf)))
     return out
+
+
+def _is_date(text: Any) -> bool:
+    if not isinstance(text, str):
+        return True  # formats apply to strings only
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+@cache
+def _fast_validator(schema_name: str, definition: str | None) -> Callable[[Any], Any] | None:
+    """A compiled validator (fastjsonschema) of the schema or one of its `$defs`, or None."""
+    try:
+        import fastjsonschema
+    except ImportError:  # pragma: no cover - a declared dependency; the full check still runs
+        return None
+    schema = load_schema(schema_name)
+    if definition is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    else:
+        schema = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+    result: Callable[[Any], Any] = fastjsonschema.compile(schema, formats={"date": _is_date})
+    return result
+
+
+def _fast_valid(doc: Any, schema_name: str, definition: str | None) -> bool:
+    """True when the compiled validator accepts `doc`. It is the quick path for valid files;
+    when it says no, the full jsonschema run finds and locates every problem."""
+    validate = _fast_validator(schema_name, definition)
+    if validate is None:
+        return False
+    try:
+        validate(doc)
+    except Exception:  # any refusal sends the document to the full check
+        return False
+    return True
 
 
 def _schema_message(err: Any) -> str:
@@ -320,9 +361,21 @@ def history_doc(p: dm.Patient, records: Sequence[tuple[str, Record, str | None]]
     """The canonical document of one patient (records in date order)."""
     doc: dict[str, Any] = {"schema_version": 1, "patient": patient_doc(p)}
     for kind, key in LIST_KEYS.items():
-        rows = [(r, v) for k, r, v in records if k == kind]
-        rows.sort(key=lambda t: (t[0].date, json.dumps(record_doc(*t), sort_keys=True)))
-        doc[key] = [record_doc(r, v) for r, v in rows]
+        rows = [(r.date, record_doc(r, v)) for k, r, v in records if k == kind]
+        rows.sort(key=lambda t: t[0])
+        # records of one date in the order of their canonical JSON text (computed for ties only)
+        out: list[dict[str, Any]] = []
+        i = 0
+        while i < len(rows):
+            j = i + 1
+            while j < len(rows) and rows[j][0] == rows[i][0]:
+                j += 1
+            group = [d for _, d in rows[i:j]]
+            if len(group) > 1:
+                group.sort(key=lambda d: json.dumps(d, sort_keys=True))
+            out += group
+            i = j
+        doc[key] = out
     return doc
 
 

@@ -10,7 +10,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -224,7 +224,7 @@ class Store:
             table = KINDS[kind]
             rows = [{"patient_id": pid, "voided_reason": v, **record_columns(r)} for pid, r, v in group]
             if kind != "scan":
-                conn.execute(insert(table), rows)
+                _insert_many(conn, table, rows)
                 continue
             stmt = insert(table).returning(col(table.id), sort_by_parameter_order=True)
             ids = [row[0] for row in conn.execute(stmt, rows)]
@@ -232,7 +232,7 @@ class Store:
                        for sid, (_, r, _) in zip(ids, group, strict=True)
                        for x in r.lesions]  # type: ignore[union-attr]
             if lesions:
-                conn.execute(insert(m.LesionMeasurement), lesions)
+                _insert_many(conn, m.LesionMeasurement, lesions)
         return len(items)
 
     def record_row(self, kind: str, record_id: int) -> Any:
@@ -371,6 +371,22 @@ class Store:
     def add_review(self, row: m.FlagReview) -> None:
         self.s.add(row)
         self.s.flush()
+
+
+def _insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """executemany of plain rows. On SQLite straight to the driver (dates as the ISO text
+    SQLAlchemy's SQLite DATE type stores), which skips per-row parameter processing; elsewhere
+    through SQLAlchemy Core."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), list(rows))
+        return
+    cols = list(rows[0])
+    sql = (f'INSERT INTO {table.__tablename__} ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
+           f'VALUES ({", ".join("?" * len(cols))})')
+    conn.exec_driver_sql(sql, [tuple(v.isoformat() if type(v) is date else v for v in (r[c] for c in cols))
+                               for r in rows])
 
 
 def history_from_records(p: dm.Patient, recs: Sequence[tuple[str, Record, str | None]]) -> dm.PatientHistory:

@@ -84,7 +84,7 @@ def _write(settings: Settings, parsed: Sequence[jsonio.ImportedPatient], filenam
             active = {dm.natural_key(r): r for _, r, v in have if v is None}
             added = 0
             for kind, r, voided in ip.records:
-                if _fingerprint(r, voided) in prints:
+                if prints and _fingerprint(r, voided) in prints:  # a new patient has nothing to compare
                     summary.records_unchanged += 1
                     continue
                 clash = active.get(dm.natural_key(r)) if voided is None else None
@@ -104,7 +104,8 @@ def _write(settings: Settings, parsed: Sequence[jsonio.ImportedPatient], filenam
                 st.audit(user=settings.user, action="import", entity="patient", entity_id=target.id,
                          patient_id=target.id, reason=f"import of {filename}",
                          after={"records_added": added, "document": jsonio.history_doc(
-                             target, [t for t in ip.records if _fingerprint(t[1], t[2]) not in prints])})
+                             target, [t for t in ip.records if _fingerprint(t[1], t[2]) not in prints]
+                             if prints else ip.records)})
         if problems:
             raise ValidationError(problems)
         chunk = 20_000
