@@ -79,7 +79,10 @@ class _Patient:
 
     # ------------------------------------------------------------------ records
     def visit(self, d: date, *, symptoms: bool = True) -> None:
+        """A clinic visit with the routine panel; at most one a day."""
         rng = self.rng
+        if self.visits and any(v["date"] == d.isoformat() for v in self.visits[-3:]):
+            return
         self.weight += rng.gauss(0, 0.8)
         v: dict[str, Any] = {"date": d.isoformat(), "weight_kg": round(self.weight, 1)}
         if symptoms and rng.random() < 0.03:
