@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -190,7 +191,8 @@ def _checked_copy(src: Path, dest: Path, before_replace: Callable[[], None] | No
     except OSError as exc:
         raise DatabaseError(f"cannot write {dest}: {exc.strerror}; nothing was changed") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nothing to clean up on a read-only folder
+            tmp.unlink(missing_ok=True)
 
 
 def _sqlite_message(exc: sqlite3.Error, what: str) -> str:
