@@ -1,0 +1,344 @@
+"""Plots: what is drawn (lines, thresholds, legends, panels, scales), not pixels; the plot service
+and the `tracker plot` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import matplotlib.dates as mdates
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from tests.factories import builtin_protocol, history, lab, lesion, metastatic_patient, pathology, scan, visit
+from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Severity
+from tracker.domain.rules import evaluate_flags
+from tracker.errors import ValidationError
+from tracker.plots.cohort import burden_series, cohort_figure, plot_spider, plot_waterfall
+from tracker.plots.markers import marker_panels, markers_figure, on_ppi
+from tracker.plots.size import plot_size, size_figure
+from tracker.plots.timeline import ROWS, plot_timeline
+from tracker.services.plots import save_figure
+
+REPO = Path(__file__).resolve().parent.parent
+AS_OF = date(2026, 3, 1)
+SMALL = builtin_protocol("pnet-small-nf")
+METASTATIC = builtin_protocol("pnet-metastatic-ww")
+
+
+def _growing():
+    return history(None, scan("2025-01-10", lesion("P1", 12)), scan("2025-07-08", lesion("P1", 14)),
+                   scan("2026-01-08", lesion("P1", 17), lesion("N1", site="regional_node", short_axis=6)),
+                   visit("2025-01-10"), visit("2026-01-08", "abdominal_pain", ppi=True),
+                   lab("2025-01-10", 130), lab("2026-01-08", 230), pathology("2025-01-20", ki67=2))
+
+
+def _ax() -> Axes:
+    return Figure().add_subplot()
+
+
+def _labels(ax: Axes) -> list[str]:
+    leg = ax.get_legend()
+    return [t.get_text() for t in leg.get_texts()] if leg else []
+
+
+def _hlines_y(ax: Axes, colour_style: str) -> set[float]:
+    return {round(float(ln.get_ydata()[0]), 6) for ln in ax.get_lines()
+            if ln.get_linestyle() == colour_style and len(set(ln.get_ydata())) == 1}
+
+
+# --------------------------------------------------------------------------- size
+
+
+def test_size_draws_one_line_per_lesion_with_each_size() -> None:
+    """Each lesion sized on CT/MRI/EUS is one line through all its sizes."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
+    lesion_lines = [ln for ln in ax.get_lines() if ln.get_label() in ("P1 (pancreas)", "N1 (node, short axis)")]
+    assert [len(ln.get_xdata()) for ln in lesion_lines] == [3, 1]
+    assert list(lesion_lines[0].get_ydata()) == [12.0, 14.0, 17.0]
+
+
+def test_size_threshold_line_at_protocol_size_max() -> None:
+    """The small protocol's 20 mm size threshold is drawn as a horizontal line at 20 mm."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
+    assert 20.0 in _hlines_y(ax, "-.")
+    assert any("size threshold 20 mm" in t for t in _labels(ax))
+
+
+def test_size_threshold_absent_when_rule_off() -> None:
+    """The metastatic protocol does not use size.threshold, so no threshold line is drawn."""
+    h = history(metastatic_patient(), scan("2025-01-10", lesion("P1", 25)), scan("2025-04-10", lesion("P1", 26)))
+    ax = plot_size(_ax(), h, METASTATIC, as_of=AS_OF)
+    assert not any("threshold" in t for t in _labels(ax))
+    assert not any("nadir" in t for t in _labels(ax))
+
+
+def test_size_nadir_plus_growth_line() -> None:
+    """The pancreatic lesion's nadir 12 mm + 5 mm gives the 17 mm alert line."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
+    assert any(t == "P1 nadir 12 + 5 mm = 17 mm" for t in _labels(ax))
+    segs = [c for c in ax.collections if c.get_label().startswith("P1 nadir")]
+    assert segs[0].get_segments()[0][0][1] == pytest.approx(17.0)
+
+
+def test_size_legend_gives_rate_and_doubling_time() -> None:
+    """The fitted growth line's legend entry gives mm/year and the volume doubling time."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
+    fit = [t for t in _labels(ax) if "mm/year" in t]
+    assert fit and fit[0].startswith("P1 fit +5.0 mm/year") and "volume doubles in" in fit[0]
+
+
+def test_size_noise_band_is_two_mm_around_latest() -> None:
+    """The measurement-error band spans latest ± 2 mm (17 mm → 15 to 19 mm)."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
+    band = next(c for c in ax.collections if "measurement error" in str(c.get_label()))
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert (min(ys), max(ys)) == (15.0, 19.0)
+
+
+def test_size_marks_scan_where_action_flag_fired() -> None:
+    """growth.absolute fires at the 2026-01-08 scan: one ring there, none at the nadir scan."""
+    h = _growing()
+    flags = evaluate_flags(h, SMALL, as_of=AS_OF)
+    assert any(f.rule_id == "growth.absolute" for f in flags)
+    ax = plot_size(_ax(), h, SMALL, flags, as_of=AS_OF)
+    rings = [c for c in ax.collections if c.get_label() == "_fired"]
+    assert len(rings) == 1
+    assert mdates.num2date(rings[0].get_offsets()[0][0]).date() == date(2026, 1, 8)
+    assert "action flag fired on this scan" in _labels(ax)
+
+
+def test_size_one_marker_shape_per_modality() -> None:
+    """MRI and CT sizes of one lesion appear under their own modality legend entries."""
+    h = history(None, scan("2025-01-10", lesion("P1", 12)), scan("2025-07-08", lesion("P1", 13), modality="CT"))
+    ax = plot_size(_ax(), h, SMALL, as_of=AS_OF)
+    assert {"MRI", "CT"} <= set(_labels(ax))
+
+
+def test_size_title_and_axis_label() -> None:
+    """The title names the patient label and 'synthetic'; the y axis is in mm."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
+    assert ax.get_title() == "SYN-001 (synthetic): lesion size"
+    assert ax.get_ylabel() == "size (mm)"
+
+
+def test_size_without_sizes_says_so() -> None:
+    """A patient without CT/MRI/EUS sizes gets a message instead of an empty chart."""
+    ax = plot_size(_ax(), history(None, visit("2025-01-10")), SMALL, as_of=AS_OF)
+    assert "no CT, MRI or EUS size" in ax.texts[0].get_text()
+
+
+def test_size_ignores_records_after_as_of() -> None:
+    """A scan dated after the as-of date is not drawn."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=date(2025, 12, 31))
+    p1 = next(ln for ln in ax.get_lines() if ln.get_label() == "P1 (pancreas)")
+    assert len(p1.get_xdata()) == 2
+
+
+def test_size_draws_only_on_given_axes() -> None:
+    """plot_size returns the Axes it was given and adds no other axes to the figure."""
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_size(ax, _growing(), SMALL, as_of=AS_OF) is ax
+    assert fig.axes == [ax]
+
+
+# --------------------------------------------------------------------------- markers
+
+
+def _markers_history():
+    return history(None, visit("2025-01-01", ppi=True), lab("2025-01-10", 130), lab("2025-07-10", 140),
+                   lab("2025-09-10", 9, unit="nmol/L", uln=6), lab("2025-02-01", 40, analyte="gastrin", unit="pg/mL",
+                                                                     assay="", uln=100),
+                   lab("2025-02-01", 12, analyte="bilirubin", unit="umol/L", uln=21))
+
+
+def test_marker_panel_per_analyte_and_unit() -> None:
+    """CgA in ng/mL, CgA in nmol/L and gastrin make three panels; bilirubin is not a marker."""
+    h = _markers_history()
+    assert list(marker_panels(h, as_of=AS_OF)) == [
+        ("chromogranin A", "ng/mL"), ("gastrin", "pg/mL"), ("chromogranin A", "nmol/L")]
+    fig = markers_figure(h, as_of=AS_OF)
+    assert len(fig.axes) == 3
+    assert {ax.get_ylabel() for ax in fig.axes} == {"chromogranin A (ng/mL)", "chromogranin A (nmol/L)",
+                                                    "gastrin (pg/mL)"}
+
+
+def test_marker_log_scale() -> None:
+    """--log puts every panel on a log scale."""
+    fig = markers_figure(_markers_history(), as_of=AS_OF, log=True)
+    assert {ax.get_yscale() for ax in fig.axes} == {"log"}
+    assert {ax.get_yscale() for ax in markers_figure(_markers_history(), as_of=AS_OF).axes} == {"linear"}
+
+
+def test_marker_upper_limit_line() -> None:
+    """The lab's upper limit (102 ng/mL) is drawn and named in the legend."""
+    ax = markers_figure(_markers_history(), as_of=AS_OF).axes[0]
+    uln = next(ln for ln in ax.get_lines() if ln.get_label().startswith("upper limit"))
+    assert set(uln.get_ydata()) == {102.0}
+    assert "upper limit 102 ng/mL" in _labels(ax)
+
+
+def test_marker_result_on_ppi_is_ringed() -> None:
+    """A result within 90 days after a visit on a PPI is ringed; a later one is not."""
+    h = _markers_history()
+    assert on_ppi(h.labs[0], h.visits) and not on_ppi(h.labs[-1], h.visits)
+    ax = markers_figure(h, as_of=AS_OF).axes[0]
+    rings = [c for c in ax.collections if c.get_label() == "_ppi"]
+    assert len(rings) == 1 and len(rings[0].get_offsets()) == 1
+    assert "taken on a PPI (may read high)" in _labels(ax)
+
+
+def test_markers_without_results_says_so() -> None:
+    """No marker results gives one axes with a message."""
+    fig = markers_figure(history(None, visit("2025-01-10")), as_of=AS_OF)
+    assert len(fig.axes) == 1 and "no tumour-marker results" in fig.axes[0].texts[0].get_text()
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+def test_timeline_rows_as_of_and_schedule() -> None:
+    """The timeline has its six rows, a line at the as-of date and a window bar per open item."""
+    h = _growing()
+    flags = [Flag("growth.absolute", Severity.ACTION, "SYN-001", date(2026, 1, 8), "m", ("scan:3/P1",), None, "s",
+                  "1")]
+    items = [DueItem("SYN-001", ItemKind.IMAGING, "imaging", date(2026, 4, 8), date(2026, 3, 9), date(2026, 5, 8),
+                     DueStatus.NOT_DUE, "r"),
+             DueItem("SYN-001", ItemKind.LAB, "old", date(2025, 4, 8), date(2025, 3, 9), date(2025, 5, 8),
+                     DueStatus.CLOSED, "r")]
+    ax = plot_timeline(_ax(), h, flags, items, as_of=AS_OF)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r.capitalize() for r in ROWS]
+    as_of_x = mdates.date2num(date(2026, 3, 1))
+    assert any(list(ln.get_xdata()) == [as_of_x, as_of_x] for ln in ax.get_lines())
+    assert len([ln for ln in ax.get_lines() if ln.get_label() == "_window"]) == 1
+    assert {"visit with symptoms", "action flag", "pathology", "scan: MRI"} <= set(_labels(ax))
+    assert any("abdo pain" in t.get_text() for t in ax.texts)
+
+
+# --------------------------------------------------------------------------- cohort
+
+
+def test_cohort_percent_change_and_best() -> None:
+    """Pancreatic sum 12 → 14 → 17 mm is 0, +16.7, +41.7 %; the best change is +16.7 %."""
+    s = burden_series(_growing(), SMALL, as_of=AS_OF)
+    assert s is not None
+    assert [round(p, 1) for _, _, p in s.points] == [0.0, 16.7, 41.7]
+    assert s.best_pct == pytest.approx(100 * 2 / 12)
+
+
+def test_cohort_metastatic_uses_recist_sum() -> None:
+    """A metastatic patient's burden is the RECIST target sum."""
+    h = history(metastatic_patient(), scan("2025-01-10", lesion("P1", 25), lesion("L1", 20, site="liver"),
+                                           modality="CT"),
+                scan("2025-04-10", lesion("P1", 25), lesion("L1", 15, site="liver"), modality="CT"))
+    s = burden_series(h, METASTATIC, as_of=AS_OF)
+    assert s is not None and s.measure == "RECIST target sum"
+    assert s.points[-1][2] == pytest.approx(-100 * 5 / 45)
+
+
+def test_spider_and_waterfall_draw_each_patient() -> None:
+    """One spider line per patient; one waterfall bar per patient with a follow-up scan."""
+    a = burden_series(_growing(), SMALL, as_of=AS_OF)
+    b = burden_series(history(None, scan("2025-01-10", lesion("P1", 10))), SMALL, as_of=AS_OF)
+    assert a is not None and b is not None
+    spider = plot_spider(_ax(), [a, b])
+    assert len([ln for ln in spider.get_lines() if ln.get_label().startswith("SYN-")]) == 2
+    water = plot_waterfall(_ax(), [a, b])
+    assert [round(p.get_height(), 1) for p in water.patches] == [16.7]
+    assert any("no follow-up scan yet" in t.get_text() for t in water.texts)
+    assert {20.0, -30.0} <= _hlines_y(water, "--")
+
+
+def test_cohort_figure_has_two_panels() -> None:
+    """The cohort figure is one figure with the spider plot and the waterfall."""
+    a = burden_series(_growing(), SMALL, as_of=AS_OF)
+    assert a is not None
+    fig = cohort_figure([a], as_of=AS_OF)
+    assert len(fig.axes) == 2
+    assert "synthetic" in fig.get_suptitle()
+
+
+# --------------------------------------------------------------------------- saving
+
+
+@pytest.mark.parametrize("ext", [".png", ".svg", ".pdf"])
+def test_save_figure_formats(tmp_path: Path, ext: str) -> None:
+    """A plot saves as PNG, SVG and PDF by the file's extension."""
+    path = save_figure(size_figure(_growing(), SMALL, as_of=AS_OF), tmp_path / f"size{ext}")
+    head = path.read_bytes()[:5]
+    assert head == {".png": b"\x89PNG\r", ".svg": b"<?xml", ".pdf": b"%PDF-"}[ext]
+
+
+def test_save_figure_rejects_unknown_extension(tmp_path: Path) -> None:
+    """A .jpg target is refused with a ValidationError that names the allowed extensions."""
+    with pytest.raises(ValidationError, match=r"\.png, \.svg, \.pdf"):
+        save_figure(Figure(), tmp_path / "size.jpg")
+
+
+def test_save_figure_rejects_missing_folder(tmp_path: Path) -> None:
+    """A target in a folder that does not exist is a ValidationError, not a traceback."""
+    with pytest.raises(ValidationError, match="does not exist"):
+        save_figure(Figure(), tmp_path / "nowhere" / "size.png")
+
+
+def test_cli_import_does_not_load_matplotlib() -> None:
+    """Commands that do not plot never import matplotlib."""
+    code = "import tracker.cli, sys; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def loaded(sqlite_url: str, make_cli):  # type: ignore[no-untyped-def]
+    """The CLI on a SQLite database holding the three synthetic example patients."""
+    cli = make_cli(sqlite_url)
+    for f in [*sorted((REPO / "examples").glob("syn-*.json")), REPO / "examples" / "labs.csv"]:
+        assert cli("import", str(f)).exit_code == 0
+    return cli
+
+
+@pytest.mark.parametrize("kind", ["size", "markers", "timeline"])
+def test_cli_plot_writes_each_kind(loaded, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """`tracker plot PATIENT --kind K --out F` writes the file and says where."""
+    out = tmp_path / f"{kind}.svg"
+    res = loaded("plot", "SYN-GROWING", "--kind", kind, "--out", str(out), "--as-of", "2026-11-22")
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes().startswith(b"<?xml")
+    assert f"Wrote {out}" in res.stderr
+
+
+def test_cli_plot_cohort(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`tracker plot --cohort --out F.png` writes the spider and waterfall figure."""
+    out = tmp_path / "cohort.png"
+    res = loaded("plot", "--cohort", "--out", str(out), "--as-of", "2026-11-22")
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_plot_unknown_patient(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An unknown patient exits 1 with one sentence on stderr and writes nothing."""
+    out = tmp_path / "x.png"
+    res = loaded("plot", "SYN-NOBODY", "--out", str(out))
+    assert res.exit_code == 1
+    assert res.stderr.startswith("Error: ") and len(res.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_plot_unknown_extension(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An unknown extension exits 1 and names the formats."""
+    res = loaded("plot", "SYN-GROWING", "--out", str(tmp_path / "x.jpg"))
+    assert res.exit_code == 1
+    assert ".png, .svg, .pdf" in res.stderr
+
+
+def test_cli_plot_needs_patient_or_cohort(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Naming a patient and --cohort together (or neither) is refused."""
+    res = loaded("plot", "SYN-GROWING", "--cohort", "--out", str(tmp_path / "x.png"))
+    assert res.exit_code == 1 and "--cohort" in res.stderr
