@@ -295,8 +295,8 @@ def test_cli_import_does_not_load_matplotlib() -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-@pytest.fixture
-def loaded(sqlite_url: str, make_cli):  # type: ignore[no-untyped-def]
+@pytest.fixture(name="loaded")
+def _loaded(sqlite_url: str, make_cli):  # type: ignore[no-untyped-def]
     """The CLI on a SQLite database holding the three synthetic example patients."""
     cli = make_cli(sqlite_url)
     for f in [*sorted((REPO / "examples").glob("syn-*.json")), REPO / "examples" / "labs.csv"]:

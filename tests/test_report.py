@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.factories import builtin_protocol, history, lab, lesion, pathology, scan, visit
+from tests.test_plots import _loaded  # noqa: F401  (fixture `loaded`: the CLI on the three examples)
 from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Severity
 from tracker.report import A4_IN, FOOTER, ReportData, changes, flag_lines, render_html, report_figure, write_pdf
 
-REPO = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 3, 1)
 DANGER = "Lesion <P1> grew & \"fast\": discuss at the NET tumour board"
 
@@ -96,15 +96,6 @@ def test_html_is_self_contained_and_printable() -> None:
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-@pytest.fixture
-def loaded(sqlite_url: str, make_cli):  # type: ignore[no-untyped-def]
-    """The CLI on a SQLite database holding the three synthetic example patients."""
-    cli = make_cli(sqlite_url)
-    for f in [*sorted((REPO / "examples").glob("syn-*.json")), REPO / "examples" / "labs.csv"]:
-        assert cli("import", str(f)).exit_code == 0
-    return cli
 
 
 @pytest.mark.parametrize("label", ["SYN-STABLE", "SYN-GROWING", "SYN-METASTATIC"])
