@@ -220,7 +220,7 @@ def report_figure(d: ReportData) -> Figure:
         plot_size(size_ax, d.history, d.protocol, d.flags, as_of=d.as_of, legend="below")
         size_ax.set_title(f"Lesion size (mm) — {d.label} (synthetic)", fontsize=8)
         _narrow_dates(size_ax, 8)
-        _legend_at(fig, size_ax, 0.307)
+        _legend_at(fig, size_ax, 0.31)
         _marker_row(fig, d)
         fig.text(0.05, 0.012, f"{FOOTER}.   As of {d.as_of.isoformat()} · tracker {d.version} · synthetic data",
                  fontsize=7, color=style.GREY)
@@ -242,13 +242,13 @@ def _marker_row(fig: Figure, d: ReportData) -> None:
         _narrow_dates(ax, 4 if n > 1 else 8)
         _legend_at(fig, ax, 0.072, ncol=1 if n > 1 else 2)
     if len(panels) > len(shown):
-        fig.text(0.97, 0.232, f"{len(panels) - len(shown)} more marker(s): tracker plot {d.label} --kind markers",
+        fig.text(0.97, 0.218, f"{len(panels) - len(shown)} more marker(s): tracker plot {d.label} --kind markers",
                  fontsize=6.5, ha="right", color=style.GREY)
 
 
 def _marker_axes(fig: Figure, n: int) -> list[Axes]:
     width = (0.88 - 0.07 * (n - 1)) / n
-    return [fig.add_axes((0.09 + k * (width + 0.07), 0.1, width, 0.115)) for k in range(n)]
+    return [fig.add_axes((0.09 + k * (width + 0.07), 0.1, width, 0.1)) for k in range(n)]
 
 
 def _legend_at(fig: Figure, ax: Axes, top: float, ncol: int = 2) -> None:

@@ -81,8 +81,8 @@ def plot_markers(ax: Axes, key: PanelKey, results: Sequence[LabResult], visits: 
                    label="taken on a PPI (may read high)")
     if log and all(r.value > 0 for r in results):
         ax.set_yscale("log")
-    else:
-        ax.set_ylim(bottom=0)
+    else:  # from 0 to 12 % above the highest value or limit, so the limit line never sits on the frame
+        ax.set_ylim(0, 1.12 * max(float(y) for ln in ax.get_lines() for y in ln.get_ydata()))
     style.mark_as_of(ax, as_of, text=False)
     style.iso_date_axis(ax)
     ax.set_ylabel(f"{name} ({unit})")

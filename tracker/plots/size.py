@@ -90,10 +90,18 @@ def plot_size(ax: Axes, history: PatientHistory, protocol: SurveillanceProtocol,
     style.mark_as_of(ax, as_of, at="bottom")
     style.iso_date_axis(ax)
     ax.set_ylabel("size (mm)")
-    ax.set_ylim(bottom=0)
+    _headroom(ax)
     ax.set_title(f"{history.patient.label} (synthetic): lesion size")
     style.legend_outside(ax, where=legend, ncol=2)
     return ax
+
+
+def _headroom(ax: Axes) -> None:
+    """From 0 mm to 12 % above the highest thing drawn, so a threshold line never sits on the frame."""
+    ax.relim()
+    ax.autoscale_view()
+    top = max(ax.get_ylim()[1], *(float(y) for ln in ax.get_lines() for y in ln.get_ydata() if ln.get_visible()))
+    ax.set_ylim(0, top * 1.12)
 
 
 def _xy(points: Sequence[SizePoint]) -> tuple[list[float], list[float]]:
