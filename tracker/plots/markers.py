@@ -87,7 +87,7 @@ def plot_markers(ax: Axes, key: PanelKey, results: Sequence[LabResult], visits: 
     style.iso_date_axis(ax)
     ax.set_ylabel(f"{name} ({unit})")
     ax.set_title(f"{name} ({unit})", fontsize="medium")
-    style.legend_outside(ax, where=legend)
+    style.legend_outside(ax, where=legend, ncol=2)
     return ax
 
 
@@ -108,14 +108,14 @@ def markers_figure(history: PatientHistory, *, as_of: date, log: bool = False,
     """One panel per analyte and unit, stacked, sharing the time axis; a note when there is none."""
     panels = marker_panels(history, as_of=as_of)
     with style.themed():
-        fig = style.new_figure(10, 1.0 + 2.6 * max(1, len(panels)))
+        fig = style.new_figure(10, 1.0 + 3.0 * max(1, len(panels)))
         draw_marker_panels(fig, history, panels, as_of=as_of, log=log, ppi_window_days=ppi_window_days)
     return fig
 
 
 def draw_marker_panels(fig: Figure | object, history: PatientHistory, panels: dict[PanelKey, list[LabResult]], *,
                        as_of: date, log: bool = False, ppi_window_days: int = DEFAULT_PPI_WINDOW_DAYS,
-                       legend: str = "right", title: bool = True) -> list[Axes]:
+                       legend: str = "below", title: bool = True) -> list[Axes]:
     """Draw every panel into `fig` (a Figure or SubFigure), one row each; returns the axes."""
     if not panels:
         ax = fig.add_subplot()  # type: ignore[attr-defined]
