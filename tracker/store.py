@@ -14,7 +14,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert
+import sqlalchemy as sa
+from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
 from tracker import models as m
@@ -24,6 +25,13 @@ from tracker.errors import NotFoundError
 
 Record = dm.Visit | dm.LabResult | dm.ImagingStudy | dm.Pathology
 T = TypeVar("T")
+
+#: the per-patient state cache (migration 0003); no model class: only the surveillance service uses it
+PATIENT_STATE = sa.Table(
+    "patient_state", sa.MetaData(),
+    sa.Column("patient_id", sa.Integer, primary_key=True), sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("cache_key", sa.String, nullable=False), sa.Column("computed", sa.Text, nullable=False),
+)
 
 #: record kind as the user names it -> table
 KINDS: dict[str, type[Any]] = {
@@ -357,6 +365,21 @@ class Store:
         if patient_ids is not None:
             q = q.where(col(m.FlagLog.patient_id).in_(patient_ids))
         return list(self.s.exec(q))
+
+    def flag_keys(self, patient_ids: Sequence[int] | None = None) -> list[tuple[int, str]]:
+        """(patient id, flag key) of every logged flag: plain tuples, one query."""
+        q = select(col(m.FlagLog.patient_id), col(m.FlagLog.flag_key))
+        if patient_ids is not None:
+            q = q.where(col(m.FlagLog.patient_id).in_(patient_ids))
+        return [(pid, key) for pid, key in self.s.connection().execute(q)]
+
+    def put_states(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store computed patient states (replacing any row of those patients)."""
+        conn = self.s.connection()
+        ids = [r["patient_id"] for r in rows]
+        for i in range(0, len(ids), 500):
+            conn.execute(delete(PATIENT_STATE).where(PATIENT_STATE.c.patient_id.in_(ids[i:i + 500])))
+        conn.execute(insert(PATIENT_STATE), list(rows))
 
     def add_flag_rows(self, rows: Sequence[m.FlagLog]) -> None:
         self.s.add_all(rows)

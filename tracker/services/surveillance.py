@@ -11,16 +11,20 @@ evidence gives the rule a new key.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+
+from sqlalchemy import text
 
 from tracker import models as m
 from tracker.config import Settings
 from tracker.db import session_scope
-from tracker.domain.model import DueItem, DueStatus, Flag, PatientHistory, Severity
+from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Patient, PatientHistory, Severity
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import evaluate_flags
 from tracker.domain.schedule import compute_schedule, overdue_flags
@@ -45,17 +49,45 @@ class FlagView:
                 "key": self.flag.key}
 
 
-@dataclass(frozen=True)
 class PatientView:
-    history: PatientHistory
-    protocol: SurveillanceProtocol
-    flags: list[FlagView] = field(default_factory=list)  # current, not snoozed
-    snoozed: list[FlagView] = field(default_factory=list)
-    schedule: list[DueItem] = field(default_factory=list)
+    """One patient's flags and schedule as of a date. `history` is loaded on first use when the
+    view came from the state cache (all the cached views of one call load theirs together)."""
+
+    def __init__(self, history: PatientHistory | None, protocol: SurveillanceProtocol,
+                 flags: Sequence[FlagView] = (), snoozed: Sequence[FlagView] = (), schedule: Sequence[DueItem] = (),
+                 *, patient: Patient | None = None, loader: _Histories | None = None) -> None:
+        self._history = history
+        self.patient: Patient = history.patient if history is not None else patient  # type: ignore[assignment]
+        self.protocol = protocol
+        self.flags: list[FlagView] = list(flags)  # current, not snoozed
+        self.snoozed: list[FlagView] = list(snoozed)
+        self.schedule: list[DueItem] = list(schedule)
+        self._loader = loader
+
+    @property
+    def history(self) -> PatientHistory:
+        if self._history is None:
+            assert self._loader is not None
+            self._history = self._loader.get(self.patient)
+        return self._history
 
     @property
     def label(self) -> str:
-        return self.history.patient.label
+        return self.patient.label
+
+
+class _Histories:
+    """Histories of the views built from the state cache, loaded in bulk when one is first asked for."""
+
+    def __init__(self, settings: Settings, patients: Sequence[Patient]) -> None:
+        self.settings, self.patients = settings, list(patients)
+        self.loaded: dict[int, PatientHistory] | None = None
+
+    def get(self, p: Patient) -> PatientHistory:
+        if self.loaded is None:
+            with session_scope(self.settings) as s:
+                self.loaded = {h.patient.id or -1: h for h in Store(s).histories(self.patients)}
+        return self.loaded.get(p.id or -1) or PatientHistory(patient=p)
 
 
 @dataclass(frozen=True)
@@ -100,12 +132,68 @@ def evaluate(history: PatientHistory, protocol: SurveillanceProtocol, state: Rev
                        snoozed=[v for v in views if hidden(v.flag)], schedule=items)
 
 
-def _protocol_for(protocols: dict[str, SurveillanceProtocol], history: PatientHistory) -> SurveillanceProtocol:
-    pid = history.patient.protocol_id
+def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) -> SurveillanceProtocol:
+    pid = patient.protocol_id
     if pid not in protocols:
-        raise NotFoundError(f"patient {history.patient.label} follows protocol '{pid}', which is not installed; "
+        raise NotFoundError(f"patient {patient.label} follows protocol '{pid}', which is not installed; "
                             "add its file to the protocols folder or change the patient's protocol")
     return protocols[pid]
+
+
+# ------------------------------------------------------------------ state cache
+#
+# `patient_state` (migration 0003) keeps each patient's evaluated flags and schedule for one as-of
+# date. The database empties a patient's row on every write to their records, their patient row
+# or their flag reviews (triggers), and a row is used only for the same as-of date and the same
+# cache key (format, tracker version, protocol content), so a cached view always equals a fresh
+# evaluation. Whether a flag is new is not cached: it is read from the flag log each time.
+
+CACHE_FORMAT = "1"
+
+
+def cache_key(protocol: SurveillanceProtocol) -> str:
+    from tracker import __version__
+
+    digest = hashlib.sha256(json.dumps(protocol.raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{CACHE_FORMAT}|{__version__}|{protocol.id}|{protocol.version}|{digest}"
+
+
+def _fv_doc(fv: FlagView) -> dict[str, Any]:
+    return {**fv.flag.to_json(), "acknowledged": fv.acknowledged,
+            "snoozed_until": fv.snoozed_until.isoformat() if fv.snoozed_until else None}
+
+
+def _state_doc(v: PatientView) -> str:
+    return json.dumps({"flags": [_fv_doc(f) for f in v.flags], "snoozed": [_fv_doc(f) for f in v.snoozed],
+                       "schedule": [i.to_json() for i in v.schedule]}, separators=(",", ":"))
+
+
+def _flag_view(d: dict[str, Any], seen: set[str] | frozenset[str]) -> FlagView:
+    f = Flag(rule_id=d["rule_id"], severity=Severity(d["severity"]), patient=d["patient"],
+             date=date.fromisoformat(d["date"]), message=d["message"], evidence=tuple(d["evidence"]),
+             threshold=d["threshold"], source=d["source"], rule_version=d["rule_version"])
+    until = d["snoozed_until"]
+    return FlagView(f, f.key not in seen, d["acknowledged"], date.fromisoformat(until) if until else None)
+
+
+def _due_item(d: dict[str, Any]) -> DueItem:
+    return DueItem(patient=d["patient"], kind=ItemKind(d["kind"]), what=d["what"],
+                   due_date=date.fromisoformat(d["due_date"]), window_start=date.fromisoformat(d["window_start"]),
+                   window_end=date.fromisoformat(d["window_end"]), status=DueStatus(d["status"]), reason=d["reason"],
+                   escalated_by=d["escalated_by"])
+
+
+def _cached_view(p: Patient, protocol: SurveillanceProtocol, computed: str, seen: set[str] | frozenset[str],
+                 loader: _Histories | None, history: PatientHistory | None) -> PatientView:
+    d = json.loads(computed)
+    return PatientView(history, protocol, flags=[_flag_view(x, seen) for x in d["flags"]],
+                       snoozed=[_flag_view(x, seen) for x in d["snoozed"]],
+                       schedule=[_due_item(x) for x in d["schedule"]], patient=p, loader=loader)
+
+
+_STATE = text("SELECT patient_id, cache_key, computed FROM patient_state WHERE as_of = :as_of")
+_STATE_ONE = text("SELECT patient_id, cache_key, computed FROM patient_state WHERE as_of = :as_of "
+                  "AND patient_id = :pid")
 
 
 Progress = Callable[[int], None]
@@ -113,24 +201,42 @@ Progress = Callable[[int], None]
 
 def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = True,
           progress: Progress | None = None) -> list[PatientView]:
-    """Evaluate one patient (by label) or all, storing newly seen flags in the flag log."""
+    """Evaluate one patient (by label) or all, storing newly seen flags in the flag log.
+
+    Patients whose cached state (same as-of date, unchanged data, same protocol) is stored are
+    not evaluated again; the others are, and their state is stored."""
     protocols = all_protocols()
+    keys = {pid: cache_key(p) for pid, p in protocols.items()}
     with session_scope(settings) as s:
         st = Store(s)
         patients = [st.patient(ref)] if ref else st.patients()
         ids = [p.id for p in patients if p.id is not None]
         scope = ids if ref else None
-        histories = st.histories(patients)
+        conn = s.connection()
+        rows = conn.execute(_STATE_ONE, {"as_of": as_of, "pid": ids[0]}) if ref else \
+            conn.execute(_STATE, {"as_of": as_of})
+        cached = _valid_states(rows, patients, keys)
+        # one patient: its history is loaded anyway (cheap); all: only those to evaluate
+        need = patients if ref else [p for p in patients if p.id not in cached]
+        histories = {h.patient.id: h for h in st.histories(need)} if need else {}
         states = review_state(st.reviews(scope))
         logged: dict[int, set[str]] = defaultdict(set)
-        for row in st.flag_rows(scope):
-            logged[row.patient_id].add(row.flag_key)
+        for pid, key in st.flag_keys(scope):
+            logged[pid].add(key)
+        loader = _Histories(settings, [p for p in patients if p.id in cached]) if not ref else None
         out: list[PatientView] = []
         new_rows: list[m.FlagLog] = []
+        new_states: list[dict[str, Any]] = []
         stamp = now_utc()
-        for i, h in enumerate(histories):
-            pid = h.patient.id or -1
-            v = evaluate(h, _protocol_for(protocols, h), states[pid], as_of=as_of, seen=logged[pid])
+        for i, p in enumerate(patients):
+            pid = p.id or -1
+            protocol = _protocol_for(protocols, p)
+            if pid in cached:
+                v = _cached_view(p, protocol, cached[pid], logged[pid], loader, histories.get(pid))
+            else:
+                v = evaluate(histories[pid], protocol, states[pid], as_of=as_of, seen=logged[pid])
+                new_states.append({"patient_id": pid, "as_of": as_of, "cache_key": keys[p.protocol_id],
+                                   "computed": _state_doc(v)})
             out.append(v)
             if record:
                 new_rows += [_log_row(pid, fv.flag, stamp, as_of) for fv in [*v.flags, *v.snoozed] if fv.is_new]
@@ -138,7 +244,14 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
                 progress(100)
         if new_rows:
             st.add_flag_rows(new_rows)
+        if new_states:
+            st.put_states(new_states)
         return out
+
+
+def _valid_states(rows: Any, patients: Sequence[Patient], keys: dict[str, str]) -> dict[int, str]:
+    protocol_of = {p.id: p.protocol_id for p in patients}
+    return {pid: computed for pid, key, computed in rows if key == keys.get(protocol_of.get(pid, ""))}
 
 
 def _log_row(patient_id: int, f: Flag, stamp: Any, as_of: date) -> m.FlagLog:
