@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -52,11 +53,9 @@ def demo(
          f"     tracker {db_opt} flags SYN-GROWING --format json")
 
 
-def _plots(settings: config.Settings, folder: Path, labels: list[str], when: object) -> None:
-    try:
-        from tracker.services import plots
-    except ImportError:  # plots are an optional part of this build
-        return
+def _plots(settings: config.Settings, folder: Path, labels: list[str], when: date) -> None:
+    from tracker.services import plots
+
     written: list[Path] = []
     for label in labels:
         written += plots.write_patient_outputs(settings, label, folder / label, as_of=when)
