@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 from tracker.domain.measures import fmt, lesion_measures
 from tracker.domain.model import DueItem, DueStatus, Flag, PatientHistory, Severity
 from tracker.domain.protocol import SurveillanceProtocol
+from tracker.domain.schedule import display_what
 from tracker.domain.units import who_grade
 from tracker.plots import style
 from tracker.plots.markers import analyte_name, marker_panels, markers_figure, plot_markers
@@ -133,7 +134,7 @@ def flag_lines(d: ReportData) -> list[tuple[Severity, str]]:
 def next_items(d: ReportData) -> list[str]:
     items = sorted((i for i in d.schedule if i.status is not DueStatus.CLOSED),
                    key=lambda i: (i.due_date, i.kind.value))
-    return [f"{i.due_date} {i.what} — {i.status.value.replace('_', ' ')} (window {i.window_start} to "
+    return [f"{i.due_date} {display_what(i)} — {i.status.value.replace('_', ' ')} (window {i.window_start} to "
             f"{i.window_end}); {i.reason}" for i in items] or ["nothing scheduled"]
 
 

@@ -287,12 +287,16 @@ def overdue_flags(items: Sequence[DueItem], protocol: SurveillanceProtocol, *,
 _ANALYTES = frozenset(a.value for a in Analyte)
 
 
+def display_what(item: DueItem) -> str:
+    """What is due, as people read it: a lab's analyte name ("chromogranin A") instead of its code."""
+    return analyte_name(Analyte(item.what)) if item.kind is ItemKind.LAB and item.what in _ANALYTES else item.what
+
+
 def _overdue_flag(item: DueItem, protocol: SurveillanceProtocol, source: str, rule_version: str,
                   as_of: date | None) -> Flag:
     grace = protocol.grace_days
     days = f"{(as_of - item.due_date).days} days" if as_of else f"at least {grace + 1} days"
-    what = analyte_name(Analyte(item.what)) if item.kind is ItemKind.LAB and item.what in _ANALYTES else item.what
-    message = (f"{what} was due on {item.due_date} and is {days} overdue "
+    message = (f"{display_what(item)} was due on {item.due_date} and is {days} overdue "
                f"(grace period {grace} days: {protocol.windows_source or source})")
     return Flag(
         rule_id=OVERDUE_RULE, severity=Severity.WATCH, patient=item.patient, date=item.due_date,
