@@ -143,15 +143,20 @@ def open_engine(settings: Settings) -> Engine:
     if cached is not None:
         return cached
     path = settings.sqlite_path
+    engine: Engine | None = None
     try:
         if path is not None:
             _prepare_sqlite_file(path)
         engine = make_engine(settings.db_url)
         upgrade(engine, sqlite_path=path)
-    except PermissionError as exc:
-        raise DatabaseError(f"cannot open the database file: {exc.strerror}; check its permissions") from None
-    except OperationalError as exc:
-        raise DatabaseError(_operational_message(exc)) from None
+    except BaseException as exc:
+        if engine is not None:  # not cached, so nothing else would close its connections
+            engine.dispose()
+        if isinstance(exc, PermissionError):
+            raise DatabaseError(f"cannot open the database file: {exc.strerror}; check its permissions") from None
+        if isinstance(exc, OperationalError):
+            raise DatabaseError(_operational_message(exc)) from None
+        raise
     _engines[settings.db_url] = engine
     return engine
 
