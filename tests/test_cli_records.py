@@ -299,3 +299,14 @@ def test_a_terminal_user_is_asked_for_what_is_missing_and_asked_again_after_a_mi
     assert "'smal' is not one of small_nf" in r.stderr and "not a date that exists" in r.stderr
     shown = json.loads(lite("patient", "show", "P-9", "--format", "json").stdout)[0]
     assert (shown["diagnosis_date"], shown["protocol_start"]) == ("2025-02-20", "2025-03-01")
+
+
+def test_an_export_file_is_readable_by_its_owner_only(enrolled: Cli, tmp_path: Path) -> None:
+    """Exports hold patient data: the file is created with mode 0600."""
+    out = tmp_path / "p1.json"
+    r = enrolled("export", "P-1", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert json.loads(out.read_text())["patient"]["label"] == "P-1"
+    r = enrolled("export", "P-1", "--out", str(tmp_path / "missing" / "x.json"))
+    assert r.exit_code == 1 and "cannot write" in r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,5 +68,18 @@ def export(
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        _write_private(out, text)
         note(f"Wrote {out}.")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write an export readable by its owner only (it holds patient data)."""
+    from tracker.errors import ValidationError
+
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise ValidationError(f"cannot write {path}: {exc.strerror}", "--out") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
