@@ -86,18 +86,11 @@ def lab_from_row(r: m.LabResult) -> dm.LabResult:
     )
 
 
-def lesion_from_row(r: m.LesionMeasurement) -> dm.LesionMeasurement:
-    return dm.LesionMeasurement(
-        lesion=r.lesion, site=dm.Site(r.site), longest_mm=_dec(r.longest_mm), short_axis_mm=_dec(r.short_axis_mm),
-        other_dims_mm=tuple(Decimal(x) for x in r.other_dims_mm.split(",") if x), is_new=r.is_new,
-        pet_avid=r.pet_avid,
-    )
-
-
-def scan_from_row(r: m.ImagingStudy, lesions: Sequence[m.LesionMeasurement]) -> dm.ImagingStudy:
+def scan_from_row(r: m.ImagingStudy, lesions: Sequence[dm.LesionMeasurement]) -> dm.ImagingStudy:
+    """A scan row with its lesions (already domain objects, in lesion-label order: `Store._lesions`)."""
     return dm.ImagingStudy(
         id=r.id, date=r.date, modality=dm.Modality(r.modality), mpd_mm=_dec(r.mpd_mm), cbd_mm=_dec(r.cbd_mm),
-        lesions=tuple(lesion_from_row(x) for x in sorted(lesions, key=lambda x: x.lesion)), provenance=_prov(r),
+        lesions=tuple(lesions), provenance=_prov(r),
     )
 
 
@@ -277,7 +270,7 @@ class Store:
         lesions = self._lesions([record_id]).get(record_id, []) if kind == "scan" else []
         return row.patient_id, self._to_domain(kind, row, lesions), row.voided_reason
 
-    def _to_domain(self, kind: str, row: Any, lesions: Sequence[m.LesionMeasurement] = ()) -> Record:
+    def _to_domain(self, kind: str, row: Any, lesions: Sequence[dm.LesionMeasurement] = ()) -> Record:
         if kind == "visit":
             return visit_from_row(row)
         if kind == "lab":
@@ -287,34 +280,41 @@ class Store:
         return pathology_from_row(row)
 
     def _lesions(self, study_ids: Iterable[int] | None, patient_ids: Sequence[int] | None = None
-                 ) -> dict[int, list[m.LesionMeasurement]]:
-        q = select(m.LesionMeasurement)
+                 ) -> dict[int, list[dm.LesionMeasurement]]:
+        """Lesions by study id, in lesion-label order (Core tuples, no ORM object per row)."""
+        t = _T["lesion"]
+        q = sa.select(*(t.c[n] for n in _COLS["lesion"]))
         if patient_ids is not None:
-            q = q.join(m.ImagingStudy, col(m.ImagingStudy.id) == col(m.LesionMeasurement.study_id))
-            q = q.where(col(m.ImagingStudy.patient_id).in_(patient_ids))
+            st = _T["scan"]
+            q = q.join(st, st.c.id == t.c.study_id).where(st.c.patient_id.in_(list(patient_ids)))
         elif study_ids is not None:
-            q = q.where(col(m.LesionMeasurement.study_id).in_(list(study_ids)))
-        out: dict[int, list[m.LesionMeasurement]] = defaultdict(list)
-        for x in self.s.exec(q):
-            out[x.study_id].append(x)
+            q = q.where(t.c.study_id.in_(list(study_ids)))
+        out: dict[int, list[dm.LesionMeasurement]] = defaultdict(list)
+        for study_id, *rest in self.s.connection().execute(q):
+            out[study_id].append(_lesion_tuple(*rest))
+        for group in out.values():
+            group.sort(key=_lesion_label)
         return out
 
     def all_records(self, patient_ids: Sequence[int] | None = None
                     ) -> dict[int, list[tuple[str, Record, str | None]]]:
         """Every record (voided too) of the given patients, or all: (kind, record, voided reason),
-        by patient, in date order. Five queries whatever the number of patients."""
+        by patient, in date order. Five queries whatever the number of patients; rows come as
+        plain tuples (SQLAlchemy Core) and become domain records directly."""
         out: dict[int, list[tuple[str, Record, str | None]]] = defaultdict(list)
         lesions = self._lesions(None, patient_ids) if patient_ids is not None else self._lesions(None)
-        for kind, table in KINDS.items():
-            q = select(table)
+        conn = self.s.connection()
+        prov = _Provenances()
+        for kind in KINDS:
+            t = _T[kind]
+            q = sa.select(*(t.c[n] for n in _COLS[kind]))
             if patient_ids is not None:
-                q = q.where(col(table.patient_id).in_(patient_ids))
-            for row in self.s.exec(q):
-                out[row.patient_id].append(
-                    (kind, self._to_domain(kind, row, lesions.get(row.id, [])), row.voided_reason)
-                )
+                q = q.where(t.c.patient_id.in_(list(patient_ids)))
+            build = _BUILD[kind]
+            for row in conn.execute(q):
+                out[row[1]].append((kind, build(row, prov(row[4], row[5], row[6]), lesions), row[3]))
         for recs in out.values():
-            recs.sort(key=lambda t: (t[1].date, t[0], t[1].id or 0))
+            recs.sort(key=_record_order)
         return out
 
     def histories(self, patients: Sequence[dm.Patient]) -> list[dm.PatientHistory]:
@@ -410,6 +410,82 @@ def _insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
            f'VALUES ({", ".join("?" * len(cols))})')
     conn.exec_driver_sql(sql, [tuple(v.isoformat() if type(v) is date else v for v in (r[c] for c in cols))
                                for r in rows])
+
+
+# ----------------------------------------------------------------- Core tuples -> domain (bulk loads)
+
+_T = {"visit": m.Visit.__table__, "lab": m.LabResult.__table__, "scan": m.ImagingStudy.__table__,  # type: ignore[attr-defined]
+      "pathology": m.Pathology.__table__, "lesion": m.LesionMeasurement.__table__}  # type: ignore[attr-defined]
+_BASE = ("id", "patient_id", "date", "voided_reason", "source", "verified", "notes")
+#: the columns each bulk load selects, in tuple order
+_COLS: dict[str, tuple[str, ...]] = {
+    "visit": (*_BASE, "symptoms", "symptom_other", "weight_kg", "performance_status", "on_ppi", "wants_to_leave"),
+    "lab": (*_BASE, "analyte", "analyte_other", "value", "unit", "lab", "assay", "specimen", "upper_limit"),
+    "scan": (*_BASE, "modality", "mpd_mm", "cbd_mm"),
+    "pathology": (*_BASE, "ki67_pct", "mitoses_per_2mm2", "grade"),
+    "lesion": ("study_id", "lesion", "site", "longest_mm", "short_axis_mm", "other_dims_mm", "is_new", "pet_avid"),
+}
+_SYMPTOM = {e.value: e for e in dm.Symptom}
+_ANALYTE = {e.value: e for e in dm.Analyte}
+_SPECIMEN = {e.value: e for e in dm.Specimen}
+_MODALITY = {e.value: e for e in dm.Modality}
+_SITE = {e.value: e for e in dm.Site}
+_GRADE = {e.value: e for e in dm.Grade}
+
+
+class _Provenances:
+    """One shared (frozen) Provenance per distinct (source, verified, notes) of a load."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, bool, str], dm.Provenance] = {}
+
+    def __call__(self, source: str, verified: bool, notes: str) -> dm.Provenance:
+        key = (source, verified, notes)
+        p = self.seen.get(key)
+        if p is None:
+            p = self.seen[key] = dm.Provenance(source=dm.Source(source), verified=verified, notes=notes)
+        return p
+
+
+def _visit_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.Visit:
+    return dm.Visit(id=r[0], date=r[2], symptoms=tuple(_SYMPTOM[s] for s in r[7].split(",") if s),
+                    symptom_other=r[8], weight_kg=_dec(r[9]), performance_status=r[10], on_ppi=r[11],
+                    wants_to_leave=r[12], provenance=prov)
+
+
+def _lab_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.LabResult:
+    return dm.LabResult(id=r[0], date=r[2], analyte=_ANALYTE[r[7]], analyte_other=r[8], value=Decimal(r[9]),
+                        unit=r[10], lab=r[11], assay=r[12], specimen=_SPECIMEN[r[13]], upper_limit=_dec(r[14]),
+                        provenance=prov)
+
+
+def _scan_tuple(r: Any, prov: dm.Provenance, lesions: dict[int, list[dm.LesionMeasurement]]) -> dm.ImagingStudy:
+    return dm.ImagingStudy(id=r[0], date=r[2], modality=_MODALITY[r[7]], mpd_mm=_dec(r[8]), cbd_mm=_dec(r[9]),
+                           lesions=tuple(lesions.get(r[0], ())), provenance=prov)
+
+
+def _pathology_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.Pathology:
+    return dm.Pathology(id=r[0], date=r[2], ki67_pct=_dec(r[7]), mitoses_per_2mm2=_dec(r[8]),
+                        grade=_GRADE[r[9]] if r[9] else None, provenance=prov)
+
+
+def _lesion_tuple(lesion: str, site: str, longest: str | None, short: str | None, other: str, is_new: bool,
+                  pet_avid: bool | None) -> dm.LesionMeasurement:
+    return dm.LesionMeasurement(lesion=lesion, site=_SITE[site], longest_mm=_dec(longest), short_axis_mm=_dec(short),
+                                other_dims_mm=tuple(Decimal(x) for x in other.split(",") if x), is_new=is_new,
+                                pet_avid=pet_avid)
+
+
+def _lesion_label(x: dm.LesionMeasurement) -> str:
+    return x.lesion
+
+
+def _record_order(t: tuple[str, Record, str | None]) -> tuple[date, str, int]:
+    return (t[1].date, t[0], t[1].id or 0)
+
+
+_BUILD: dict[str, Any] = {"visit": _visit_tuple, "lab": _lab_tuple, "scan": _scan_tuple,
+                          "pathology": _pathology_tuple}
 
 
 def history_from_records(p: dm.Patient, recs: Sequence[tuple[str, Record, str | None]]) -> dm.PatientHistory:
