@@ -32,6 +32,7 @@ from tracker.domain.model import (
     Analyte,
     ImagingStudy,
     LabResult,
+    LesionMeasurement,
     Modality,
     PatientHistory,
     Site,
@@ -70,16 +71,25 @@ def ols_exact(points: Sequence[tuple[date, Fraction]]) -> tuple[Fraction, Fracti
     """Exact least-squares fit: (slope per year, intercept at the first date).
 
     Raises ValueError when fewer than two distinct dates are given."""
-    origin = points[0][0]
-    xs = [Fraction((d - origin).days) for d, _ in points]
-    ys = [y for _, y in points]
-    n = len(xs)
-    mx, my = sum(xs, Fraction(0)) / n, sum(ys, Fraction(0)) / n
-    sxx = sum(((x - mx) ** 2 for x in xs), Fraction(0))
-    if sxx == 0:
+    return _ols_ratios([d for d, _ in points], [(y.numerator, y.denominator) for _, y in points])
+
+
+def _ols_ratios(dates: Sequence[date], ys: Sequence[tuple[int, int]]) -> tuple[Fraction, Fraction]:
+    """`ols_exact` over values given as (numerator, denominator), in integer arithmetic: the values
+    are scaled to a common denominator, so the sums are exact integers and only the result is a
+    Fraction (equal to the one of the Fraction sums, which it replaces for speed)."""
+    origin = dates[0].toordinal()
+    xs = [d.toordinal() - origin for d in dates]
+    scale = math.lcm(*(den for _, den in ys))
+    yi = [num * (scale // den) for num, den in ys]
+    n, sx, sy = len(xs), sum(xs), sum(yi)
+    sxx_n = n * sum(x * x for x in xs) - sx * sx  # n × Σ(x − mean)²
+    if sxx_n == 0:
         raise ValueError("a fit needs at least two distinct dates")
-    slope_per_day = sum(((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)), Fraction(0)) / sxx
-    return slope_per_day * _YEAR, my - slope_per_day * mx
+    sxy_n = n * sum(x * y for x, y in zip(xs, yi, strict=True)) - sx * sy  # n × scale × Σ(x − mx)(y − my)
+    slope = Fraction(sxy_n * _YEAR.numerator, scale * sxx_n * _YEAR.denominator)
+    intercept = Fraction(sy * sxx_n - sxy_n * sx, n * scale * sxx_n)
+    return slope, intercept
 
 
 def ols_fit(points: Sequence[tuple[date, float]]) -> tuple[float, float]:
@@ -104,7 +114,7 @@ def volume_doubling_months(d0: float, d1: float, months: float) -> float | None:
 def doubling_months(points: Sequence[tuple[date, Decimal]]) -> float | None:
     """Marker doubling time ln2 / k, k the log-linear slope per month (PSADT method,
     clinical-evidence §5.7); None when k ≤ 0 (stable or falling)."""
-    slope_per_year, _ = ols_exact([(d, Fraction(math.log(v))) for d, v in points])
+    slope_per_year, _ = _ols_ratios([d for d, _ in points], [math.log(v).as_integer_ratio() for _, v in points])
     k = float(slope_per_year) / 12
     return math.log(2) / k if k > 0 else None
 
@@ -166,21 +176,32 @@ def lesion_measures(
     min_span_months: int = DEFAULT_MIN_SPAN_MONTHS,
 ) -> list[LesionMeasures]:
     """Measures of every lesion named in any scan, in order of first appearance."""
-    names = list(dict.fromkeys(m.lesion for s in history.scans for m in s.lesions))
-    return [_measure(history.scans, n, noise_floor_mm, min_scans, min_span_months) for n in names]
+    sites: dict[str, Site] = {}  # the site of each lesion's last measurement, in order of first appearance
+    for s in history.scans:
+        for m in s.lesions:
+            sites[m.lesion] = m.site
+    sizing = [(s, _by_name(s)) for s in history.scans if s.modality in SIZING_MODALITIES]
+    return [_measure(sizing, n, site, noise_floor_mm, min_scans, min_span_months) for n, site in sites.items()]
 
 
-def _measure(scans: Sequence[ImagingStudy], name: str, floor: Decimal, min_scans: int,
-             min_span: int) -> LesionMeasures:
-    seen = [(s, m) for s in scans for m in s.lesions if m.lesion == name]
-    points, notes = _points(scans, name)
+def _by_name(scan: ImagingStudy) -> dict[str, LesionMeasurement]:
+    """A scan's measurements by lesion label; the first one where a label repeats."""
+    out: dict[str, LesionMeasurement] = {}
+    for m in scan.lesions:
+        out.setdefault(m.lesion, m)
+    return out
+
+
+def _measure(sizing: Sequence[tuple[ImagingStudy, dict[str, LesionMeasurement]]], name: str, site: Site,
+             floor: Decimal, min_scans: int, min_span: int) -> LesionMeasures:
+    points, notes = _points(sizing, name)
     latest = points[-1] if points else None
     previous = points[-2] if len(points) > 1 else None
     nadir = min(points[:-1], key=lambda p: p.mm) if previous else None
     notes += _rate_notes(points, min_scans, min_span)
     d_prev = latest.mm - previous.mm if latest and previous else None
     return LesionMeasures(
-        lesion=name, site=seen[-1][1].site, points=points, latest=latest, previous=previous, nadir=nadir,
+        lesion=name, site=site, points=points, latest=latest, previous=previous, nadir=nadir,
         change_prev_mm=d_prev,
         change_prev_pct=pct_change(previous.mm, latest.mm) if latest and previous else None,
         change_nadir_mm=latest.mm - nadir.mm if latest and nadir else None,
@@ -193,13 +214,14 @@ def _measure(scans: Sequence[ImagingStudy], name: str, floor: Decimal, min_scans
     )
 
 
-def _points(scans: Sequence[ImagingStudy], name: str) -> tuple[tuple[SizePoint, ...], list[str]]:
+def _points(sizing: Sequence[tuple[ImagingStudy, dict[str, LesionMeasurement]]],
+            name: str) -> tuple[tuple[SizePoint, ...], list[str]]:
     """The CT/MRI/EUS sizes of a lesion, and a note for every such scan after its first
     appearance that does not size it."""
     points: list[SizePoint] = []
     notes: list[str] = []
-    for s in (s for s in scans if s.modality in SIZING_MODALITIES):
-        m = next((m for m in s.lesions if m.lesion == name), None)
+    for s, lesions in sizing:
+        m = lesions.get(name)
         mm = size_of(m) if m else None
         if mm is not None:
             points.append(SizePoint(s.date, mm, s.modality, s.lesion_ref(name)))
@@ -229,7 +251,7 @@ def _rate_notes(points: Sequence[SizePoint], min_scans: int, min_span: int) -> l
 
 def size_slope(points: Sequence[SizePoint]) -> Fraction:
     """Exact least-squares slope in mm/year over every point."""
-    return ols_exact([(p.date, Fraction(p.mm)) for p in points])[0]
+    return _ols_ratios([p.date for p in points], [p.mm.as_integer_ratio() for p in points])[0]
 
 
 def _rate(points: Sequence[SizePoint]) -> float | None:

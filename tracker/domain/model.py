@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 
@@ -251,9 +252,10 @@ class LabResult:
     def ref(self) -> str:
         return f"lab:{self.id}"
 
-    @property
+    @cached_property
     def series_key(self) -> tuple[str, str, str, str, str]:
-        """Results are compared only within one analyte, unit, assay, lab and specimen."""
+        """Results are compared only within one analyte, unit, assay, lab and specimen (computed
+        once per result: the rules read it often)."""
         return (self.analyte.value + self.analyte_other, self.unit, self.assay, self.lab, self.specimen.value)
 
 
