@@ -15,6 +15,7 @@ import cProfile
 import pstats
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,6 +28,15 @@ from tracker.domain.schedule import compute_schedule
 from tracker.synthetic import DEFAULT_AS_OF
 
 Cohort = list[tuple[PatientHistory, SurveillanceProtocol]]
+
+
+def fresh(cohort: Cohort) -> Cohort:
+    """The cohort with every record copied, so that no value cached on a record by an earlier
+    run is reused (histories loaded from a database are new objects every time)."""
+    def copy(h: PatientHistory) -> PatientHistory:
+        return replace(h, visits=tuple(replace(r) for r in h.visits), labs=tuple(replace(r) for r in h.labs),
+                       scans=tuple(replace(r) for r in h.scans), pathology=tuple(replace(r) for r in h.pathology))
+    return [(copy(h), protocol) for h, protocol in cohort]
 
 
 def run(cohort: Cohort) -> tuple[float, float, int, int]:
@@ -64,10 +74,10 @@ def main() -> None:
           f"built in {time.perf_counter() - began:.1f} s")
     if args.profile:
         prof = cProfile.Profile()
-        prof.runcall(run, cohort)
+        prof.runcall(run, fresh(cohort))
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return
-    runs = [run(cohort) for _ in range(args.repeat)]
+    runs = [run(fresh(cohort)) for _ in range(args.repeat)]
     f_s, _, n_flags, n_items = min(runs, key=lambda r: r[0])
     s_s = min(r[1] for r in runs)
     n = args.patients

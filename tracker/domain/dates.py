@@ -1,22 +1,26 @@
 """Date arithmetic with the two month conventions of rules.md.
 
-- Scheduling counts calendar months with month-end clipping (python-dateutil `relativedelta`):
+- Scheduling counts calendar months with month-end clipping, as python-dateutil's
+  `relativedelta(months=n)` does (computed here directly, which is much faster):
   2025-08-31 plus 6 months is 2026-02-28.
 - Growth arithmetic counts months as days × 12 / 365.25 (Ferté's TGR code).
 """
 
 from __future__ import annotations
 
+from calendar import monthrange
 from datetime import date
-
-from dateutil.relativedelta import relativedelta
 
 DAYS_PER_YEAR = 365.25
 
 
 def add_months(d: date, months: int) -> date:
     """`d` plus whole calendar months, clipped to the month's last day."""
-    return d + relativedelta(months=months)
+    year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
+    day = d.day
+    if day > 28:
+        day = min(day, monthrange(year, month0 + 1)[1])
+    return d.replace(year=year, month=month0 + 1, day=day)
 
 
 def calendar_months_between(start: date, d: date) -> int:
@@ -24,11 +28,23 @@ def calendar_months_between(start: date, d: date) -> int:
 
     A month counts once its day is reached: from 2025-01-31, 2025-02-28 is 1 month, as
     `add_months(start, 1)` gives 2025-02-28."""
-    rd = relativedelta(d, start)
-    months = rd.years * 12 + rd.months
+    months = _whole_months(start, d)
     # relativedelta(2025-02-28, 2025-01-31) is 0 months 28 days; add_months clips, so align.
     if d >= start and add_months(start, months + 1) <= d:
         months += 1
+    return months
+
+
+def _whole_months(start: date, d: date) -> int:
+    """The months of `relativedelta(d, start)` (years × 12 + months): the calendar month
+    difference, moved toward zero until `add_months(start, months)` does not pass `d`."""
+    months = (d.year - start.year) * 12 + d.month - start.month
+    if d < start:
+        while d > add_months(start, months):
+            months += 1
+    else:
+        while d < add_months(start, months):
+            months -= 1
     return months
 
 

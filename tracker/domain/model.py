@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from functools import cached_property
 from typing import Any
 
 
@@ -252,11 +251,15 @@ class LabResult:
     def ref(self) -> str:
         return f"lab:{self.id}"
 
-    @cached_property
+    @property
+    def series_name(self) -> str:
+        """`series_key[0]`: the analyte, followed by the name of an "other" one."""
+        return self.analyte._value_ + self.analyte_other
+
+    @property
     def series_key(self) -> tuple[str, str, str, str, str]:
-        """Results are compared only within one analyte, unit, assay, lab and specimen (computed
-        once per result: the rules read it often)."""
-        return (self.analyte.value + self.analyte_other, self.unit, self.assay, self.lab, self.specimen.value)
+        """Results are compared only within one analyte, unit, assay, lab and specimen."""
+        return (self.series_name, self.unit, self.assay, self.lab, self.specimen._value_)
 
 
 @dataclass(frozen=True)

@@ -200,17 +200,20 @@ def _above(result: LabResult) -> bool:
     return result.upper_limit is not None and result.value > result.upper_limit
 
 
-def _analyte_results(history: PatientHistory, analyte: str) -> list[LabResult]:
-    return [r for r in history.labs if r.analyte.value == analyte]
+def _results_by_analyte(history: PatientHistory) -> dict[str, list[LabResult]]:
+    """Results by analyte code (`Analyte` value), oldest first."""
+    out: dict[str, list[LabResult]] = {}
+    for r in history.labs:
+        out.setdefault(r.analyte._value_, []).append(r)
+    return out
 
 
-def _lab_plans(history: PatientHistory, spec: ItemSpec, cycle: _Cycle,
-               protocol: SurveillanceProtocol, own: frozenset[str]) -> list[tuple[str, _Planned]]:
+def _lab_plans(results: dict[str, list[LabResult]], spec: ItemSpec, cycle: _Cycle,
+               protocol: SurveillanceProtocol, own: frozenset[str], start: date) -> list[tuple[str, _Planned]]:
     analytes = [a for a in spec.analytes if a not in own] if spec.analyte == "any" else [spec.analyte or ""]
-    start = history.patient.protocol_start
     plans = []
     for analyte in analytes:
-        plan = _lab_plan(_analyte_results(history, analyte), spec, cycle, protocol, start)
+        plan = _lab_plan(results.get(analyte, []), spec, cycle, protocol, start)
         if plan is not None:
             plans.append((analyte, plan))
     return plans
@@ -257,6 +260,7 @@ def compute_schedule(history: PatientHistory, protocol: SurveillanceProtocol, fl
 def _planned_items(history: PatientHistory, protocol: SurveillanceProtocol,
                    cycle: _Cycle) -> list[tuple[ItemKind, str, _Planned]]:
     own = frozenset(i.analyte for i in protocol.items if i.kind is ItemKind.LAB and i.analyte)
+    results = _results_by_analyte(history)
     planned: list[tuple[ItemKind, str, _Planned]] = []
     for spec in protocol.items:
         if spec.kind is ItemKind.IMAGING:
@@ -265,7 +269,7 @@ def _planned_items(history: PatientHistory, protocol: SurveillanceProtocol,
             visits = [v.date for v in history.visits]
             planned.append((spec.kind, spec.label, _companion(visits, cycle, protocol)))
         else:
-            labs = _lab_plans(history, spec, cycle, protocol, own)
+            labs = _lab_plans(results, spec, cycle, protocol, own, history.patient.protocol_start)
             planned.extend((spec.kind, what, plan) for what, plan in labs)
     return planned
 

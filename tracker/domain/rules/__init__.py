@@ -42,7 +42,7 @@ def evaluate_flags(history: PatientHistory, protocol: SurveillanceProtocol, *, a
         return []
     known = history.up_to(as_of)
     ctx = RuleContext(history=known, protocol=protocol, as_of=as_of, measures=Measures(known, protocol))
-    flags = [f for rule in RULES if protocol.enabled(rule.id) for f in rule.check(ctx.bind(rule))]
+    flags = [f for rule in RULES if (cfg := protocol.rule(rule.id)).enabled for f in rule.check(ctx.bind(rule, cfg))]
     return sorted(flags, key=lambda f: (f.severity.rank, -f.date.toordinal(), f.rule_id, f.evidence))
 
 

@@ -7,7 +7,7 @@ holds the history as known on the as-of date and computes the measures once per 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -28,8 +28,18 @@ from tracker.domain.measures import (
     marker_measures,
     recist_series,
 )
-from tracker.domain.model import Flag, PatientHistory, Severity, Site
+from tracker.domain.model import (
+    SIZING_MODALITIES,
+    Analyte,
+    Flag,
+    ImagingStudy,
+    LabResult,
+    PatientHistory,
+    Severity,
+    Site,
+)
 from tracker.domain.protocol import RuleConfig, SurveillanceProtocol
+from tracker.domain.recist import recist_baseline
 
 #: One piece of evidence: a record ref and its date.
 Evidence = tuple[str, date]
@@ -84,6 +94,32 @@ class Measures:
         return recist_series(self.history, self.protocol)
 
     @cached_property
+    def labs_by_series_analyte(self) -> dict[str, list[LabResult]]:
+        """Results by `series_key[0]` (analyte, with the name of an "other" one), oldest first;
+        keys in order of first result."""
+        out: dict[str, list[LabResult]] = {}
+        for r in self.history.labs:
+            out.setdefault(r.series_name, []).append(r)
+        return out
+
+    @cached_property
+    def labs_by_analyte(self) -> dict[Analyte, list[LabResult]]:
+        """Results by `Analyte`, oldest first."""
+        out: dict[Analyte, list[LabResult]] = {}
+        for r in self.history.labs:
+            out.setdefault(r.analyte, []).append(r)
+        return out
+
+    @cached_property
+    def last_sizing_scan(self) -> ImagingStudy | None:
+        """The latest CT, MRI or EUS scan."""
+        return next((s for s in reversed(self.history.scans) if s.modality in SIZING_MODALITIES), None)
+
+    @cached_property
+    def recist_baseline(self) -> ImagingStudy | None:
+        return recist_baseline(self.history)
+
+    @cached_property
     def markers(self) -> list[MarkerMeasures]:
         doubling = self.protocol.rule("marker.doubling")
         return marker_measures(
@@ -95,16 +131,19 @@ class Measures:
 
 @dataclass(frozen=True)
 class RuleContext:
-    """The input of a rule's check. `rule` is set by `bind` before the check runs."""
+    """The input of a rule's check. `rule` (and its `config`) are set by `bind` before the check runs."""
 
     history: PatientHistory
     protocol: SurveillanceProtocol
     as_of: date
     measures: Measures
     rule: Rule | None = field(default=None)
+    config: RuleConfig | None = field(default=None)
 
-    def bind(self, rule: Rule) -> RuleContext:
-        return replace(self, rule=rule)
+    def bind(self, rule: Rule, config: RuleConfig | None = None) -> RuleContext:
+        """This context for `rule`, whose settings are `config` (default: the protocol's)."""
+        return RuleContext(self.history, self.protocol, self.as_of, self.measures, rule,
+                           self.protocol.rule(rule.id) if config is None else config)
 
     @property
     def _rule(self) -> Rule:
@@ -114,7 +153,7 @@ class RuleContext:
 
     @property
     def cfg(self) -> RuleConfig:
-        return self.protocol.rule(self._rule.id)
+        return self.config if self.config is not None else self.protocol.rule(self._rule.id)
 
     def dec(self, name: str) -> Decimal:
         return self.cfg.dec(name)

@@ -111,7 +111,7 @@ def _jaundice(ctx: RuleContext) -> list[Flag]:
 
 
 def _bilirubin_with_dilated_cbd(ctx: RuleContext) -> list[Flag]:
-    bili = next((r for r in reversed(ctx.history.labs) if r.analyte is Analyte.BILIRUBIN), None)
+    bili = next(reversed(ctx.measures.labs_by_analyte.get(Analyte.BILIRUBIN, ())), None)
     if bili is None or bili.upper_limit is None or bili.value <= bili.upper_limit:
         return []
     cbd, days = ctx.dec("cbd_dilated_mm"), int(ctx.cfg.param("window_days"))

@@ -16,8 +16,7 @@ from __future__ import annotations
 from datetime import date
 
 from tracker.domain.measures import CONTEXT_ANALYTES, LesionMeasures, fmt, rate_evaluable
-from tracker.domain.model import SIZING_MODALITIES, Flag, Severity
-from tracker.domain.recist import recist_baseline
+from tracker.domain.model import Flag, Severity
 from tracker.domain.rules._base import Rule, RuleContext, ev, size_text
 from tracker.domain.rules.entry import data_confounder, data_implausible
 from tracker.domain.rules.markers import current_markers, latest_pair
@@ -52,8 +51,8 @@ def _within_noise(ctx: RuleContext) -> list[Flag]:
 def _assay_change(ctx: RuleContext) -> list[Flag]:
     out = []
     names = ("unit", "assay", "lab", "specimen")
-    for analyte in dict.fromkeys(r.series_key[0] for r in ctx.history.labs):
-        pair = latest_pair(ctx.history.labs, analyte)
+    for analyte in ctx.measures.labs_by_series_analyte:
+        pair = latest_pair(ctx, analyte)
         if pair is None or analyte in {a.value for a in CONTEXT_ANALYTES} or pair[0].series_key == pair[1].series_key:
             continue
         prev, cur = pair
@@ -78,7 +77,7 @@ def _rate_insufficient(ctx: RuleContext) -> list[Flag]:
 
 
 def _missing_at_latest(ctx: RuleContext) -> list[Flag]:
-    scan = next((s for s in reversed(ctx.history.scans) if s.modality in SIZING_MODALITIES), None)
+    scan = ctx.measures.last_sizing_scan
     if scan is None:
         return []
     return [
@@ -97,7 +96,7 @@ def _tgr_insufficient(ctx: RuleContext) -> list[Flag]:
     if not ctx.protocol.enabled("growth.tgr"):
         return []
     series = ctx.measures.recist
-    base = recist_baseline(ctx.history)
+    base = ctx.measures.recist_baseline
     if base is None:
         return []
     if not series:

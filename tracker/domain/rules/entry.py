@@ -22,7 +22,6 @@ from itertools import pairwise
 
 from tracker.domain.measures import fmt
 from tracker.domain.model import Analyte, Flag, LabResult
-from tracker.domain.recist import recist_baseline
 from tracker.domain.rules._base import Evidence, RuleContext, ev, param_or, size_text
 from tracker.domain.units import analyte_name
 
@@ -37,8 +36,8 @@ def _ppi(ctx: RuleContext, r: LabResult) -> tuple[str, Evidence] | None:
 
 def _renal(ctx: RuleContext, r: LabResult, analyte: Analyte) -> tuple[str, Evidence] | None:
     days = int(ctx.cfg.param("renal_window_days"))
-    lab = next((x for x in reversed(ctx.history.labs)
-                if x.analyte is analyte and x.date <= r.date and (r.date - x.date).days <= days), None)
+    lab = next((x for x in reversed(ctx.measures.labs_by_analyte.get(analyte, ()))
+                if x.date <= r.date and (r.date - x.date).days <= days), None)
     if lab is None:
         return None
     if analyte is Analyte.EGFR:
@@ -64,7 +63,7 @@ def data_confounder(ctx: RuleContext) -> list[Flag]:
     analytes = param_or(ctx.protocol.rule("marker.rise"), "analytes", [Analyte.CHROMOGRANIN_A.value])
     out = []
     for analyte in analytes:
-        for r in [r for r in ctx.history.labs if r.series_key[0] == analyte][-2:]:
+        for r in ctx.measures.labs_by_series_analyte.get(analyte, [])[-2:]:
             flag = _confounded(ctx, r)
             if flag is not None:
                 out.append(flag)
@@ -92,7 +91,7 @@ def _before_birth(ctx: RuleContext) -> list[Flag]:
 
 
 def _unmarked_late_lesions(ctx: RuleContext) -> list[Flag]:
-    base = recist_baseline(ctx.history)
+    base = ctx.measures.recist_baseline
     if base is None:
         return []
     days = int(ctx.cfg.param("baseline_days"))

@@ -19,9 +19,9 @@ from tracker.domain.units import NG_PER_ML_EQUIVALENT, analyte_name
 VERSION = "1.0"
 
 
-def latest_pair(labs: tuple[LabResult, ...], analyte: str) -> tuple[LabResult, LabResult] | None:
+def latest_pair(ctx: RuleContext, analyte: str) -> tuple[LabResult, LabResult] | None:
     """The latest two results of an analyte (by `series_key[0]`), oldest first."""
-    rs = [r for r in labs if r.series_key[0] == analyte]
+    rs = ctx.measures.labs_by_series_analyte.get(analyte, ())
     return (rs[-2], rs[-1]) if len(rs) > 1 else None
 
 
@@ -48,7 +48,7 @@ def _rise(ctx: RuleContext, prev: LabResult, cur: LabResult) -> Flag | None:
 def _marker_rise(ctx: RuleContext) -> list[Flag]:
     out = []
     for analyte in ctx.cfg.param("analytes"):
-        pair = latest_pair(ctx.history.labs, str(analyte))
+        pair = latest_pair(ctx, str(analyte))
         flag = _rise(ctx, *pair) if pair else None
         if flag is not None:
             out.append(flag)
@@ -61,7 +61,7 @@ def is_marker(m: MarkerMeasures) -> bool:
 
 def current_markers(ctx: RuleContext) -> list[MarkerMeasures]:
     """Marker series that hold their analyte's latest result."""
-    latest = {r.series_key[0]: r.ref for r in ctx.history.labs}
+    latest = {analyte: rs[-1].ref for analyte, rs in ctx.measures.labs_by_series_analyte.items()}
     return [m for m in ctx.measures.markers if is_marker(m) and m.points[-1][2] == latest[m.analyte]]
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from tracker.domain.dates import months_between
 from tracker.domain.measures import RecistPoint, fmt, tgr_pct_per_month
-from tracker.domain.model import SIZING_MODALITIES, Flag, Severity, Site
-from tracker.domain.recist import is_progression, recist_baseline
+from tracker.domain.model import Flag, Severity, Site
+from tracker.domain.recist import is_progression
 from tracker.domain.rules._base import Evidence, Rule, RuleContext
 
 VERSION = "1.0"
@@ -43,7 +43,7 @@ def _sum_progression(ctx: RuleContext) -> list[Flag]:
 
 
 def _new_lesion_progression(ctx: RuleContext) -> list[Flag]:
-    base = recist_baseline(ctx.history)
+    base = ctx.measures.recist_baseline
     after = base.date if base else ctx.history.patient.protocol_start
     out = []
     for s in ctx.history.scans:
@@ -78,7 +78,7 @@ def _growth_tgr(ctx: RuleContext) -> list[Flag]:
 
 
 def _risk_gao(ctx: RuleContext) -> list[Flag]:
-    scan = next((s for s in reversed(ctx.history.scans) if s.modality in SIZING_MODALITIES), None)
+    scan = ctx.measures.last_sizing_scan
     if scan is None:
         return []
     limit = ctx.dec("liver_met_axis_mm")
