@@ -104,9 +104,14 @@ def recist_series(history: PatientHistory, protocol: SurveillanceProtocol) -> li
     scans = [s for s in history.scans if s.modality in SIZING_MODALITIES and s.date >= base.date]
     base_sum = _target_sum(base, targets)
     assert base_sum is not None  # every target was sized at baseline by construction
+    marked = _marked_new(history.scans)
     points: list[RecistPoint] = []
+    nadir: Decimal | None = None  # the smallest earlier sum (the first of equal ones, as min() keeps)
     for s in scans:
-        points.append(_point(history.scans, s, targets, base_sum, points, cfg))
+        point = _point(marked, s, targets, base_sum, nadir, points[-1].date if points else None, cfg)
+        points.append(point)
+        if point.sum_mm is not None and (nadir is None or point.sum_mm < nadir):
+            nadir = point.sum_mm
     return points
 
 
@@ -116,21 +121,20 @@ def _target_sum(scan: ImagingStudy, targets: Sequence[str]) -> Decimal | None:
     return None if any(v is None for v in values) else sum((v for v in values if v is not None), Decimal(0))
 
 
-def _new_lesions(scans: Sequence[ImagingStudy], after: date, upto: date) -> list[tuple[str, str]]:
-    return [(m.lesion, s.lesion_ref(m.lesion)) for s in scans if after < s.date <= upto
-            for m in s.lesions if m.is_new]
+def _marked_new(scans: Sequence[ImagingStudy]) -> list[tuple[date, str, str]]:
+    """(date, label, ref) of every measurement any scan marks new, in scan then lesion order."""
+    return [(s.date, m.lesion, s.lesion_ref(m.lesion)) for s in scans for m in s.lesions if m.is_new]
 
 
-def _point(all_scans: Sequence[ImagingStudy], s: ImagingStudy, targets: tuple[str, ...], base_sum: Decimal,
-           earlier: Sequence[RecistPoint], cfg: RuleConfig) -> RecistPoint:
+def _point(marked: Sequence[tuple[date, str, str]], s: ImagingStudy, targets: tuple[str, ...], base_sum: Decimal,
+           nadir: Decimal | None, previous: date | None, cfg: RuleConfig) -> RecistPoint:
+    """The point of scan `s`; `previous` is the date of the point before it (None at baseline)."""
     total = _target_sum(s, targets)
-    sums = [p.sum_mm for p in earlier if p.sum_mm is not None]
-    nadir = min(sums) if sums else None
-    new = _new_lesions(all_scans, earlier[-1].date, s.date) if earlier else []
+    new = [(label, ref) for when, label, ref in marked if previous is not None and previous < when <= s.date]
     refs = tuple(s.lesion_ref(m.lesion) for m in s.lesions if m.lesion in targets) + tuple(r for _, r in new)
     return RecistPoint(
         date=s.date, sum_mm=total, baseline_mm=base_sum, nadir_mm=nadir,
-        response=_response(total, base_sum, nadir, bool(new), cfg) if earlier else "baseline",
+        response=_response(total, base_sum, nadir, bool(new), cfg) if previous is not None else "baseline",
         targets=targets, new_lesions=tuple(dict.fromkeys(n for n, _ in new)), refs=refs,
         modality=s.modality, scan_ref=s.ref,
     )
