@@ -126,3 +126,135 @@ def test_another_date_or_protocol_content_is_not_served_from_the_cache(loaded: S
 def test_a_cached_view_still_gives_the_history(loaded: Settings) -> None:
     vs = surveillance.views(loaded, None, as_of=AS_OF)
     assert {v.label: len(v.history.scans) for v in vs}["SYN-METASTATIC"] > 0
+
+
+# ------------------------------------------------------------------ one cached core, many as-of dates
+
+
+def uncached(settings: Settings, as_of: date) -> list[Any]:
+    """The snapshot from the pure engines, without reading or writing the cache."""
+    from collections import defaultdict
+
+    from tracker.services.protocols import all_protocols
+    from tracker.store import Store
+
+    with session_scope(settings) as s:
+        st = Store(s)
+        hs = st.histories(st.patients())
+        states = surveillance.review_state(st.reviews())
+        seen: dict[int, set[str]] = defaultdict(set)
+        for pid, key in st.flag_keys():
+            seen[pid].add(key)
+    protocols = all_protocols()
+    vs = [surveillance.evaluate(h, protocols[h.patient.protocol_id], states[h.patient.id or -1], as_of=as_of,
+                                seen=seen[h.patient.id or -1]) for h in hs]
+    rows = surveillance.worklist_rows(vs, as_of=as_of, within_days=60, statuses=None)
+    return [[(v.label, [f.to_json() for f in v.flags], [f.to_json() for f in v.snoozed],
+              [i.to_json() for i in v.schedule]) for v in vs],
+            [{k: val for k, val in r.items() if k != "_item"} for r in rows]]
+
+
+@pytest.fixture
+def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Labels of the patients evaluated afresh (not served from the cache), call after call."""
+    calls: list[str] = []
+    real = surveillance._core
+
+    def counting(history: dm.PatientHistory, *args: Any) -> Any:
+        calls.append(history.patient.label)
+        return real(history, *args)
+
+    monkeypatch.setattr(surveillance, "_core", counting)
+    return calls
+
+
+LATER = [AS_OF, date(2026, 11, 23), date(2026, 12, 3), date(2027, 1, 10), date(2027, 3, 24), date(2027, 3, 25),
+         date(2027, 5, 1), date(2028, 2, 29), date(2031, 1, 1)]
+
+
+def by_label(snap: list[Any], part: int) -> dict[str, Any]:
+    """One part of each patient's view in a snapshot (1 flags, 2 snoozed, 3 schedule), by label."""
+    return {x[0]: x[part] for x in snap[0]}
+
+
+def served_from_cache(settings: Settings, as_of: date, calls: list[str]) -> list[Any]:
+    """The snapshot as of `as_of`; asserts no patient was evaluated, and that it equals the engines'."""
+    calls.clear()
+    got = snapshot(settings, as_of)
+    assert calls == [], f"evaluated again as of {as_of}: {calls}"
+    assert got == uncached(settings, as_of), f"cached answer differs as of {as_of}"
+    return got
+
+
+def test_one_core_serves_every_later_date(loaded: Settings, evaluations: list[str]) -> None:
+    """Item windows and overdue flags move with the date; the cached core gives the same answer
+    as a fresh evaluation on every date after the latest record, with no patient evaluated again."""
+    fresh(loaded)  # cores computed as of AS_OF
+    answers = [served_from_cache(loaded, d, evaluations) for d in LATER]
+    assert len({json.dumps(a, sort_keys=True) for a in answers}) > 3  # statuses really changed
+    # after a write, the written patient is evaluated once, then served on every later date
+    records.log_record(loaded, "SYN-STABLE", dm.LabResult(
+        date=date(2026, 11, 21), analyte=dm.Analyte.CHROMOGRANIN_A, value=Decimal(300), unit="ng/mL",
+        upper_limit=Decimal(102), assay="BRAHMS CgA II KRYPTOR", lab="Synthetic Regional Lab"), today=AS_OF)
+    evaluations.clear()
+    after = snapshot(loaded)
+    assert evaluations == ["SYN-STABLE"]
+    assert after == uncached(loaded, AS_OF)
+    for d in LATER:
+        served_from_cache(loaded, d, evaluations)
+
+
+def test_a_date_before_the_latest_record_is_evaluated_afresh(loaded: Settings, evaluations: list[str]) -> None:
+    fresh(loaded)
+    for d in (date(2026, 9, 2), date(2026, 6, 1), date(2026, 3, 24), date(2026, 2, 9), date(2025, 1, 1)):
+        evaluations.clear()
+        got = snapshot(loaded, d)
+        # SYN-METASTATIC's latest record is of 2026-09-03, SYN-STABLE's 2026-03-25, SYN-GROWING's 2026-02-10
+        latest = {"SYN-METASTATIC": date(2026, 9, 3), "SYN-STABLE": date(2026, 3, 25), "SYN-GROWING": date(2026, 2, 10)}
+        assert sorted(evaluations) == sorted(lbl for lbl, last in latest.items() if d < last)
+        assert got == uncached(loaded, d)
+    # the states stored for AS_OF were not replaced by those earlier evaluations
+    served_from_cache(loaded, AS_OF, evaluations)
+
+
+def test_a_snooze_that_ends(loaded: Settings, evaluations: list[str]) -> None:
+    """A snoozed watch flag is hidden before its end date and back from it; the cache follows."""
+    until = date(2027, 1, 10)
+    v = surveillance.views(loaded, "SYN-GROWING", as_of=AS_OF)[0]
+    watch = [fv.flag for fv in v.flags if fv.flag.severity is dm.Severity.WATCH]
+    clinical = next(f for f in watch if f.rule_id != "schedule.overdue")
+    overdue = next(f for f in watch if f.rule_id == "schedule.overdue")
+    for f in (clinical, overdue):
+        surveillance.review_flag(loaded, "SYN-GROWING", f.key, action="snooze", reason="repeat", as_of=AS_OF,
+                                 until=until)
+    before = snapshot(loaded)
+    hidden = {f["key"] for f in by_label(before, 2)["SYN-GROWING"]}
+    assert {clinical.key, overdue.key} <= hidden
+    for d in (date(2026, 12, 1), date(2027, 1, 9)):
+        served_from_cache(loaded, d, evaluations)
+    for d in (until, date(2027, 1, 11), date(2027, 6, 1)):
+        evaluations.clear()
+        got = snapshot(loaded, d)
+        # the ended snooze changes what the schedule counts: that patient only is evaluated again
+        assert evaluations == (["SYN-GROWING"] if d == until else [])
+        assert got == uncached(loaded, d)
+        shown = {f["key"] for f in by_label(got, 1)["SYN-GROWING"]}
+        assert {clinical.key, overdue.key} <= shown, f"snoozed flags not back on {d}"
+    # and an earlier date again, with the state now stored after the snooze ended
+    evaluations.clear()
+    assert snapshot(loaded, date(2026, 12, 1)) == uncached(loaded, date(2026, 12, 1))
+
+
+def test_leaving_surveillance(loaded: Settings, evaluations: list[str]) -> None:
+    """A future leaving date: items due on or after it are left out; from it on, nothing at all."""
+    left_on = date(2027, 2, 1)
+    records.leave_surveillance(loaded, "SYN-STABLE", left_on, dm.LeaveReason.TREATMENT, note="surgery",
+                               today=date(2027, 2, 1))
+    snapshot(loaded)  # store the state
+    for d in (AS_OF, date(2027, 1, 31)):
+        got = served_from_cache(loaded, d, evaluations)
+        stable = by_label(got, 3)["SYN-STABLE"]
+        assert all(date.fromisoformat(i["due_date"]) < left_on for i in stable)
+    for d in (left_on, date(2027, 5, 1)):
+        got = served_from_cache(loaded, d, evaluations)
+        assert by_label(got, 1)["SYN-STABLE"] == by_label(got, 2)["SYN-STABLE"] == by_label(got, 3)["SYN-STABLE"] == []

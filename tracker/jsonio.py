@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,10 @@ class ImportedPatient:
 def exact(v: Any) -> Decimal:
     """A JSON number or numeric string as a Decimal without spurious trailing zeros."""
     d = parse_decimal(v, "value")
-    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+    try:
+        return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+    except InvalidOperation:  # more digits than a decimal context holds (1e999)
+        raise ValidationError(f"'{v}' is too large a number", "value") from None
 
 
 def _opt(v: Any) -> Decimal | None:
@@ -326,7 +329,8 @@ def _prov_doc(p: dm.Provenance) -> dict[str, Any]:
 
 def patient_doc(p: dm.Patient) -> dict[str, Any]:
     return {
-        "label": p.label, "birth_year": p.birth_year, "sex": p.sex.value, "diagnosis_date": p.diagnosis_date.isoformat(),
+        "label": p.label, "birth_year": p.birth_year, "sex": p.sex.value,
+        "diagnosis_date": p.diagnosis_date.isoformat(),
         "setting": p.setting.value, "syndrome": p.syndrome.value, "primary_resected": p.primary_resected,
         "t_stage": p.t_stage, "protocol": {"id": p.protocol_id, "start": p.protocol_start.isoformat()},
         "left_surveillance": (

@@ -31,6 +31,7 @@ PATIENT_STATE = sa.Table(
     "patient_state", sa.MetaData(),
     sa.Column("patient_id", sa.Integer, primary_key=True), sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("cache_key", sa.String, nullable=False), sa.Column("computed", sa.Text, nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=True),  # migration 0004
 )
 
 #: record kind as the user names it -> table
@@ -381,9 +382,10 @@ class Store:
             conn.execute(delete(PATIENT_STATE).where(PATIENT_STATE.c.patient_id.in_(ids[i:i + 500])))
         conn.execute(insert(PATIENT_STATE), list(rows))
 
-    def add_flag_rows(self, rows: Sequence[m.FlagLog]) -> None:
-        self.s.add_all(rows)
-        self.s.flush()
+    def add_flag_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append flag-log rows (column dicts), one executemany."""
+        if rows:
+            self.s.connection().execute(insert(m.FlagLog), list(rows))
 
     def reviews(self, patient_ids: Sequence[int] | None = None) -> list[m.FlagReview]:
         q = select(m.FlagReview).order_by(col(m.FlagReview.id))

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from tracker.db import session_scope
 from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Patient, PatientHistory, Severity
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import evaluate_flags
-from tracker.domain.schedule import compute_schedule, overdue_flags
+from tracker.domain.schedule import compute_schedule, item_status, overdue_flags
 from tracker.errors import ConflictError, NotFoundError, ValidationError
 from tracker.services.protocols import all_protocols
 from tracker.store import Store, now_utc
@@ -111,25 +111,53 @@ def _sort_key(f: Flag) -> tuple[int, int, str, str]:
     return (f.severity.rank, -f.date.toordinal(), f.rule_id, f.key)
 
 
+def _hidden(f: Flag, state: ReviewState, as_of: date) -> bool:
+    """A watch flag snoozed until after `as_of`."""
+    until = state.snoozed.get(f.key)
+    return until is not None and as_of < until and f.severity is Severity.WATCH
+
+
+@dataclass(frozen=True)
+class _Core:
+    """The part of an evaluation that only the records decide: the clinical flags and the due
+    items (their windows aside), with the snoozed clinical flags the schedule left out. It holds
+    for every as-of date on or after the patient's latest record while the same flags are snoozed."""
+
+    clinical: list[Flag]
+    items: list[DueItem]
+    hidden: frozenset[str]
+
+
+def _core(history: PatientHistory, protocol: SurveillanceProtocol, state: ReviewState, as_of: date) -> _Core:
+    clinical = evaluate_flags(history, protocol, as_of=as_of)
+    hidden = frozenset(f.key for f in clinical if _hidden(f, state, as_of))
+    items = compute_schedule(history, protocol, [f for f in clinical if f.key not in hidden], as_of=as_of)
+    return _Core(clinical, items, hidden)
+
+
+def _finish(history: PatientHistory | None, core: _Core, protocol: SurveillanceProtocol, state: ReviewState, *,
+            as_of: date, seen: set[str] | frozenset[str], patient: Patient | None = None,
+            loader: _Histories | None = None) -> PatientView:
+    """The as-of-dependent part: each item's window, the overdue flags, reviews and what is new."""
+    items = []
+    for it in core.items:
+        status = item_status(it.due_date, as_of, protocol)
+        items.append(it if it.status is status else replace(it, status=status))
+    overdue = overdue_flags(items, protocol, as_of=as_of) if protocol.enabled("schedule.overdue") else []
+    views = [FlagView(f, f.key not in seen, f.key in state.acknowledged, state.snoozed.get(f.key))
+             for f in sorted([*core.clinical, *overdue], key=_sort_key)]
+    return PatientView(history, protocol, flags=[v for v in views if not _hidden(v.flag, state, as_of)],
+                       snoozed=[v for v in views if _hidden(v.flag, state, as_of)], schedule=items,
+                       patient=patient, loader=loader)
+
+
 def evaluate(history: PatientHistory, protocol: SurveillanceProtocol, state: ReviewState, *, as_of: date,
              seen: set[str] | frozenset[str] = frozenset()) -> PatientView:
     """Flags and schedule of one patient as of a date (pure composition of the domain engines)."""
     p = history.patient
     if p.left_on is not None and p.left_on <= as_of:
         return PatientView(history, protocol)
-    clinical = evaluate_flags(history, protocol, as_of=as_of)
-
-    def hidden(f: Flag) -> bool:
-        until = state.snoozed.get(f.key)
-        return until is not None and as_of < until and f.severity is Severity.WATCH
-
-    open_flags = [f for f in clinical if not hidden(f)]
-    items = compute_schedule(history, protocol, open_flags, as_of=as_of)
-    overdue = overdue_flags(items, protocol, as_of=as_of) if protocol.enabled("schedule.overdue") else []
-    views = [FlagView(f, f.key not in seen, f.key in state.acknowledged, state.snoozed.get(f.key))
-             for f in sorted([*clinical, *overdue], key=_sort_key)]
-    return PatientView(history, protocol, flags=[v for v in views if not hidden(v.flag)],
-                       snoozed=[v for v in views if hidden(v.flag)], schedule=items)
+    return _finish(history, _core(history, protocol, state, as_of), protocol, state, as_of=as_of, seen=seen)
 
 
 def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) -> SurveillanceProtocol:
@@ -142,13 +170,20 @@ def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) 
 
 # ------------------------------------------------------------------ state cache
 #
-# `patient_state` (migration 0003) keeps each patient's evaluated flags and schedule for one as-of
-# date. The database empties a patient's row on every write to their records, their patient row
-# or their flag reviews (triggers), and a row is used only for the same as-of date and the same
-# cache key (format, tracker version, protocol content), so a cached view always equals a fresh
-# evaluation. Whether a flag is new is not cached: it is read from the flag log each time.
+# `patient_state` (migrations 0003, 0004) keeps each patient's `_Core`: the clinical flags and due
+# items evaluated from their whole history. Flags as of a date read only records dated up to it
+# (rules.md §4), so a core holds for every as-of date on or after `valid_from` (the latest active
+# record, or the latest date a flag names); an earlier date is evaluated afresh and not stored.
+# On read, the item windows, overdue flags, acknowledgements, snoozes and new marks are derived
+# for the asked date (`_finish`); a core is used only when the clinical flags the schedule left out
+# as snoozed are the same on that date (a snooze that has ended, or not yet, recomputes). A
+# patient who has left by the date has nothing, without the cache. The database empties a
+# patient's row on every write to their records, their patient row or their flag reviews
+# (triggers), and the cache key names the format, tracker version and protocol content.
 
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"
+#: patients evaluated together: their histories are loaded, evaluated, stored and dropped
+CHUNK = 500
 
 
 def cache_key(protocol: SurveillanceProtocol) -> str:
@@ -158,22 +193,15 @@ def cache_key(protocol: SurveillanceProtocol) -> str:
     return f"{CACHE_FORMAT}|{__version__}|{protocol.id}|{protocol.version}|{digest}"
 
 
-def _fv_doc(fv: FlagView) -> dict[str, Any]:
-    return {**fv.flag.to_json(), "acknowledged": fv.acknowledged,
-            "snoozed_until": fv.snoozed_until.isoformat() if fv.snoozed_until else None}
+def _core_doc(core: _Core) -> str:
+    return json.dumps({"clinical": [f.to_json() for f in core.clinical], "items": [i.to_json() for i in core.items],
+                       "hidden": sorted(core.hidden)}, separators=(",", ":"))
 
 
-def _state_doc(v: PatientView) -> str:
-    return json.dumps({"flags": [_fv_doc(f) for f in v.flags], "snoozed": [_fv_doc(f) for f in v.snoozed],
-                       "schedule": [i.to_json() for i in v.schedule]}, separators=(",", ":"))
-
-
-def _flag_view(d: dict[str, Any], seen: set[str] | frozenset[str]) -> FlagView:
-    f = Flag(rule_id=d["rule_id"], severity=Severity(d["severity"]), patient=d["patient"],
-             date=date.fromisoformat(d["date"]), message=d["message"], evidence=tuple(d["evidence"]),
-             threshold=d["threshold"], source=d["source"], rule_version=d["rule_version"])
-    until = d["snoozed_until"]
-    return FlagView(f, f.key not in seen, d["acknowledged"], date.fromisoformat(until) if until else None)
+def _flag(d: dict[str, Any]) -> Flag:
+    return Flag(rule_id=d["rule_id"], severity=Severity(d["severity"]), patient=d["patient"],
+                date=date.fromisoformat(d["date"]), message=d["message"], evidence=tuple(d["evidence"]),
+                threshold=d["threshold"], source=d["source"], rule_version=d["rule_version"])
 
 
 def _due_item(d: dict[str, Any]) -> DueItem:
@@ -183,17 +211,22 @@ def _due_item(d: dict[str, Any]) -> DueItem:
                    escalated_by=d["escalated_by"])
 
 
-def _cached_view(p: Patient, protocol: SurveillanceProtocol, computed: str, seen: set[str] | frozenset[str],
-                 loader: _Histories | None, history: PatientHistory | None) -> PatientView:
+def _core_from_doc(computed: str) -> _Core:
     d = json.loads(computed)
-    return PatientView(history, protocol, flags=[_flag_view(x, seen) for x in d["flags"]],
-                       snoozed=[_flag_view(x, seen) for x in d["snoozed"]],
-                       schedule=[_due_item(x) for x in d["schedule"]], patient=p, loader=loader)
+    return _Core([_flag(x) for x in d["clinical"]], [_due_item(x) for x in d["items"]], frozenset(d["hidden"]))
 
 
-_STATE = text("SELECT patient_id, cache_key, computed FROM patient_state WHERE as_of = :as_of")
-_STATE_ONE = text("SELECT patient_id, cache_key, computed FROM patient_state WHERE as_of = :as_of "
-                  "AND patient_id = :pid")
+def valid_from(history: PatientHistory, core: _Core) -> date | None:
+    """The first as-of date a core evaluated from this whole history holds for (None: any date)."""
+    dates = [r.date for rs in (history.visits, history.labs, history.scans, history.pathology) for r in rs]
+    dates += [f.date for f in core.clinical]
+    return max(dates, default=None)
+
+
+_STATE = text("SELECT patient_id, cache_key, computed FROM patient_state "
+              "WHERE valid_from IS NULL OR valid_from <= :as_of")
+_STATE_ONE = text("SELECT patient_id, cache_key, computed FROM patient_state "
+                  "WHERE (valid_from IS NULL OR valid_from <= :as_of) AND patient_id = :pid")
 
 
 Progress = Callable[[int], None]
@@ -203,8 +236,9 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
           progress: Progress | None = None) -> list[PatientView]:
     """Evaluate one patient (by label) or all, storing newly seen flags in the flag log.
 
-    Patients whose cached state (same as-of date, unchanged data, same protocol) is stored are
-    not evaluated again; the others are, and their state is stored."""
+    Patients with a usable cached core (see above) are not evaluated again; the others are, in
+    chunks of `CHUNK` patients (histories loaded, evaluated, stored and dropped), and their core
+    is stored when it holds on from `as_of`. Views of all patients load their histories lazily."""
     protocols = all_protocols()
     keys = {pid: cache_key(p) for pid, p in protocols.items()}
     with session_scope(settings) as s:
@@ -212,41 +246,56 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
         patients = [st.patient(ref)] if ref else st.patients()
         ids = [p.id for p in patients if p.id is not None]
         scope = ids if ref else None
-        conn = s.connection()
-        rows = conn.execute(_STATE_ONE, {"as_of": as_of, "pid": ids[0]}) if ref else \
-            conn.execute(_STATE, {"as_of": as_of})
-        cached = _valid_states(rows, patients, keys)
-        # one patient: its history is loaded anyway (cheap); all: only those to evaluate
-        need = patients if ref else [p for p in patients if p.id not in cached]
-        histories = {h.patient.id: h for h in st.histories(need)} if need else {}
         states = review_state(st.reviews(scope))
         logged: dict[int, set[str]] = defaultdict(set)
         for pid, key in st.flag_keys(scope):
             logged[pid].add(key)
-        loader = _Histories(settings, [p for p in patients if p.id in cached]) if not ref else None
-        out: list[PatientView] = []
-        new_rows: list[m.FlagLog] = []
-        new_states: list[dict[str, Any]] = []
-        stamp = now_utc()
-        for i, p in enumerate(patients):
+        conn = s.connection()
+        rows = conn.execute(_STATE_ONE, {"as_of": as_of, "pid": ids[0]}) if ref else \
+            conn.execute(_STATE, {"as_of": as_of})
+        cached = _valid_states(rows, patients, keys)
+        loader = _Histories(settings, patients)
+        out: dict[int, PatientView] = {}
+        need: list[Patient] = []
+        for p in patients:
             pid = p.id or -1
             protocol = _protocol_for(protocols, p)
-            if pid in cached:
-                v = _cached_view(p, protocol, cached[pid], logged[pid], loader, histories.get(pid))
+            if p.left_on is not None and p.left_on <= as_of:
+                out[pid] = PatientView(None, protocol, patient=p, loader=loader)
+                continue
+            core = _core_from_doc(cached[pid]) if pid in cached else None
+            if core is not None and core.hidden == {f.key for f in core.clinical if _hidden(f, states[pid], as_of)}:
+                out[pid] = _finish(None, core, protocol, states[pid], as_of=as_of, seen=logged[pid], patient=p,
+                                   loader=loader)
             else:
-                v = evaluate(histories[pid], protocol, states[pid], as_of=as_of, seen=logged[pid])
-                new_states.append({"patient_id": pid, "as_of": as_of, "cache_key": keys[p.protocol_id],
-                                   "computed": _state_doc(v)})
-            out.append(v)
-            if record:
-                new_rows += [_log_row(pid, fv.flag, stamp, as_of) for fv in [*v.flags, *v.snoozed] if fv.is_new]
-            if progress and i % 100 == 99:
-                progress(100)
-        if new_rows:
-            st.add_flag_rows(new_rows)
-        if new_states:
-            st.put_states(new_states)
-        return out
+                need.append(p)
+        stamp = now_utc()
+        done = len(patients) - len(need)
+        if progress and done:
+            progress(done)
+        for i in range(0, len(need), CHUNK):
+            chunk = need[i:i + CHUNK]
+            new_states: list[dict[str, Any]] = []
+            for h in st.histories(chunk):
+                p = h.patient
+                pid = p.id or -1
+                protocol = _protocol_for(protocols, p)
+                core = _core(h, protocol, states[pid], as_of)
+                out[pid] = _finish(h if ref else None, core, protocol, states[pid], as_of=as_of, seen=logged[pid],
+                                   patient=p, loader=loader)
+                start = valid_from(h, core)
+                if start is None or start <= as_of:
+                    new_states.append({"patient_id": pid, "as_of": as_of, "cache_key": keys[p.protocol_id],
+                                       "computed": _core_doc(core), "valid_from": start})
+            if new_states:
+                st.put_states(new_states)
+            if progress:
+                progress(len(chunk))
+        result = [out[p.id or -1] for p in patients]
+        if record:
+            st.add_flag_rows([_log_row(v.patient.id or -1, fv.flag, stamp, as_of)
+                              for v in result for fv in [*v.flags, *v.snoozed] if fv.is_new])
+        return result
 
 
 def _valid_states(rows: Any, patients: Sequence[Patient], keys: dict[str, str]) -> dict[int, str]:
@@ -254,10 +303,10 @@ def _valid_states(rows: Any, patients: Sequence[Patient], keys: dict[str, str]) 
     return {pid: computed for pid, key, computed in rows if key == keys.get(protocol_of.get(pid, ""))}
 
 
-def _log_row(patient_id: int, f: Flag, stamp: Any, as_of: date) -> m.FlagLog:
-    return m.FlagLog(patient_id=patient_id, flag_key=f.key, rule_id=f.rule_id, severity=f.severity.value, date=f.date,
-                     message=f.message, evidence=",".join(f.evidence), threshold=f.threshold, source=f.source,
-                     rule_version=f.rule_version, first_seen_at=stamp, first_seen_as_of=as_of)
+def _log_row(patient_id: int, f: Flag, stamp: Any, as_of: date) -> dict[str, Any]:
+    return {"patient_id": patient_id, "flag_key": f.key, "rule_id": f.rule_id, "severity": f.severity.value,
+            "date": f.date, "message": f.message, "evidence": ",".join(f.evidence), "threshold": f.threshold,
+            "source": f.source, "rule_version": f.rule_version, "first_seen_at": stamp, "first_seen_as_of": as_of}
 
 
 def flag_history(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
