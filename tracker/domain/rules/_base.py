@@ -7,13 +7,14 @@ holds the history as known on the as-of date and computes the measures once per 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 from tracker.domain.measures import (
+    CONTEXT_ANALYTES,
     DEFAULT_MIN_MARKER_SPACING_DAYS,
     DEFAULT_MIN_MARKER_VALUES,
     DEFAULT_MIN_SCANS,
@@ -121,9 +122,13 @@ class Measures:
 
     @cached_property
     def markers(self) -> list[MarkerMeasures]:
+        """Tumour-marker series: the context labs (`CONTEXT_ANALYTES`), which no marker rule
+        reads, are left out before the series are measured."""
         doubling = self.protocol.rule("marker.doubling")
+        context = {a.value for a in CONTEXT_ANALYTES}
+        labs = tuple(r for r in self.history.labs if r.series_name not in context)
         return marker_measures(
-            self.history,
+            replace(self.history, labs=labs),
             min_values=int(param_or(doubling, "min_values", DEFAULT_MIN_MARKER_VALUES)),
             min_spacing_days=int(param_or(doubling, "min_spacing_days", DEFAULT_MIN_MARKER_SPACING_DAYS)),
         )

@@ -60,7 +60,7 @@ def is_marker(m: MarkerMeasures) -> bool:
 
 
 def current_markers(ctx: RuleContext) -> list[MarkerMeasures]:
-    """Marker series that hold their analyte's latest result."""
+    """Marker series (context labs excluded) that hold their analyte's latest result."""
     latest = {analyte: rs[-1].ref for analyte, rs in ctx.measures.labs_by_series_analyte.items()}
     return [m for m in ctx.measures.markers if is_marker(m) and m.points[-1][2] == latest[m.analyte]]
 
