@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -158,6 +158,8 @@ class LesionMeasures:
     not_evaluable: tuple[str, ...]
     within_noise: bool
     modalities_differ: bool
+    #: `rate_mm_per_year` exact, for threshold comparisons (None where it is None)
+    rate_exact: Fraction | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_node(self) -> bool:
@@ -200,17 +202,19 @@ def _measure(sizing: Sequence[tuple[ImagingStudy, dict[str, LesionMeasurement]]]
     nadir = min(points[:-1], key=lambda p: p.mm) if previous else None
     notes += _rate_notes(points, min_scans, min_span)
     d_prev = latest.mm - previous.mm if latest and previous else None
+    rate = _rate(points)
     return LesionMeasures(
         lesion=name, site=site, points=points, latest=latest, previous=previous, nadir=nadir,
         change_prev_mm=d_prev,
         change_prev_pct=pct_change(previous.mm, latest.mm) if latest and previous else None,
         change_nadir_mm=latest.mm - nadir.mm if latest and nadir else None,
         change_nadir_pct=pct_change(nadir.mm, latest.mm) if latest and nadir else None,
-        rate_mm_per_year=_rate(points), tgr_pct_per_month=_pair(points, tgr_pct_per_month),
+        rate_mm_per_year=None if rate is None else float(rate), tgr_pct_per_month=_pair(points, tgr_pct_per_month),
         vdt_months=_pair(points, volume_doubling_months), not_evaluable=tuple(notes),
         within_noise=d_prev is not None and abs(d_prev) < floor,
         modalities_differ=latest is not None and any(p.modality != latest.modality for p in (previous, nadir)
                                                      if p is not None),
+        rate_exact=rate,
     )
 
 
@@ -254,10 +258,10 @@ def size_slope(points: Sequence[SizePoint]) -> Fraction:
     return _ols_ratios([p.date for p in points], [p.mm.as_integer_ratio() for p in points])[0]
 
 
-def _rate(points: Sequence[SizePoint]) -> float | None:
+def _rate(points: Sequence[SizePoint]) -> Fraction | None:
     if len({p.date for p in points}) < 2:
         return None
-    return float(size_slope(points))
+    return size_slope(points)
 
 
 def _pair(points: Sequence[SizePoint], formula: _PairFormula) -> float | None:

@@ -55,7 +55,7 @@ def _growth_rate(ctx: RuleContext) -> list[Flag]:
     for m in ctx.measures.pancreatic:
         if rate_evaluable(m.points, int(ctx.cfg.param("min_scans")), int(ctx.cfg.param("min_span_months"))):
             continue
-        slope = size_slope(m.points)
+        slope = m.rate_exact if m.rate_exact is not None else size_slope(m.points)
         if slope >= limit:
             first, last = m.points[0], m.points[-1]
             out.append(ctx.flag(
