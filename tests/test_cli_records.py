@@ -151,12 +151,53 @@ def test_importing_the_same_file_twice_changes_nothing(enrolled: Cli) -> None:
         (("log", "visit", "P-2", "--date", "2025-03-01"), "no patient 'P-2'", "did you mean 'P-1'"),
         (("log", "pathology", "P-1", "--date", "2025-03-01", "--ki67", "140"), "ki67_pct", "0 to 100"),
         (("log", "visit", "P-1"), "--date", "required"),
+        (("log", "visit", "P-1", "--date", "20250301"), "--date", "YYYY-MM-DD"),
+        (("log", "visit", "P-1", "--date", "2099-01-01", "--allow-future"), "date", "more than a year after today"),
+        (("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "glucose", "--value", "5000000000", "--unit",
+          "mmol/L"), "value", "not a plausible lab value"),
+        (("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "1e30", "--unit", "ng/mL"),
+         "--value", "out of range"),
+        (("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "1e400", "--unit", "ng/mL"),
+         "--value", "out of range"),
+        (("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80.00000000000000001",
+          "--unit", "ng/mL"), "--value", "significant digits"),
+        (("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
+          "--uln", "1e9"), "upper_limit", "not a plausible upper reference limit"),
+        (("log", "pathology", "P-1", "--date", "2025-03-01", "--ki67", "25", "--grade", "G1"), "grade",
+         "contradicts Ki-67 25 %"),
+        (("log", "pathology", "P-1", "--date", "2025-03-01", "--ki67", "1", "--mitoses", "1", "--grade", "G2"),
+         "grade", "G1 per WHO 2019"),
+        (("log", "pathology", "P-1", "--date", "2025-03-01", "--mitoses", "5000"), "mitoses_per_2mm2", "0 to 1000"),
+        (("log", "scan", "P-1", "--date", "2025-03-01", "--modality", "XR", "--lesion", "P1:pancreas:12mm"),
+         "--modality", "'XR' is not one of"),
+        (("patient", "add", "P 2", "--birth-year", "1960", "--sex", "female", "--diagnosis-date", "2024-12-01",
+          "--setting", "small_nf", "--start", "2025-01-10"), "patient.label", "no spaces"),
+        (("patient", "add", "12", "--birth-year", "1960", "--sex", "female", "--diagnosis-date", "2024-12-01",
+          "--setting", "small_nf", "--start", "2025-01-10"), "patient.label", "only digits"),
+        (("patient", "add", "P" * 65, "--birth-year", "1960", "--sex", "female", "--diagnosis-date", "2024-12-01",
+          "--setting", "small_nf", "--start", "2025-01-10"), "patient.label", "at most 64"),
+        (("patient", "add", "P-2", "--birth-year", "1960", "--sex", "female", "--diagnosis-date", "2024-12-01",
+          "--setting", "small_nf", "--start", "2025-01-10", "--t-stage", "T9"), "patient.t_stage", "not a T stage"),
+        (("patient", "add", "P-2", "--birth-year", "1960", "--sex", "female", "--diagnosis-date", "2024-12-01",
+          "--setting", "small_nf", "--start", "9999-12-31"), "patient.protocol_start", "more than a year after"),
+        (("patient", "edit", "P-1", "--set", "t_stage=T2", "--reason", " "), "--reason", "needs a reason"),
     ],
 )
 def test_bad_input_is_refused_with_one_sentence_and_nothing_written(enrolled: Cli, args: tuple[str, ...],
                                                                      field: str, words: str) -> None:
     """Each bad value names its field and the fix, exits 1 and leaves the database as it was."""
     refused(enrolled, *args, "--as-of", AS_OF, field=field, words=words)
+
+
+def test_a_grade_alone_is_enough_for_a_pathology_report(enrolled: Cli) -> None:
+    """A report that states only the grade is logged as it stands; a higher grade than one value
+    gives is allowed (the unrecorded other value may set it)."""
+    r = enrolled("log", "pathology", "P-1", "--date", "2025-03-01", "--grade", "G2", "--as-of", AS_OF)
+    assert r.exit_code == 0, r.output
+    r = enrolled("log", "pathology", "P-1", "--date", "2025-04-01", "--ki67", "2", "--grade", "G2", "--as-of", AS_OF)
+    assert r.exit_code == 0, r.output
+    grades = [h["summary"] for h in history(enrolled) if h["kind"] == "pathology"]
+    assert len(grades) == 2 and all("G2" in g for g in grades), grades
 
 
 def test_a_future_date_is_accepted_when_allowed(enrolled: Cli) -> None:
@@ -209,6 +250,38 @@ def test_a_wrong_schema_file_reports_every_problem_with_its_location(enrolled: C
     assert r.exit_code == 1
     assert "labs[0].unit" in r.stderr and "does not fit" in r.stderr
     assert dump(enrolled) == before
+
+
+def test_lab_csv_rows_with_missing_or_extra_fields_are_named(enrolled: Cli, tmp_path: Path) -> None:
+    """A row with a field too few or too many is reported by row, never dropped or half-read."""
+    f = tmp_path / "labs.csv"
+    f.write_text("patient,date,analyte,value,unit\nP-1,2025-03-01,CgA,80\nP-1,2025-04-01,CgA,80,ng/mL,x\n"
+                 "P-1,2025-05-01,CgA,80,ng/mL\n")
+    refused(enrolled, "import", str(f), "--as-of", AS_OF, field="row 2", words="row 3: has 6 fields, the header has 5")
+
+
+@pytest.mark.parametrize("target", ["folder", "not-a-database"])
+def test_a_folder_or_a_foreign_file_is_one_sentence(enrolled: Cli, tmp_path: Path, target: str) -> None:
+    """Importing a folder, or pointing --db at a file that is not a database, is one clear error."""
+    if target == "folder":
+        refused(enrolled, "import", str(tmp_path), "--as-of", AS_OF, field="FILE", words="is a folder")
+        return
+    other = tmp_path / "notes.db"
+    other.write_text("shopping list\n")
+    r = Cli(f"sqlite:///{other}")("patient", "list")
+    assert r.exit_code == 1 and "not a tracker database" in r.stderr and "Traceback" not in r.output
+    assert other.read_text() == "shopping list\n"
+
+
+def test_an_export_to_a_full_disk_leaves_the_old_file_whole(enrolled: Cli, tmp_path: Path) -> None:
+    """Writing to a full device is one sentence; an existing export is never left half-written."""
+    r = enrolled("export", "P-1", "--out", "/dev/full")
+    assert r.exit_code == 1 and "No space left on device" in r.stderr and "Traceback" not in r.output
+    out = tmp_path / "p1.json"
+    assert enrolled("export", "P-1", "--out", str(out)).exit_code == 0
+    first = out.read_text()
+    assert enrolled("export", "P-1", "--out", str(tmp_path / "missing" / "p1.json")).exit_code == 1
+    assert out.read_text() == first and not [p for p in tmp_path.iterdir() if p.name.startswith(".p1.json")]
 
 
 def test_lab_csv_errors_name_the_row(enrolled: Cli, tmp_path: Path) -> None:

@@ -139,6 +139,34 @@ def test_the_worklist_calendar_has_stable_uids(loaded: Cli) -> None:
     assert uids(AS_OF) and uids(AS_OF) == uids("2026-11-25")
 
 
+def test_a_refused_review_and_a_schedule_leave_flags_new(loaded: Cli, tmp_path: Path) -> None:
+    """Only showing flags marks them seen: a refused ack (typo, a mere prefix of a rule id, a bad
+    --until) or printing the schedule leaves every flag new."""
+    for args in [("flag", "ack", "SYN-GROWING", "growth.absolut", "--reason", "typo"),
+                 ("flag", "ack", "SYN-GROWING", "growth", "--reason", "a prefix is not a rule id"),
+                 ("flag", "snooze", "SYN-GROWING", "marker.rise", "--until", "2030-01-01", "--reason", "too far"),
+                 ("flag", "ack", "SYN-GROWING", "growth.absolute", "--reason", " ")]:
+        r = loaded(*args, "--as-of", AS_OF)
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert loaded("schedule", "SYN-GROWING", "--as-of", AS_OF).exit_code == 0
+    out = str(tmp_path / "size.png")
+    assert loaded("plot", "SYN-GROWING", "--kind", "size", "--out", out, "--as-of", AS_OF).exit_code == 0
+    shown = flags(loaded, "SYN-GROWING", "--as-of", AS_OF)
+    assert shown and all(f["new"] for f in shown)
+
+
+def test_far_dates_are_refused_not_crashed_on(loaded: Cli) -> None:
+    """A --within of millions of days or an as-of beyond the calendar the tool works in is one sentence."""
+    for args, words in [(("worklist", "--within", "3000000"), "between 0 and 3660 days"),
+                        (("worklist", "--as-of", "9999-12-31"), "outside the years 1900 to 2199"),
+                        (("worklist", "--as-of", ""), "is empty"),
+                        (("flags", "--all", "--as-of", "20261122"), "YYYY-MM-DD")]:
+        r = loaded(*args)
+        assert r.exit_code == 1 and words in r.stderr and "Traceback" not in r.output, r.output
+    r = loaded("worklist", "--as-of", "2199-12-31", "--format", "json")
+    assert r.exit_code == 0, r.output
+
+
 def test_bad_worklist_and_schedule_options_are_refused(loaded: Cli) -> None:
     """An unknown status, a bad as-of date or an unknown patient: one sentence, exit 1."""
     for args, words in [

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, create_engine
 
@@ -156,6 +157,11 @@ def open_engine(settings: Settings) -> Engine:
             raise DatabaseError(f"cannot open the database file: {exc.strerror}; check its permissions") from None
         if isinstance(exc, OperationalError):
             raise DatabaseError(_operational_message(exc)) from None
+        if isinstance(exc, SADatabaseError):  # e.g. "file is not a database"
+            raise DatabaseError("the file given by --db or TRACKER_DB is not a tracker database (SQLite cannot "
+                                "read it); check the path") from None
+        if isinstance(exc, IsADirectoryError):
+            raise DatabaseError("the path given by --db or TRACKER_DB is a folder; give a database file") from None
         raise
     _engines[settings.db_url] = engine
     return engine

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -22,6 +22,7 @@ from typing import Any
 from tracker.domain import model as dm
 from tracker.domain.checks import Problems, check_patient, check_record
 from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, who_grade
+from tracker.domain.dates import parse_iso_date
 from tracker.errors import ValidationError
 
 Record = dm.Visit | dm.LabResult | dm.ImagingStudy | dm.Pathology
@@ -87,7 +88,7 @@ def _is_date(text: Any) -> bool:
     if not isinstance(text, str):
         return True  # formats apply to strings only
     try:
-        date.fromisoformat(text)
+        parse_iso_date(text)
     except ValueError:
         return False
     return True
@@ -135,14 +136,24 @@ def _schema_message(err: Any) -> str:
     return str(err.message)
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file with exact decimals; a malformed file is one clear error with its line."""
+def read_text(path: Path) -> str:
+    """A text file's contents (a UTF-8 byte-order mark dropped); a file that cannot be read is one
+    clear error that says why."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ValidationError(f"file {path} does not exist", "FILE") from None
+    except IsADirectoryError:
+        raise ValidationError(f"{path} is a folder; give a file", "FILE") from None
     except UnicodeDecodeError:
-        raise ValidationError(f"{path} is not UTF-8 text; save it as UTF-8 and try again", "FILE") from None
+        raise ValidationError(f"{path.name} is not UTF-8 text; save it as UTF-8 and try again", "FILE") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", "FILE") from None
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file with exact decimals; a malformed file is one clear error with its line."""
+    text = read_text(path)
     try:
         return json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
@@ -414,8 +425,14 @@ def parse_lab_csv(text: str, *, today: date, patients: dict[str, dm.Patient]
     problems: Problems = [("header", f"unknown column '{c}'; expected {','.join(LAB_CSV_COLUMNS)}") for c in unknown]
     out: list[tuple[dm.Patient, dm.LabResult]] = []
     seen: dict[tuple[Any, ...], int] = {}
-    for n, row in enumerate(reader, start=2):
+    width = len(reader.fieldnames or [])
+    for n, row in enumerate(_csv_rows(reader), start=2):
         here = f"row {n}"
+        fields = width + len(row.get(None) or []) - sum(v is None for v in row.values())  # type: ignore[call-overload]
+        if fields != width:
+            problems.append((here, f"has {fields} fields, the header has {width}; check for a missing or extra "
+                                   "comma (quote a value that contains a comma)"))
+            continue
         p = patients.get((row.get("patient") or "").strip())
         if p is None:
             problems.append((f"{here}, patient", f"no patient '{row.get('patient')}'; add the patient first "
@@ -440,9 +457,17 @@ def parse_lab_csv(text: str, *, today: date, patients: dict[str, dm.Patient]
     return out
 
 
+def _csv_rows(reader: csv.DictReader[str]) -> Iterator[dict[str, Any]]:
+    """The rows of `reader`; a CSV the csv module cannot read is one clear error with its line."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise ValidationError(f"the CSV cannot be read at line {reader.line_num}: {exc}", "FILE") from None
+
+
 def _lab_from_row(row: dict[str, str]) -> dm.LabResult:
     try:
-        when = date.fromisoformat(row["date"].strip())
+        when = parse_iso_date(row["date"])
     except ValueError:
         raise ValidationError(f"'{row['date']}' is not a date that exists; write YYYY-MM-DD", "date") from None
     analyte = parse_analyte(row["analyte"])

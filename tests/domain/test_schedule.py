@@ -491,3 +491,13 @@ def test_preview_dates_strictly_increase_per_kind(pid: str, start: date, years: 
         assert key not in seen or seen[key] < item.due_date
         seen[key] = item.due_date
         assert item.due_date >= start
+
+
+def test_dates_beyond_the_calendar_clip_instead_of_crashing() -> None:
+    """Month and day arithmetic past year 9999 clips to the calendar's end (a worklist never crashes)."""
+    from tracker.domain.dates import add_days, add_months
+    assert add_months(date(9999, 11, 30), 6) == date.max
+    assert add_months(date(1, 3, 1), -6) == date.min
+    assert add_days(date(9999, 12, 1), 60) == date.max
+    assert add_days(date(1, 1, 5), -10) == date.min
+    assert add_months(date(2025, 8, 31), 6) == date(2026, 2, 28)

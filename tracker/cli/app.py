@@ -13,14 +13,29 @@ from tracker import __version__
 from tracker.errors import TrackerError
 
 
+#: click's UsageError, wherever this typer version keeps click (a dependency, or vendored).
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
 class TrackerGroup(TyperGroup):
     """Turns a TrackerError raised anywhere below into one line on stderr and exit code 1."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except _UsageError as exc:  # a bad option value is bad input too: one sentence, exit code 1
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group such as `tracker log`: its help
+                raise
+            where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "tracker"  # type: ignore[attr-defined]
+            message = exc.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
+            typer.echo(f"Error: {message} (see {where} --help)", err=True)
+            sys.exit(1)
         except TrackerError as exc:
             typer.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:  # a file or device the checks above did not foresee: still one sentence
+            where = f" ({exc.filename})" if exc.filename else ""
+            typer.echo(f"Error: {exc.strerror or exc}{where}; nothing was written", err=True)
             sys.exit(1)
 
 

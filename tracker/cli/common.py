@@ -12,6 +12,8 @@ import typer
 
 from tracker import config, jsonio
 from tracker.config import Settings
+from tracker.domain.checks import EARLIEST, LATEST
+from tracker.domain.dates import parse_iso_date
 from tracker.errors import ValidationError
 
 
@@ -41,14 +43,23 @@ def settings(ctx: typer.Context) -> Settings:
 
 def parse_date(text: str, option: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        return parse_iso_date(text)
     except ValueError:
         raise ValidationError(f"'{text}' is not a date that exists; write it as YYYY-MM-DD", option) from None
 
 
 def as_of(text: str | None) -> date:
     """The as-of date: the option, or today (the only place the clock is read)."""
-    return parse_date(text, "--as-of") if text else date.today()
+    if text is None:
+        return date.today()
+    if not text.strip():
+        raise ValidationError("is empty; give a date as YYYY-MM-DD, or leave the option out for today",
+                              "--as-of")
+    d = parse_date(text, "--as-of")
+    if not EARLIEST <= d <= LATEST:
+        raise ValidationError(f"{d.isoformat()} is outside the years {EARLIEST.year} to {LATEST.year}; "
+                              "check the date", "--as-of")
+    return d
 
 
 def interactive() -> bool:
@@ -110,14 +121,29 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, max_width: int = 90) -> str:
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [min(max_width, max([len(c)] + [len(row[i]) for row in cells])) for i, c in enumerate(columns)]
-    def line(vals: Sequence[str]) -> str:
-        return "  ".join(v[:w].ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
-    out = [line(columns), line(["-" * w for w in widths])]
-    out += [line(row) for row in cells]
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, max_width: int = 72) -> str:
+    """An aligned text table; a cell longer than `max_width` wraps onto further lines of its row
+    (never cut: a message cut short can be misread)."""
+    cells = [[_wrap(_cell(r.get(c)), max_width) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(part) for row in cells for part in row[i]]) for i, c in enumerate(columns)]
+
+    def lines(vals: Sequence[list[str]]) -> list[str]:
+        height = max(len(v) for v in vals)
+        return ["  ".join((v[k] if k < len(v) else "").ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
+                for k in range(height)]
+
+    out = lines([[c] for c in columns]) + lines([["-" * w] for w in widths])
+    for row in cells:
+        out += lines(row)
     return "\n".join(out) + "\n"
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    if len(text) <= width and "\n" not in text:
+        return [text]
+    import textwrap
+    return [part for line in text.splitlines() for part in (textwrap.wrap(line, width, break_on_hyphens=False)
+                                                            or [""])]
 
 
 def note(text: str) -> None:

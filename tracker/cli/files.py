@@ -56,7 +56,7 @@ def export(
 ) -> None:
     """Export histories: canonical JSON (sorted keys, ISO dates; importable again) or CSV.
 
-    Example: tracker export SYN-001 --out syn-001.json ; tracker export --all --format csv > all.csv
+    Example: tracker export SYN-GROWING --out syn-growing.json ; tracker export --all --format csv > all.csv
     """
     from tracker.errors import ValidationError
 
@@ -73,13 +73,28 @@ def export(
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write an export readable by its owner only (it holds patient data)."""
+    """Write an export readable by its owner only (it holds patient data). A regular file is
+    written beside its target and renamed over it, so a full disk never leaves half a file."""
+    import stat
+    import tempfile
+
     from tracker.errors import ValidationError
 
+    data = text.encode("utf-8")
     try:
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        if path.exists() and not stat.S_ISREG(path.stat().st_mode):  # a device or pipe: write through
+            with open(path, "wb") as f:
+                f.write(data)
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:  # mkstemp creates it 0600
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as exc:
-        raise ValidationError(f"cannot write {path}: {exc.strerror}", "--out") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
+        raise ValidationError(f"cannot write {path}: {exc.strerror or exc}; nothing was written", "--out") from None

@@ -132,7 +132,7 @@ def patient_list(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
 def patient_show(ctx: typer.Context, patient: PatientArg, fmt: FormatOption = Format.table) -> None:
     """Show one patient's details.
 
-    Example: tracker patient show SYN-001
+    Example: tracker patient show SYN-GROWING
     """
     p = _svc().get_patient(settings(ctx), patient)
     row = _patient_row(p)
@@ -191,7 +191,7 @@ def patient_edit(
     """Amend patient details; the audit trail keeps the values before and after.
     A protocol change applies from its new start date.
 
-    Example: tracker patient edit SYN-003 --set protocol.id=pnet-metastatic-ww --set protocol.start=2026-02-01
+    Example: tracker patient edit SYN-GROWING --set protocol.id=pnet-metastatic-ww --set protocol.start=2026-02-01
     --reason "liver metastases found"
     """
     st = settings(ctx)
@@ -221,7 +221,7 @@ def patient_leave(
     """Record that a patient left surveillance (treatment, patient choice, death, lost to follow-up).
     From that date nothing falls due and no current flags are shown.
 
-    Example: tracker patient leave SYN-002 --date 2026-03-01 --reason treatment
+    Example: tracker patient leave SYN-STABLE --date 2026-03-01 --reason treatment
     """
     when = need(on, "--date", "Date of leaving (YYYY-MM-DD)", _date("--date"))
     p = _svc().leave_surveillance(settings(ctx), patient, when, reason, note=notes, today=_today(today))
@@ -255,7 +255,7 @@ def log_visit(
 ) -> None:
     """Log a clinic visit: symptoms, weight, performance status, PPI use, wish to leave.
 
-    Example: tracker log visit SYN-001 --date 2026-01-08 --symptom abdominal_pain --weight 71.5 --ppi
+    Example: tracker log visit SYN-GROWING --date 2026-01-08 --symptom abdominal_pain --weight 71.5 --ppi
     """
     syms = tuple(sorted(set(symptom or [])))
     if other and dm.Symptom.OTHER not in syms:
@@ -289,7 +289,7 @@ def log_lab(
 ) -> None:
     """Log a lab result (chromogranin A, hormones, bilirubin, ...), with lab, assay and upper limit.
 
-    Example: tracker log lab SYN-001 --date 2026-01-08 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
+    Example: tracker log lab SYN-GROWING --date 2026-01-08 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
     """
     a = need(analyte, "--analyte", "Analyte (e.g. chromogranin_a)", lambda t: parse_analyte(t, "--analyte"))
     r = dm.LabResult(
@@ -322,7 +322,7 @@ def log_scan(
 ) -> None:
     """Log an imaging study with per-lesion sizes (cm is converted to mm) and duct diameters.
 
-    Example: tracker log scan SYN-001 --date 2026-01-08 --modality MRI --lesion P1:pancreas:1.4cm --mpd 2mm
+    Example: tracker log scan SYN-GROWING --date 2026-01-08 --modality MRI --lesion P1:pancreas:1.4cm --mpd 2mm
     """
     from tracker.domain.units import MAX_DUCT_MM, parse_size_mm
 
@@ -358,9 +358,10 @@ def log_pathology(
 ) -> None:
     """Log a pathology report (Ki-67, mitotic count, grade).
 
-    Example: tracker log pathology SYN-001 --date 2025-01-20 --ki67 2.5
+    Example: tracker log pathology SYN-GROWING --date 2025-01-20 --ki67 2.5
     """
-    k = need(ki67, "--ki67", "Ki-67 %", lambda t: parse_decimal(t, "--ki67")) if ki67 or mitoses is None else None
+    asked = ki67 is not None or (mitoses is None and grade is None)  # something to grade by
+    k = need(ki67, "--ki67", "Ki-67 %", lambda t: parse_decimal(t, "--ki67")) if asked else None
     mi = parse_decimal(mitoses, "--mitoses") if mitoses else None
     r = dm.Pathology(
         date=need(on, "--date", "Report date (YYYY-MM-DD)", _date("--date")), ki67_pct=k, mitoses_per_2mm2=mi,
@@ -390,7 +391,7 @@ def history(
 ) -> None:
     """A patient's records in date order, with their ids (for amend and void).
 
-    Example: tracker history SYN-001 --format json
+    Example: tracker history SYN-GROWING --format json
     """
     p, recs = _svc().history(settings(ctx), patient, include_voided=voided)
     cols = ["kind", "id", "date", "summary", "source", "verified"] + (["voided_reason"] if voided else [])
@@ -412,12 +413,12 @@ def amend(
     Example: tracker amend scan 12 --set lesions.P1.longest_mm=15 --reason "radiology addendum"
     """
     st = settings(ctx)
-    _, old = _svc().get_record(st, _kind(kind), record_id)
+    owner, old = _svc().get_record(st, _kind(kind), record_id)
     doc = _apply(jsonio.record_doc(old.record), _parse_sets(sets))
     doc.pop("voided_reason", None)
     new = jsonio.record_from_doc(kind, doc, old.record.provenance.source)
     _svc().amend_record(st, kind, record_id, new, reason=reason, today=_today(today), allow_future=allow_future)
-    note(f"Amended {kind} #{record_id}.")
+    note(f"Amended {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
 
 
 @app.command("void")
@@ -431,8 +432,10 @@ def void(
 
     Example: tracker void lab 7 --reason "entered for the wrong patient"
     """
-    _svc().void_record(settings(ctx), _kind(kind), record_id, reason=reason)
-    note(f"Voided {kind} #{record_id}.")
+    st = settings(ctx)
+    owner, old = _svc().get_record(st, _kind(kind), record_id)
+    _svc().void_record(st, _kind(kind), record_id, reason=reason)
+    note(f"Voided {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
 
 
 @app.command("audit")
@@ -443,7 +446,7 @@ def audit(
 ) -> None:
     """The audit trail: who changed what, when (UTC), with the values before and after.
 
-    Example: tracker audit SYN-001 --format json
+    Example: tracker audit SYN-GROWING --format json
     """
     rows = _svc().audit_trail(settings(ctx), patient)
     cols = ["id", "at", "user", "action", "entity", "entity_id", "reason"]

@@ -161,7 +161,7 @@ def schedule(
 
     Example: tracker schedule SYN-GROWING --as-of 2026-02-15 ; tracker schedule SYN-GROWING --format ics > syn.ics
     """
-    v = _svc().views(settings(ctx), patient, as_of=as_of(today))[0]
+    v = _svc().views(settings(ctx), patient, as_of=as_of(today), record=False)[0]
     if v.history.patient.left_on is not None:
         note(f"{v.label} left surveillance on {v.history.patient.left_on}: nothing is due.")
     _emit_items(v.schedule, fmt)
@@ -198,8 +198,8 @@ def worklist(
     bad = [s for s in status or [] if s not in known]
     if bad:
         raise ValidationError(f"unknown status '{bad[0]}'; use {', '.join(sorted(known))}", "--status")
-    if within < 0:
-        raise ValidationError("--within must be 0 or more days", "--within")
+    if not 0 <= within <= 3660:
+        raise ValidationError(f"give between 0 and 3660 days (ten years), not {within}", "--within")
     when = as_of(today)
     with typer.progressbar(length=1, label="Evaluating", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
         views = _svc().views(settings(ctx), None, as_of=when)

@@ -25,25 +25,64 @@ from tracker.domain.units import (
     MAX_PANCREATIC_LESION_MM,
     MAX_WEIGHT_KG,
     UNITS,
+    who_grade,
 )
 
 Problems = list[tuple[str, str]]
 Record = Visit | LabResult | ImagingStudy | Pathology
 
+#: The dates the tool works with: as-of dates and every stored date lie within these years.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2199, 12, 31)
+#: How far ahead a date may lie even when the future is allowed (a protocol start planned for the
+#: next baseline scan, a report dated ahead by a clock in another time zone): about a year.
+FUTURE_LIMIT_DAYS = 366
+#: Patient labels: what schemas/patient.schema.json allows, and never all digits (a number names
+#: a patient by its internal id).
+LABEL_MAX = 64
+_LABEL_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_LABEL_REST = _LABEL_FIRST | frozenset("_.-")
+#: Upper bounds of a lab value or upper reference limit in any accepted unit: far above anything
+#: measured (chromogranin A above 100,000 ng/mL is reported in rare carcinoid crises), low enough
+#: to catch a value typed with its unit's prefix wrong by a thousand.
+MAX_LAB_VALUE = Decimal(10) ** 7
+MAX_MITOSES = Decimal(1000)
+
+
+def check_label(label: str, field: str = "label") -> Problems:
+    """A patient label: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit,
+    not all digits."""
+    if not label:
+        return [(field, "a patient label is required; pick a short label such as P-014 (no real name needed)")]
+    if len(label) > LABEL_MAX:
+        return [(field, f"a patient label is at most {LABEL_MAX} characters, this one has {len(label)}")]
+    if label[0] not in _LABEL_FIRST or any(c not in _LABEL_REST for c in label):
+        return [(field, "a patient label uses letters, digits, '_', '.' and '-' only, starting with a letter "
+                        "or digit (no spaces); for example P-014")]
+    if label.isdigit():
+        return [(field, f"a patient label cannot be only digits ('{label}' would read as an internal id); "
+                        "add a letter, such as P-" + label)]
+    return []
+
 
 def check_date(d: date, field: str, patient: Patient | None, *, today: date, allow_future: bool) -> Problems:
-    """A record date may not lie in the future (unless allowed) or before the birth year."""
+    """A record date may not lie in the future (unless allowed, and then at most about a year
+    ahead) or before the birth year."""
     out: Problems = []
     if d > today and not allow_future:
         out.append((field, f"{d.isoformat()} is in the future (today is {today.isoformat()}); "
                            "check the date or pass --allow-future"))
+    elif (d - today).days > FUTURE_LIMIT_DAYS:
+        out.append((field, f"{d.isoformat()} is more than a year after today ({today.isoformat()}); check the date"))
+    elif d < EARLIEST:
+        out.append((field, f"{d.isoformat()} is before {EARLIEST.year}; check the date"))
     if patient is not None and d.year < patient.birth_year:
         out.append((field, f"{d.isoformat()} is before the birth year {patient.birth_year}"))
     return out
 
 
 def check_patient(p: Patient, *, today: date, prefix: str = "patient") -> Problems:
-    out: Problems = []
+    out: Problems = check_label(p.label, f"{prefix}.label")
     if not 1900 <= p.birth_year <= today.year:
         out.append((f"{prefix}.birth_year", f"{p.birth_year} is not a plausible birth year"))
     for name in ("diagnosis_date", "protocol_start"):
@@ -90,8 +129,14 @@ def _check_lab(r: LabResult, p: str) -> Problems:
     out: Problems = []
     if r.value < 0:
         out.append((f"{p}value", f"a lab value cannot be negative, got {r.value}"))
+    elif r.value > MAX_LAB_VALUE:
+        out.append((f"{p}value", f"{r.value} is not a plausible lab value (above {MAX_LAB_VALUE:,}); check the value "
+                                 "and its unit"))
     if r.upper_limit is not None and r.upper_limit <= 0:
         out.append((f"{p}upper_limit", f"an upper reference limit must be above 0, got {r.upper_limit}"))
+    elif r.upper_limit is not None and r.upper_limit > MAX_LAB_VALUE:
+        out.append((f"{p}upper_limit", f"{r.upper_limit} is not a plausible upper reference limit (above "
+                                       f"{MAX_LAB_VALUE:,}); check the value and its unit"))
     allowed = UNITS[r.analyte]
     if r.analyte is not Analyte.OTHER and r.unit not in allowed:
         out.append((f"{p}unit", f"unit '{r.unit}' does not fit {r.analyte.value}; use one of {', '.join(allowed)}"))
@@ -128,8 +173,27 @@ def _check_pathology(r: Pathology, p: str) -> Problems:
     out: Problems = []
     if r.ki67_pct is not None and not 0 <= r.ki67_pct <= 100:
         out.append((f"{p}ki67_pct", f"Ki-67 is a percentage from 0 to 100, got {r.ki67_pct}"))
-    if r.mitoses_per_2mm2 is not None and r.mitoses_per_2mm2 < 0:
-        out.append((f"{p}mitoses_per_2mm2", "a mitotic count cannot be negative"))
+    if r.mitoses_per_2mm2 is not None and not 0 <= r.mitoses_per_2mm2 <= MAX_MITOSES:
+        out.append((f"{p}mitoses_per_2mm2", f"a mitotic count is 0 to {MAX_MITOSES} per 2 mm², got {r.mitoses_per_2mm2}"))
     if r.ki67_pct is None and r.mitoses_per_2mm2 is None and r.grade is None:
         out.append((f"{p}ki67_pct", "give Ki-67 %, a mitotic count or a grade"))
+    if out or r.grade is None:
+        return out
+    derived = who_grade(r.ki67_pct, r.mitoses_per_2mm2)
+    # WHO 2019: the grade is the higher of the Ki-67 and mitotic grades. A stated grade below the
+    # derived one contradicts the values; with both values given it must equal the derived one.
+    # A higher stated grade with one value is allowed (the other, unrecorded, may set it).
+    both = r.ki67_pct is not None and r.mitoses_per_2mm2 is not None
+    if derived is not None and (r.grade.value < derived.value or (both and r.grade is not derived)):
+        out.append((f"{p}grade", f"grade {r.grade.value} contradicts {_grade_basis(r)} ({derived.value} per WHO "
+                                 "2019); check the values or leave the grade out to derive it"))
     return out
+
+
+def _grade_basis(r: Pathology) -> str:
+    parts = []
+    if r.ki67_pct is not None:
+        parts.append(f"Ki-67 {r.ki67_pct} %")
+    if r.mitoses_per_2mm2 is not None:
+        parts.append(f"{r.mitoses_per_2mm2} mitoses per 2 mm²")
+    return " and ".join(parts)

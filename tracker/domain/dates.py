@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from calendar import monthrange
-from datetime import date
+from datetime import date, timedelta
 
 DAYS_PER_YEAR = 365.25
 
@@ -17,6 +17,10 @@ DAYS_PER_YEAR = 365.25
 def add_months(d: date, months: int) -> date:
     """`d` plus whole calendar months, clipped to the month's last day."""
     year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
+    if not 1 <= year <= 9999:
+        # Beyond the calendar: clip, so that a far date never crashes a worklist. Entry checks
+        # keep real data within FUTURE_LIMIT_DAYS of today.
+        return date.max if year > 9999 else date.min
     day = d.day
     if day > 28:
         day = min(day, monthrange(year, month0 + 1)[1])
@@ -56,3 +60,20 @@ def months_between(d0: date, d1: date) -> float:
 def years_between(d0: date, d1: date) -> float:
     """Years from d0 to d1: days / 365.25."""
     return (d1 - d0).days / DAYS_PER_YEAR
+
+
+def add_days(d: date, days: int) -> date:
+    """`d` plus `days`, clipped to the calendar's ends instead of overflowing."""
+    try:
+        return d + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
+def parse_iso_date(text: str) -> date:
+    """A date written exactly YYYY-MM-DD (ValueError otherwise): `date.fromisoformat` alone would
+    also take the compact 20260131 or week dates, which a person never meant."""
+    t = text.strip()
+    if len(t) != 10 or t[4] != "-" or t[7] != "-" or not (t[:4] + t[5:7] + t[8:]).isdigit():
+        raise ValueError(f"'{text}' is not YYYY-MM-DD")
+    return date.fromisoformat(t)

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from tracker.domain.dates import add_months, calendar_months_between
+from tracker.domain.dates import add_days, add_months, calendar_months_between
 from tracker.domain.model import (
     Analyte,
     DueItem,
@@ -83,17 +83,17 @@ class _Cycle:
 
 def item_status(due: date, as_of: date, protocol: SurveillanceProtocol) -> DueStatus:
     """The window of an item due on `due`, on the date `as_of` (rules.md §4 "Windows")."""
-    if as_of < due - timedelta(days=protocol.due_soon_days):
+    if as_of < add_days(due, -protocol.due_soon_days):
         return DueStatus.NOT_DUE
     if as_of < due:
         return DueStatus.DUE_SOON
-    if as_of <= due + timedelta(days=protocol.grace_days):
+    if as_of <= add_days(due, protocol.grace_days):
         return DueStatus.DUE
     return DueStatus.OVERDUE
 
 
 def _window_start(due: date, protocol: SurveillanceProtocol) -> date:
-    return due - timedelta(days=protocol.due_soon_days)
+    return add_days(due, -protocol.due_soon_days)
 
 
 def _due_item(label: str, kind: ItemKind, what: str, plan: _Planned, protocol: SurveillanceProtocol,
@@ -101,7 +101,7 @@ def _due_item(label: str, kind: ItemKind, what: str, plan: _Planned, protocol: S
     return DueItem(
         patient=label, kind=kind, what=what, due_date=plan.due,
         window_start=_window_start(plan.due, protocol),
-        window_end=plan.due + timedelta(days=protocol.grace_days),
+        window_end=add_days(plan.due, protocol.grace_days),
         status=status, reason=plan.reason, escalated_by=plan.escalated_by,
     )
 
@@ -189,7 +189,7 @@ def _companion(done: Sequence[date], cycle: _Cycle, protocol: SurveillanceProtoc
 
 def _baseline(results: Sequence[LabResult], spec: ItemSpec, start: date, *, late: bool) -> LabResult | None:
     """The latest result on or before start + baseline_days; else, if `late`, the first after."""
-    cutoff = start + timedelta(days=spec.baseline_days)
+    cutoff = add_days(start, spec.baseline_days)
     before = [r for r in results if r.date <= cutoff]
     if before:
         return before[-1]

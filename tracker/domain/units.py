@@ -74,6 +74,9 @@ MAX_LESION_MM = Decimal(150)
 MAX_PANCREATIC_LESION_MM = Decimal(100)
 MAX_DUCT_MM = Decimal(30)
 MAX_WEIGHT_KG = Decimal(350)
+#: Numbers accepted anywhere: at most 15 significant digits, between 1e-9 and 1e13 in size.
+MAX_DIGITS = 15
+MIN_ADJUSTED, MAX_ADJUSTED = -9, 12
 
 _SIZE_RE = re.compile(r"^\s*([-+]?\d+(?:[.,]\d+)?)\s*(mm|cm)?\s*$", re.IGNORECASE)
 
@@ -89,6 +92,13 @@ def parse_decimal(text: str | int | float | Decimal, field: str) -> Decimal:
             raise ValidationError(f"'{text}' is not a number; write it like 12.5", field) from None
     if not value.is_finite():
         raise ValidationError(f"'{text}' is not a finite number", field)
+    # Measurements carry few digits. Bounding them keeps every stored value exact through the
+    # database and a JSON export (a double holds 15 significant digits exactly).
+    if value and not MIN_ADJUSTED <= value.adjusted() <= MAX_ADJUSTED:
+        raise ValidationError(f"'{text}' is out of range for a measurement; check the value", field)
+    if len(value.normalize().as_tuple().digits) > MAX_DIGITS:
+        raise ValidationError(f"'{text}' has more than {MAX_DIGITS} significant digits; round it as the report does",
+                              field)
     return value
 
 

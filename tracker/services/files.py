@@ -117,12 +117,7 @@ def _write(settings: Settings, parsed: Sequence[jsonio.ImportedPatient], filenam
 
 
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ValidationError(f"file {path} does not exist", "FILE") from None
-    except UnicodeDecodeError:
-        raise ValidationError(f"{path.name} is not UTF-8 text; save it as UTF-8 CSV", "FILE") from None
+    text = jsonio.read_text(path)
     with session_scope(settings) as s:
         patients = {p.label: p for p in Store(s).patients()}
     rows = jsonio.parse_lab_csv(text, today=today, patients=patients)

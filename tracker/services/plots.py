@@ -62,10 +62,11 @@ def _metadata(ext: str) -> dict[str, Any]:
     return {"Software": "tracker"}
 
 
-def _view(settings: Settings, label: str, as_of: date) -> PatientView:
-    found = views(settings, label, as_of=as_of)
+def _view(settings: Settings, label: str, as_of: date, *, record: bool = False) -> PatientView:
+    """One patient's view; `record` marks its flags as seen (the report shows them, a plot does not)."""
+    found = views(settings, label, as_of=as_of, record=record)
     if not found:
-        raise NotFoundError(f"no patient '{label}'; run `tracker patients` to see the labels")
+        raise NotFoundError(f"no patient '{label}'; run `tracker patient list` to see the labels")
     return found[0]
 
 
@@ -114,7 +115,7 @@ def cohort_figure_for(all_views: Sequence[PatientView], *, as_of: date) -> Figur
 def plot_cohort(settings: Settings, path: Path, *, as_of: date) -> Path:
     """Spider plot and waterfall of every patient under surveillance into `path`."""
     check_target(path, PLOT_FORMATS)
-    all_views = [v for v in views(settings, None, as_of=as_of) if not _left(v, as_of)]
+    all_views = [v for v in views(settings, None, as_of=as_of, record=False) if not _left(v, as_of)]
     return _save_closed(cohort_figure_for(all_views, as_of=as_of), path)
 
 
@@ -128,7 +129,7 @@ def write_report(settings: Settings, label: str, path: Path, *, as_of: date) -> 
     from tracker import __version__, report
 
     check_target(path, REPORT_FORMATS)
-    v = _view(settings, label, as_of)
+    v = _view(settings, label, as_of, record=True)
     data = report.ReportData(history=v.history, protocol=v.protocol, flags=tuple(fv.flag for fv in v.flags),
                              schedule=tuple(v.schedule), as_of=as_of, version=__version__)
     try:

@@ -58,8 +58,10 @@ def get_patient(settings: Settings, ref: str) -> dm.Patient:
 
 def edit_patient(settings: Settings, ref: str, changes: dict[str, Any], *, reason: str, today: date) -> dm.Patient:
     """Amend patient fields (a protocol change applies from its new start date)."""
+    if not reason.strip():
+        raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
     if not changes:
-        raise ValidationError("nothing to change; give at least one option such as --protocol", "options")
+        raise ValidationError("nothing to change; give at least one --set FIELD=VALUE that differs", "--set")
     with session_scope(settings) as s:
         st = Store(s)
         before = st.patient(ref)

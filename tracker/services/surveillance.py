@@ -337,22 +337,22 @@ def review_flag(settings: Settings, ref: str, key: str, *, action: str, reason: 
     """Acknowledge a current flag, or snooze a watch flag until a date (at most 183 days ahead)."""
     if not reason.strip():
         raise ValidationError(f"to {action} a flag, give a reason with --reason", "--reason")
-    current = views(settings, ref, as_of=as_of)[0]
-    matches = [v for v in [*current.flags, *current.snoozed] if v.flag.key == key or v.flag.key.startswith(key)
-               or v.flag.rule_id == key]
+    if action == "snooze" and (until is None or until <= as_of or until > as_of + timedelta(days=MAX_SNOOZE_DAYS)):
+        raise ValidationError(f"--until must be after {as_of} and at most {MAX_SNOOZE_DAYS} days later", "--until")
+    # Read without marking anything seen: a refused review leaves the flag log as it was.
+    current = views(settings, ref, as_of=as_of, record=False)[0]
+    candidates = [*current.flags, *current.snoozed]
+    matches = [v for v in candidates if v.flag.key == key] or [v for v in candidates if v.flag.rule_id == key]
     if not matches:
         raise NotFoundError(f"no current flag '{key}' for {ref} as of {as_of}; run `tracker flags {ref}` "
-                            "and copy the flag's key or rule id")
+                            "and copy the flag's rule id or key exactly")
     if len(matches) > 1:
         raise ValidationError(f"'{key}' matches {len(matches)} flags; give the full key from "
                               f"`tracker flags {ref} --format json`", "FLAG")
     target = matches[0]
-    if action == "snooze":
-        if target.flag.severity is not Severity.WATCH:
-            raise ConflictError(f"only watch flags can be snoozed; {target.flag.rule_id} is "
-                                f"{target.flag.severity.value} — acknowledge it instead")
-        if until is None or until <= as_of or until > as_of + timedelta(days=MAX_SNOOZE_DAYS):
-            raise ValidationError(f"--until must be after {as_of} and at most {MAX_SNOOZE_DAYS} days later", "--until")
+    if action == "snooze" and target.flag.severity is not Severity.WATCH:
+        raise ConflictError(f"only watch flags can be snoozed; {target.flag.rule_id} is "
+                            f"{target.flag.severity.value} — acknowledge it instead")
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient(ref)
