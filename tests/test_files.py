@@ -131,3 +131,83 @@ def test_each_example_round_trips_alone(cli: Cli, example: str, tmp_path: Path) 
     db.dispose_all()
     assert json.loads(exported.stdout)["patient"] == {
         **_doc(example)["patient"], **json.loads(exported.stdout)["patient"]}
+
+
+# ----------------------------------------------------------------------------- streamed reading
+
+
+def _cohort(n: int) -> list[dict]:  # type: ignore[type-arg]
+    base = json.loads((EXAMPLES / "syn-stable.json").read_text())
+    out = []
+    for i in range(n):
+        doc = json.loads(json.dumps(base))
+        doc["patient"]["label"] = f"SYN-S{i:03d}"
+        out.append(doc)
+    return out
+
+
+def test_a_problem_in_a_late_chunk_rolls_back_the_chunks_already_written(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cohort is written chunk by chunk in one transaction: a bad document after several
+    chunks leaves the database as it was, and problems before and after it are all reported."""
+    from tracker.services import files
+
+    monkeypatch.setattr(files, "CHUNK", 2)
+    docs = _cohort(7)
+    docs[1]["visits"][0]["date"] = "2025-02-30"
+    docs[6]["scans"][0]["lesions"][0]["longest_mm"] = -1
+    path = tmp_path / "cohort.json"
+    path.write_text(json.dumps({"schema_version": 1, "synthetic": True, "patients": docs}))
+    before = counts(cli.url)
+    r = cli("import", str(path), *AS_OF)
+    assert r.exit_code == 1
+    assert "patients[1].visits[0].date" in r.stderr and "patients[6].scans[0].lesions[0].longest_mm" in r.stderr
+    assert counts(cli.url) == before
+    docs[6]["scans"][0]["lesions"][0]["longest_mm"] = 12
+    docs[1]["visits"][0]["date"] = "2025-02-28"
+    docs[5]["visits"][0]["date"] = "2025-02-30"  # only a late chunk is bad now
+    path.write_text(json.dumps({"schema_version": 1, "patients": docs}))
+    r = cli("import", str(path), *AS_OF)
+    assert r.exit_code == 1 and "patients[5].visits[0].date" in r.stderr
+    assert counts(cli.url) == before
+    docs[5]["visits"][0]["date"] = "2025-02-28"
+    path.write_text(json.dumps(docs))  # a plain list of documents
+    r = cli("import", str(path), *AS_OF)
+    assert r.exit_code == 0, r.stderr
+    assert counts(cli.url)["patient"] == before["patient"] + 7
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('{"schema_version": 2, "patients": []}', "schema_version"),
+    ('{"schema_version": 1, "patients": 5}', "patients"),
+    ('{"schema_version": 1, "patients": [], "colour": "red"}', "colour"),
+    ('{"schema_version": 1, "patients": [] } x', "Extra data"),
+    ('{"schema_version": 1, "patients": [{"schema_version": 1}', "line 1"),
+    ('{"schema_version": 1 "patients": []}', "Expecting"),
+    ("", "not valid JSON"),
+    ("[1, 2]", "[0]"),
+    ("7", "(document)"),
+])
+def test_a_malformed_cohort_is_one_located_error(cli: Cli, tmp_path: Path, text: str, words: str) -> None:
+    """Whatever the damage to the wrapper, the streamed reader names it and nothing is written."""
+    path = tmp_path / "cohort.json"
+    path.write_text(text)
+    before = counts(cli.url)
+    r = cli("import", str(path), *AS_OF)
+    assert r.exit_code == 1 and words in r.stderr and "Traceback" not in r.output, r.output
+    assert counts(cli.url) == before
+
+
+def test_import_reports_progress_through_the_file(tmp_path: Path, sqlite_url: str) -> None:
+    """The progress callback moves forward through the file's characters and ends at its length."""
+    from datetime import date
+
+    from tracker.services import files
+
+    path = tmp_path / "cohort.json"
+    path.write_text(json.dumps({"schema_version": 1, "patients": _cohort(3)}))
+    seen: list[tuple[int, int]] = []
+    files.import_file(Settings(db_url=sqlite_url, user="t"), path, today=date(2027, 12, 31),
+                      progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] == len(path.read_text())
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

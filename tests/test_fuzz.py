@@ -223,3 +223,42 @@ def test_log_commands_store_or_refuse(args: list[str]) -> None:
             kind = args[1]
             assert after[kind] == before[kind] + 1
             assert after["audit"] == before["audit"] + 1
+
+
+# --------------------------------------------------------------------------- the streamed reader
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["patients", "schema_version", "patient", "x"]), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(value=_json_values, indent=st.sampled_from([None, 0, 2]), cut=st.integers(min_value=0, max_value=60))
+def test_the_streamed_reader_agrees_with_json_loads(value: Any, indent: int | None, cut: int) -> None:
+    """Any JSON text (whole, or cut short) gives the documents `json.loads` + `patient_documents`
+    gives, or one ValidationError: never a traceback, never a document the file does not hold."""
+    from tracker.errors import ValidationError
+
+    text = json.dumps(value, indent=indent)
+    for t in (text, text[:cut]):
+        try:
+            parsed = json.loads(t)
+        except json.JSONDecodeError:
+            parsed, expected = None, None
+        else:
+            cohort = isinstance(parsed, dict) and "patients" in parsed
+            if cohort and not isinstance(parsed["patients"], list):
+                expected = []  # the wrapper's schema check reports it
+            else:
+                expected = jsonio.patient_documents(parsed)
+        stream = jsonio.DocumentStream(t, "f.json")
+        try:
+            got = list(stream)
+        except ValidationError:
+            assert expected is None, t
+            continue
+        assert got == expected, t
+        assert (stream.wrapper is not None) == (isinstance(parsed, dict) and "patients" in parsed)

@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from tracker.domain import model as dm
 from tracker.domain.checks import Problems, check_patient, check_record
-from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, who_grade
 from tracker.domain.dates import parse_iso_date
+from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, who_grade
 from tracker.errors import ValidationError
 
 Record = dm.Visit | dm.LabResult | dm.ImagingStudy | dm.Pathology
@@ -174,6 +174,8 @@ class ImportedPatient:
 
 def exact(v: Any) -> Decimal:
     """A JSON number or numeric string as a Decimal without spurious trailing zeros."""
+    if type(v) is int and 0 <= v < 10 ** 12:  # the common case, already exact and in range
+        return Decimal(v)
     d = parse_decimal(v, "value")
     try:
         return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
@@ -186,8 +188,13 @@ def _opt(v: Any) -> Decimal | None:
 
 
 def _prov(d: dict[str, Any], default: dm.Source) -> dm.Provenance:
-    return dm.Provenance(source=dm.Source(d.get("source", default.value)), verified=bool(d.get("verified", False)),
-                         notes=str(d.get("notes", "")))
+    return _provenance(d.get("source", default.value), bool(d.get("verified", False)), str(d.get("notes", "")))
+
+
+@lru_cache(maxsize=4096)
+def _provenance(source: str, verified: bool, notes: str) -> dm.Provenance:
+    """Provenance values are few (most records share one): made once each, shared (immutable)."""
+    return dm.Provenance(source=dm.Source(source), verified=verified, notes=notes)
 
 
 def patient_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Patient:
@@ -273,49 +280,182 @@ def patient_documents(doc: Any) -> list[tuple[list[Any], dict[str, Any]]]:
 
 
 def parse_documents(doc: Any, *, today: date, source: dm.Source = dm.Source.IMPORT) -> list[ImportedPatient]:
-    """Validate a whole file and convert it; raises ValidationError listing every problem."""
+    """Validate a whole (already parsed) file and convert it; raises ValidationError listing
+    every problem. `import_file` streams instead, through `DocumentStream` and `DocumentParser`."""
     problems = schema_problems(doc, "patient.schema.json")
     if problems:
         raise ValidationError(problems)
-    out: list[ImportedPatient] = []
-    labels: set[str] = set()
-    for where, d in patient_documents(doc):
+    parser = DocumentParser(today=today, source=source)
+    out = [ip for where, d in patient_documents(doc) if (ip := parser.parse(where, d)) is not None]
+    if parser.problems:
+        raise ValidationError(parser.problems)
+    return out
+
+
+class DocumentParser:
+    """Checks and converts patient documents one at a time, gathering every problem (with its
+    location) in `problems`; remembers the labels seen so that a label twice in a file is found."""
+
+    def __init__(self, *, today: date, source: dm.Source = dm.Source.IMPORT) -> None:
+        self.today = today
+        self.source = source
+        self.problems: Problems = []
+        self.labels: set[str] = set()
+
+    def parse(self, where: list[Any], d: Any, *, check_schema: bool = False) -> ImportedPatient | None:
+        """One patient document at `where` (already schema-valid unless `check_schema`); None
+        when it cannot be converted at all."""
+        problems = self.problems
+        if check_schema:
+            found = schema_problems(d, "patient.schema.json", where, definition="patient_document")
+            if found:
+                problems += found
+                return None
         loc = location(where)
         prefix = f"{loc}." if where else ""
+        today, source = self.today, self.source
         try:
             p = patient_from_doc(d["patient"], source)
         except (ValueError, ValidationError) as exc:
             problems.append((f"{prefix}patient", _msg(exc)))
-            continue
-        if p.label in labels:
+            return None
+        if p.label in self.labels:
             problems.append((f"{prefix}patient.label", f"patient {p.label} appears twice in this file"))
-        labels.add(p.label)
+        self.labels.add(p.label)
         problems += check_patient(p, today=today, prefix=f"{prefix}patient")
         records: list[tuple[str, Record, str | None]] = []
         for kind, key in LIST_KEYS.items():
             seen: dict[tuple[Any, ...], str] = {}
-            for i, rd in enumerate(d.get(key, [])):
-                here = f"{prefix}{key}[{i}]"
+            read = READERS[kind]
+            for i, rd in enumerate(d.get(key, ())):
                 try:
-                    r = READERS[kind](rd, source)
+                    r = read(rd, source)
                 except ValidationError as exc:
+                    here = f"{prefix}{key}[{i}]"
                     problems += [(f"{here}.{f}" if f else here, m) for f, m in exc.problems]
                     continue
                 except ValueError as exc:
-                    problems.append((here, _msg(exc)))
+                    problems.append((f"{prefix}{key}[{i}]", _msg(exc)))
                     continue
-                problems += check_record(r, p, today=today, allow_future=False, prefix=here)
-                nk = dm.natural_key(r)
-                if rd.get("voided_reason") is None:
+                found = check_record(r, p, today=today, allow_future=False, prefix=f"{prefix}{key}[{i}]")
+                if found:
+                    problems += found
+                voided = rd.get("voided_reason")
+                if voided is None:
+                    nk = dm.natural_key(r)
                     if nk in seen:
-                        problems.append((here, f"duplicates {seen[nk]} (same {kind} on {r.date}); "
-                                               "void one or merge them"))
-                    seen[nk] = here
-                records.append((kind, r, rd.get("voided_reason")))
-        out.append(ImportedPatient(p, tuple(records), loc))
-    if problems:
-        raise ValidationError(problems)
-    return out
+                        problems.append((f"{prefix}{key}[{i}]", f"duplicates {seen[nk]} (same {kind} on {r.date}); "
+                                                                "void one or merge them"))
+                    seen[nk] = f"{prefix}{key}[{i}]"
+                records.append((kind, r, voided))
+        return ImportedPatient(p, tuple(records), loc)
+
+
+class DocumentStream:
+    """The patient documents of a JSON text, decoded one at a time (a 100 MB cohort is never held
+    as Python objects all at once): a single patient document, a list of them, or a cohort
+    `{"schema_version": 1, "patients": [...]}`. Iterating yields (location, document); after
+    it, `wrapper` is the cohort object without its patients (None for the other two shapes), and
+    `position` tells how many characters have been read (for a progress bar). A malformed text
+    raises ValidationError naming its line and column."""
+
+    _decoder = json.JSONDecoder(parse_float=Decimal)
+
+    def __init__(self, text: str, name: str) -> None:
+        self.text = text
+        self.name = name
+        self.position = 0
+        self.wrapper: dict[str, Any] | None = None
+
+    def __iter__(self) -> Iterator[tuple[list[Any], Any]]:
+        try:
+            yield from self._documents()
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                f"{self.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE"
+            ) from None
+
+    def _skip(self, pos: int) -> int:
+        text = self.text
+        while pos < len(text) and text[pos] in " \t\n\r":
+            pos += 1
+        return pos
+
+    def _value(self, pos: int) -> tuple[Any, int]:
+        value, end = self._decoder.raw_decode(self.text, self._skip(pos))
+        self.position = end
+        return value, end
+
+    def _expect(self, pos: int, what: str) -> None:
+        found = self.text[pos:pos + 1]
+        if not found or found not in what:
+            names = " or ".join(repr(c) for c in what)
+            raise json.JSONDecodeError(f"Expecting {names}", self.text, pos)
+
+    def _array(self, pos: int, where: list[Any]) -> Iterator[tuple[list[Any], Any]]:
+        """The items of the array opening at `pos`; sets `self.position` past its ']'."""
+        pos = self._skip(pos + 1)
+        i = 0
+        if self.text[pos:pos + 1] == "]":
+            self.position = pos + 1
+            return
+        while True:
+            item, pos = self._value(pos)
+            yield [*where, i], item
+            i += 1
+            pos = self._skip(pos)
+            self._expect(pos, ",]")
+            if self.text[pos] == "]":
+                self.position = pos + 1
+                return
+            pos += 1
+
+    def _documents(self) -> Iterator[tuple[list[Any], Any]]:
+        text = self.text
+        pos = self._skip(0)
+        if text[pos:pos + 1] == "[":
+            yield from self._array(pos, [])
+        elif text[pos:pos + 1] == "{":
+            yield from self._object(pos)
+        else:
+            value, _ = self._value(pos)
+            yield [], value
+        end = self._skip(self.position)
+        if end < len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+
+    def _object(self, pos: int) -> Iterator[tuple[list[Any], Any]]:
+        """A top-level object: its "patients" array is streamed; the other members are kept."""
+        text = self.text
+        head: dict[str, Any] = {}
+        pos = self._skip(pos + 1)
+        streamed = False
+        if text[pos:pos + 1] == "}":
+            self.position = pos + 1
+        while text[pos:pos + 1] != "}":
+            self._expect(pos, '"')
+            key, pos = self._value(pos)
+            if key in head:
+                raise ValidationError(f"'{key}' appears twice at the top of {self.name}; keep one", "FILE")
+            pos = self._skip(pos)
+            self._expect(pos, ":")
+            pos = self._skip(pos + 1)
+            if key == "patients" and text[pos:pos + 1] == "[":
+                yield from self._array(pos, ["patients"])
+                head[key], pos, streamed = [], self.position, True
+            else:
+                head[key], pos = self._value(pos)
+            pos = self._skip(pos)
+            self._expect(pos, ",}")
+            if text[pos] == "}":
+                self.position = pos + 1
+                break
+            pos = self._skip(pos + 1)
+            self._expect(pos, '"')
+        if streamed or "patients" in head:  # a cohort ("patients" not a list: the wrapper's check names it)
+            self.wrapper = head
+        else:
+            yield [], head
 
 
 def _msg(exc: Exception) -> str:

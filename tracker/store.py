@@ -7,11 +7,13 @@ Histories are loaded in bulk: a fixed number of queries whatever the number of p
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -354,6 +356,14 @@ class Store:
             reason=reason, before=_json(before), after=_json(after),
         ))
 
+    def audit_many(self, events: Sequence[dict[str, Any]]) -> None:
+        """Many audit events at once (an import): the keyword arguments of `audit`, one dict each."""
+        at = now_utc()
+        _insert_many(self.s.connection(), m.AuditEvent, [
+            {"at": at, "user": e["user"], "action": e["action"], "entity": e["entity"], "entity_id": e["entity_id"],
+             "patient_id": e["patient_id"], "reason": e.get("reason", ""), "before": _json(e.get("before")),
+             "after": _json(e.get("after"))} for e in events])
+
     def audit_rows(self, patient_id: int | None) -> list[m.AuditEvent]:
         q = select(m.AuditEvent).order_by(col(m.AuditEvent.id))
         if patient_id is not None:
@@ -410,8 +420,16 @@ def _insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     cols = list(rows[0])
     sql = (f'INSERT INTO {table.__tablename__} ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
            f'VALUES ({", ".join("?" * len(cols))})')
-    conn.exec_driver_sql(sql, [tuple(v.isoformat() if type(v) is date else v for v in (r[c] for c in cols))
-                               for r in rows])
+    get = itemgetter(*cols)  # dates become text through the adapters registered below
+    conn.exec_driver_sql(sql, [get(r) for r in rows])
+
+
+#: How SQLAlchemy's SQLite DATE and DATETIME types store values; rows written straight to the
+#: driver by `_insert_many` are adapted the same way (SQLAlchemy's own statements hand the driver
+#: text already, so these adapters never change what it writes).
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+sqlite3.register_adapter(date, date.isoformat)
+sqlite3.register_adapter(datetime, lambda v: v.strftime(_SQLITE_DATETIME))
 
 
 # ----------------------------------------------------------------- Core tuples -> domain (bulk loads)
@@ -502,4 +520,11 @@ def history_from_records(p: dm.Patient, recs: Sequence[tuple[str, Record, str | 
 
 
 def _json(d: dict[str, Any] | None) -> str | None:
-    return None if d is None else json.dumps(d, sort_keys=True, default=str, ensure_ascii=False)
+    return None if d is None else json.dumps(d, sort_keys=True, default=_json_value, ensure_ascii=False)
+
+
+def _json_value(o: Any) -> Any:
+    """Decimals as JSON numbers (as in an export); anything else as its text."""
+    if isinstance(o, Decimal):
+        return int(o) if o == o.to_integral_value() else float(o)
+    return str(o)

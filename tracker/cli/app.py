@@ -12,7 +12,6 @@ from typer.core import TyperGroup
 from tracker import __version__
 from tracker.errors import TrackerError
 
-
 #: click's UsageError, wherever this typer version keeps click (a dependency, or vendored).
 _UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
@@ -87,8 +86,8 @@ def root(
 from tracker.cli import dbadmin as _dbadmin  # noqa: E402,F401
 from tracker.cli import demo as _demo  # noqa: E402,F401
 from tracker.cli import files as _files  # noqa: E402,F401
+from tracker.cli import plots as _plots  # noqa: E402,F401
 from tracker.cli import protocols as _protocols  # noqa: E402,F401
 from tracker.cli import records as _records  # noqa: E402,F401  (registers commands)
 from tracker.cli import surveillance as _surveillance  # noqa: E402,F401
 from tracker.cli import synth as _synth  # noqa: E402,F401
-from tracker.cli import plots as _plots  # noqa: E402,F401

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from enum import Enum
 from typing import Annotated, Any
@@ -144,6 +145,18 @@ def _wrap(text: str, width: int) -> list[str]:
     import textwrap
     return [part for line in text.splitlines() for part in (textwrap.wrap(line, width, break_on_hyphens=False)
                                                             or [""])]
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for long work, hidden when stderr is not a terminal: yields the
+    `progress(done, total)` callback that the services call."""
+    with typer.progressbar(length=1, label=label, file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
+        def report(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        yield report
 
 
 def note(text: str) -> None:

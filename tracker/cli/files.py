@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from tracker.cli.app import app
-from tracker.cli.common import AsOfOption, Format, note, parse_date, settings
+from tracker.cli.common import AsOfOption, Format, as_of, note, progress_bar, settings
 
 
 def _svc() -> Any:
@@ -33,12 +33,8 @@ def import_(
 
     Example: tracker import examples/cohort.json
     """
-    from datetime import date
-
-    when = parse_date(today, "--as-of") if today else date.today()
-    with typer.progressbar(length=1, label="Importing", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
-        summary = _svc().import_file(settings(ctx), file, today=when, progress=lambda n: bar.update(0))
-        bar.update(1)
+    with progress_bar("Importing") as progress:
+        summary = _svc().import_file(settings(ctx), file, today=as_of(today), progress=progress)
     note(f"Imported {file.name}: {summary.patients_created} new patient(s), {summary.records_added} record(s) "
          f"added, {summary.records_unchanged} already present.")
 

@@ -17,6 +17,7 @@ from tracker.cli.common import (
     emit,
     note,
     parse_date,
+    progress_bar,
     settings,
 )
 from tracker.domain.model import DueItem
@@ -68,7 +69,8 @@ def flags(
              fmt, empty="no flag has been shown yet")
         return
     when = as_of(today)
-    views = _svc().views(st, ref, as_of=when)
+    with progress_bar("Evaluating") as progress:
+        views = _svc().views(st, ref, as_of=when, progress=progress)
     rows = [fv.to_json() for v in views for fv in [*v.flags, *(v.snoozed if snoozed else [])]]
     if fmt is Format.table:
         _flag_table(rows)
@@ -201,9 +203,8 @@ def worklist(
     if not 0 <= within <= 3660:
         raise ValidationError(f"give between 0 and 3660 days (ten years), not {within}", "--within")
     when = as_of(today)
-    with typer.progressbar(length=1, label="Evaluating", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
-        views = _svc().views(settings(ctx), None, as_of=when)
-        bar.update(1)
+    with progress_bar("Evaluating") as progress:
+        views = _svc().views(settings(ctx), None, as_of=when, progress=progress)
     rows = _svc().worklist_rows(views, as_of=when, within_days=within, statuses=status)
     if fmt is ScheduleFormat.ics:
         _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt)

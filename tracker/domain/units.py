@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from tracker.domain.model import Analyte, Grade, LesionMeasurement, Site
 from tracker.errors import ValidationError
@@ -96,7 +97,7 @@ def parse_decimal(text: str | int | float | Decimal, field: str) -> Decimal:
     # database and a JSON export (a double holds 15 significant digits exactly).
     if value and not MIN_ADJUSTED <= value.adjusted() <= MAX_ADJUSTED:
         raise ValidationError(f"'{text}' is out of range for a measurement; check the value", field)
-    if len(value.normalize().as_tuple().digits) > MAX_DIGITS:
+    if len(str(value)) > MAX_DIGITS and len(value.normalize().as_tuple().digits) > MAX_DIGITS:  # str: the quick test
         raise ValidationError(f"'{text}' has more than {MAX_DIGITS} significant digits; round it as the report does",
                               field)
     return value
@@ -125,6 +126,7 @@ def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Deci
     return Decimal(mm)
 
 
+@lru_cache(maxsize=512)  # an import meets the same few names a hundred thousand times
 def parse_analyte(name: str, field: str = "analyte") -> Analyte:
     """The analyte for a name; an unknown one suggests the nearest known name."""
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
@@ -141,6 +143,7 @@ def parse_analyte(name: str, field: str = "analyte") -> Analyte:
         raise ValidationError(f"unknown analyte '{name}'{hint}", field) from None
 
 
+@lru_cache(maxsize=512)
 def normalize_unit(analyte: Analyte, unit: str, field: str = "unit") -> str:
     """The UCUM code for `unit`, checked against what `analyte` accepts."""
     raw = unit.strip()

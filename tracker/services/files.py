@@ -23,7 +23,7 @@ from tracker.errors import ValidationError
 from tracker.services.protocols import all_protocols
 from tracker.store import Record, Store
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (characters read, characters in the file)
 
 
 @dataclass
@@ -43,89 +43,136 @@ def _fingerprint(r: Record, voided: str | None) -> str:
     return json.dumps(jsonio.record_doc(r, voided), sort_keys=True, default=str)
 
 
+#: Patient documents converted, checked and written at a time: memory stays bounded by a chunk
+#: (plus the file's text), whatever the size of the cohort.
+CHUNK = 500
+
+
 def import_file(settings: Settings, path: Path, *, today: date, progress: Progress | None = None) -> ImportSummary:
-    """Import a JSON history (one patient, a list, or a cohort) or a lab-results CSV."""
+    """Import a JSON history (one patient, a list, or a cohort) or a lab-results CSV.
+
+    A JSON file is read as a stream of patient documents, in chunks of `CHUNK`: each chunk is
+    checked, compared with what is stored and (while no problem has been found) written, all in
+    one transaction. Any problem anywhere rolls the whole import back, after the rest of the file
+    has still been checked, so that every problem is reported at once. `progress(done, total)`
+    is told how much of the file has been read."""
     if path.suffix.lower() == ".csv":
         return _import_lab_csv(settings, path, today=today)
-    doc = jsonio.read_json(path)
-    parsed = jsonio.parse_documents(doc, today=today)
+    text = jsonio.read_text(path)
+    stream = jsonio.DocumentStream(text, path.name)
+    parser = jsonio.DocumentParser(today=today)
     known = all_protocols()
-    unknown = [(f"{ip.where + '.' if ip.where != '(document)' else ''}patient.protocol.id",
-                f"protocol '{ip.patient.protocol_id}' not found; known: {', '.join(sorted(known))}")
-               for ip in parsed if ip.patient.protocol_id not in known]
-    if unknown:
-        raise ValidationError(unknown)
-    return _write(settings, parsed, path.name, progress)
-
-
-def _write(settings: Settings, parsed: Sequence[jsonio.ImportedPatient], filename: str,
-           progress: Progress | None) -> ImportSummary:
-    summary = ImportSummary()
     with session_scope(settings) as s:
-        st = Store(s)
-        existing = {p.label: p for p in st.patients()}
-        stored = st.all_records([p.id for lbl, p in existing.items() if p.id is not None
-                                 and lbl in {ip.patient.label for ip in parsed}]) if existing else {}
-        new_patients = [ip.patient for ip in parsed if ip.patient.label not in existing]
-        created = {p.label: p for p in st.add_patients_bulk(new_patients)}
-        problems: list[tuple[str, str]] = []
+        writer = _Writer(Store(s), settings.user, path.name)
+        chunk: list[tuple[jsonio.ImportedPatient, dict[str, Any]]] = []
+        for where, d in stream:
+            ip = parser.parse(where, d, check_schema=True)
+            if ip is not None:
+                if ip.patient.protocol_id not in known:
+                    parser.problems.append((f"{ip.where + '.' if where else ''}patient.protocol.id",
+                                            f"protocol '{ip.patient.protocol_id}' not found; known: "
+                                            f"{', '.join(sorted(known))}"))
+                chunk.append((ip, d))
+            if len(chunk) == CHUNK:
+                writer.add(chunk, parser.problems)
+                chunk = []
+                if progress:
+                    progress(stream.position, len(text))
+        writer.add(chunk, parser.problems)
+        if stream.wrapper is not None:
+            parser.problems += jsonio.schema_problems(stream.wrapper, "patient.schema.json",
+                                                      definition="cohort_document")
+        if parser.problems:
+            raise ValidationError(parser.problems)  # the transaction rolls back: nothing is written
+        if progress:
+            progress(len(text), len(text))
+        return writer.summary
+
+
+class _Writer:
+    """Writes checked patients chunk by chunk: new patients and records in bulk, records already
+    stored identically skipped, a record that differs from a stored one a problem."""
+
+    def __init__(self, st: Store, user: str, filename: str) -> None:
+        self.st = st
+        self.user = user
+        self.filename = filename
+        self.summary = ImportSummary()
+        self.existing = {p.label: p for p in st.patients()}
+
+    def add(self, chunk: Sequence[tuple[jsonio.ImportedPatient, dict[str, Any]]],
+            problems: list[tuple[str, str]]) -> None:
+        """Compare `chunk` with the database (conflicts go to `problems`) and write it while
+        `problems` is empty."""
+        if not chunk:
+            return
+        st, summary, existing = self.st, self.summary, self.existing
+        old = [existing[ip.patient.label] for ip, _ in chunk if ip.patient.label in existing]
+        stored = st.all_records([p.id for p in old if p.id is not None]) if old else {}
+        write = not problems
+        new_patients = [ip.patient for ip, _ in chunk if ip.patient.label not in existing]
+        created = {p.label: p for p in st.add_patients_bulk(new_patients)} if write else {}
         to_add: list[tuple[int, Record, str | None]] = []
-        for ip in parsed:
+        events: list[dict[str, Any]] = []
+        for ip, source_doc in chunk:
             prefix = "" if ip.where == "(document)" else f"{ip.where}."
-            target = created.get(ip.patient.label) or existing[ip.patient.label]
+            target = created.get(ip.patient.label) or existing.get(ip.patient.label)
+            if target is None:  # not created: an earlier problem stopped the writing
+                continue
             assert target.id is not None
-            if ip.patient.label in existing and jsonio.patient_doc(replace(ip.patient, id=target.id)) != \
-                    jsonio.patient_doc(target):
+            is_new = ip.patient.label in created
+            if not is_new and jsonio.patient_doc(replace(ip.patient, id=target.id)) != jsonio.patient_doc(target):
                 problems.append((f"{prefix}patient", f"patient {target.label} is already stored with other details; "
                                  "correct them with `tracker patient edit`, or fix the file"))
                 continue
             have = stored.get(target.id, [])
             prints = {_fingerprint(r, v) for _, r, v in have}
             active = {dm.natural_key(r): r for _, r, v in have if v is None}
-            added = 0
+            fresh: list[tuple[str, Record, str | None]] = []
             for kind, r, voided in ip.records:
                 if prints and _fingerprint(r, voided) in prints:  # a new patient has nothing to compare
                     summary.records_unchanged += 1
                     continue
-                clash = active.get(dm.natural_key(r)) if voided is None else None
+                clash = active.get(dm.natural_key(r)) if active and voided is None else None
                 if clash is not None:
                     problems.append((f"{prefix}{jsonio.LIST_KEYS[kind]} ({r.date})",
                                      f"{target.label} already has a different {kind} #{clash.id} for {r.date}; "
                                      f"correct it with `tracker amend {kind} {clash.id}`, or fix the file"))
                     continue
                 to_add.append((target.id, r, voided))
-                added += 1
-            if ip.patient.label in created:
+                fresh.append((kind, r, voided))
+            if is_new:
                 summary.patients_created += 1
                 summary.labels.append(target.label)
-            elif added == 0:
+            elif not fresh:
                 summary.patients_unchanged += 1
-            if added or ip.patient.label in created:
-                st.audit(user=settings.user, action="import", entity="patient", entity_id=target.id,
-                         patient_id=target.id, reason=f"import of {filename}",
-                         after={"records_added": added, "document": jsonio.history_doc(
-                             target, [t for t in ip.records if _fingerprint(t[1], t[2]) not in prints]
-                             if prints else ip.records)})
+            if fresh or is_new:
+                # the audit keeps what was imported: a new patient's document as the file gave it,
+                # or the canonical document of the records added to a stored patient
+                document = source_doc if is_new else jsonio.history_doc(target, fresh)
+                events.append({"user": self.user, "action": "import", "entity": "patient", "entity_id": target.id,
+                               "patient_id": target.id, "reason": f"import of {self.filename}",
+                               "after": {"records_added": len(fresh), "document": document}})
         if problems:
-            raise ValidationError(problems)
-        chunk = 20_000
-        for i in range(0, len(to_add), chunk):
-            summary.records_added += st.add_records_bulk(to_add[i:i + chunk])
-            if progress:
-                progress(min(chunk, len(to_add) - i))
-    return summary
+            return
+        st.audit_many(events)
+        summary.records_added += st.add_records_bulk(to_add)
 
 
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:
     text = jsonio.read_text(path)
     with session_scope(settings) as s:
-        patients = {p.label: p for p in Store(s).patients()}
-    rows = jsonio.parse_lab_csv(text, today=today, patients=patients)
-    by_patient: dict[str, list[tuple[str, Record, str | None]]] = {}
-    for p, r in rows:
-        by_patient.setdefault(p.label, []).append(("lab", r, None))
-    parsed = [jsonio.ImportedPatient(patients[lbl], tuple(recs), "(document)") for lbl, recs in by_patient.items()]
-    return _write(settings, parsed, path.name, None)
+        writer = _Writer(Store(s), settings.user, path.name)
+        rows = jsonio.parse_lab_csv(text, today=today, patients=writer.existing)
+        by_patient: dict[str, list[tuple[str, Record, str | None]]] = {}
+        for p, r in rows:
+            by_patient.setdefault(p.label, []).append(("lab", r, None))
+        problems: list[tuple[str, str]] = []
+        writer.add([(jsonio.ImportedPatient(writer.existing[lbl], tuple(recs), "(document)"), {})
+                    for lbl, recs in by_patient.items()], problems)
+        if problems:
+            raise ValidationError(problems)
+        return writer.summary
 
 
 def export(settings: Settings, ref: str | None, *, fmt: str) -> str:

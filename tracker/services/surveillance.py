@@ -229,7 +229,7 @@ _STATE_ONE = text("SELECT patient_id, cache_key, computed FROM patient_state "
                   "WHERE (valid_from IS NULL OR valid_from <= :as_of) AND patient_id = :pid")
 
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (patients done, patients in all)
 
 
 def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = True,
@@ -271,8 +271,8 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
                 need.append(p)
         stamp = now_utc()
         done = len(patients) - len(need)
-        if progress and done:
-            progress(done)
+        if progress:
+            progress(done, len(patients))
         for i in range(0, len(need), CHUNK):
             chunk = need[i:i + CHUNK]
             new_states: list[dict[str, Any]] = []
@@ -290,7 +290,7 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
             if new_states:
                 st.put_states(new_states)
             if progress:
-                progress(len(chunk))
+                progress(done + i + len(chunk), len(patients))
         result = [out[p.id or -1] for p in patients]
         if record:
             st.add_flag_rows([_log_row(v.patient.id or -1, fv.flag, stamp, as_of)
