@@ -306,6 +306,9 @@ def test_amend_keeps_the_old_value_in_the_audit_trail(enrolled: Cli) -> None:
     amend = [a for a in audit if a["action"] == "amend"][0]
     assert amend["user"] == "test-user" and amend["reason"] == "radiology addendum"
     assert '"longest_mm": 12' in amend["before"] and '"longest_mm": 13' in amend["after"]
+    assert amend["changes"] == "lesions[0].longest_mm: 12 -> 13"
+    table = enrolled("audit", "P-1").stdout
+    assert "lesions[0].longest_mm: 12 -> 13" in table and "Amended scan #1 of P-1 (2025-03-01)" in r.stderr
 
 
 def test_amend_refuses_a_bad_value(enrolled: Cli) -> None:

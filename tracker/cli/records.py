@@ -449,5 +449,5 @@ def audit(
     Example: tracker audit SYN-GROWING --format json
     """
     rows = _svc().audit_trail(settings(ctx), patient)
-    cols = ["id", "at", "user", "action", "entity", "entity_id", "reason"]
+    cols = ["id", "at", "user", "action", "entity", "entity_id", "reason", "changes"]
     emit(rows, cols + (["before", "after"] if fmt is not Format.table else []), fmt, empty="no changes recorded")

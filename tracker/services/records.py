@@ -5,6 +5,8 @@ Each function is one command: one transaction, every change audited (who, when, 
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -174,9 +176,39 @@ def audit_trail(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
         return [
             {"id": a.id, "at": a.at.isoformat(timespec="seconds"), "user": a.user, "action": a.action,
              "entity": a.entity, "entity_id": a.entity_id, "patient_id": a.patient_id, "reason": a.reason,
-             "before": a.before, "after": a.after}
+             "before": a.before, "after": a.after, "changes": audit_changes(a.before, a.after)}
             for a in st.audit_rows(pid)
         ]
+
+
+def audit_changes(before: str | None, after: str | None) -> str:
+    """What an audit event changed, in one line for a table: "value: 80 -> 85; lab: A -> B"
+    for an amendment (nested fields by their path), or what was added or voided."""
+    old = json.loads(before) if before else None
+    new = json.loads(after) if after else None
+    if old is None or new is None:
+        if isinstance(new, dict) and "records_added" in new:
+            return f"{new['records_added']} record(s) added"
+        return "created" if new is not None else ""
+    diffs: list[str] = []
+    _diff(old, new, "", diffs)
+    return "; ".join(diffs)
+
+
+def _diff(old: Any, new: Any, path: str, out: list[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new)):
+            _diff(old.get(k), new.get(k), f"{path}.{k}" if path else k, out)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and \
+            all(isinstance(x, dict) for x in old + new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            _diff(a, b, f"{path}[{i}]", out)
+    elif old != new:
+        out.append(f"{path}: {_shown(old)} -> {_shown(new)}")
+
+
+def _shown(v: Any) -> str:
+    return "(none)" if v is None or v == "" or v == [] else json.dumps(v, ensure_ascii=False).strip('"')
 
 
 def summarize(r: Record) -> str:
