@@ -284,6 +284,33 @@ def test_an_export_to_a_full_disk_leaves_the_old_file_whole(enrolled: Cli, tmp_p
     assert out.read_text() == first and not [p for p in tmp_path.iterdir() if p.name.startswith(".p1.json")]
 
 
+@pytest.mark.parametrize(("name", "text", "words"), [
+    ("wide.csv", "patient," + "x" * 200_000 + "\n", "the CSV header cannot be read"),
+    ("twice.csv", "patient,date,analyte,value,value,unit\n", "names column(s) value twice"),
+    ("big.json", "[" + "9" * 5000 + "]", "cannot be read as JSON"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "cannot be read as JSON"),
+])
+def test_files_the_parsers_choke_on_are_one_sentence(enrolled: Cli, tmp_path: Path, name: str, text: str,
+                                                     words: str) -> None:
+    """A field beyond the csv module's limit, a repeated column, a 5,000-digit number, arrays
+    nested 100,000 deep: one sentence, never a traceback."""
+    f = tmp_path / name
+    f.write_text(text)
+    refused(enrolled, "import", str(f), "--as-of", AS_OF, field="FILE" if "json" in name or "wide" in name
+            else "header", words=words)
+
+
+def test_root_usage_errors_are_one_sentence(enrolled: Cli) -> None:
+    """An unknown global option or --db without its value: one line, exit code 1."""
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    for args in (["--bogus"], ["--db"]):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 1 and r.stderr.startswith("Error: ") and "Usage:" not in r.stderr, r.output
+
+
 def test_lab_csv_errors_name_the_row(enrolled: Cli, tmp_path: Path) -> None:
     """A lab CSV with a bad unit and an unknown patient reports both rows."""
     f = tmp_path / "labs.csv"

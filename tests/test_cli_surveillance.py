@@ -155,6 +155,15 @@ def test_a_refused_review_and_a_schedule_leave_flags_new(loaded: Cli, tmp_path: 
     assert shown and all(f["new"] for f in shown)
 
 
+def test_the_reviewed_flag_counts_as_seen(loaded: Cli) -> None:
+    """Acknowledging a flag before listing flags logs it as seen; the others stay new."""
+    r = loaded("flag", "ack", "SYN-GROWING", "growth.absolute", "--reason", "seen in clinic", "--as-of", AS_OF)
+    assert r.exit_code == 0, r.output
+    rows = {f["rule_id"]: f for f in flags(loaded, "SYN-GROWING", "--as-of", AS_OF)}
+    assert rows["growth.absolute"]["new"] is False and rows["growth.absolute"]["acknowledged"] is True
+    assert rows["growth.relative"]["new"] is True
+
+
 def test_far_dates_are_refused_not_crashed_on(loaded: Cli) -> None:
     """A --within of millions of days or an as-of beyond the calendar the tool works in is one sentence."""
     for args, words in [(("worklist", "--within", "3000000"), "between 0 and 3660 days"),

@@ -160,6 +160,12 @@ def read_json(path: Path) -> Any:
         raise ValidationError(
             f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE"
         ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"{path.name} cannot be read as JSON ({_first_line(exc)})", "FILE") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
 
 
 # ----------------------------------------------------------------- JSON -> domain
@@ -374,6 +380,8 @@ class DocumentStream:
             raise ValidationError(
                 f"{self.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE"
             ) from None
+        except (ValueError, RecursionError) as exc:  # a number of 5,000 digits, arrays nested 100,000 deep
+            raise ValidationError(f"{self.name} cannot be read as JSON ({_first_line(exc)})", "FILE") from None
 
     def _skip(self, pos: int) -> int:
         text = self.text
@@ -557,15 +565,22 @@ def parse_lab_csv(text: str, *, today: date, patients: dict[str, dm.Patient]
                   ) -> list[tuple[dm.Patient, dm.LabResult]]:
     """Lab results from CSV (header row required); every problem reported as `row N, column`."""
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("patient", "date", "analyte", "value", "unit") if c not in (reader.fieldnames or [])]
+    try:
+        header = list(reader.fieldnames or [])
+    except csv.Error as exc:
+        raise ValidationError(f"the CSV header cannot be read: {exc}", "FILE") from None
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise ValidationError(f"the CSV header names column(s) {', '.join(repeated)} twice; keep one", "header")
+    missing = [c for c in ("patient", "date", "analyte", "value", "unit") if c not in header]
     if missing:
         raise ValidationError(f"the CSV header lacks column(s) {', '.join(missing)}; expected "
                               f"{','.join(LAB_CSV_COLUMNS)}", "header")
-    unknown = [c for c in reader.fieldnames or [] if c not in LAB_CSV_COLUMNS]
+    unknown = [c for c in header if c not in LAB_CSV_COLUMNS]
     problems: Problems = [("header", f"unknown column '{c}'; expected {','.join(LAB_CSV_COLUMNS)}") for c in unknown]
     out: list[tuple[dm.Patient, dm.LabResult]] = []
     seen: dict[tuple[Any, ...], int] = {}
-    width = len(reader.fieldnames or [])
+    width = len(header)
     for n, row in enumerate(_csv_rows(reader), start=2):
         here = f"row {n}"
         fields = width + len(row.get(None) or []) - sum(v is None for v in row.values())  # type: ignore[call-overload]
@@ -602,7 +617,7 @@ def _csv_rows(reader: csv.DictReader[str]) -> Iterator[dict[str, Any]]:
     try:
         yield from reader
     except csv.Error as exc:
-        raise ValidationError(f"the CSV cannot be read at line {reader.line_num}: {exc}", "FILE") from None
+        raise ValidationError(f"the CSV cannot be read at line {reader.reader.line_num}: {exc}", "FILE") from None
 
 
 def _lab_from_row(row: dict[str, str]) -> dm.LabResult:

@@ -427,9 +427,8 @@ def _insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
 #: How SQLAlchemy's SQLite DATE and DATETIME types store values; rows written straight to the
 #: driver by `_insert_many` are adapted the same way (SQLAlchemy's own statements hand the driver
 #: text already, so these adapters never change what it writes).
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 sqlite3.register_adapter(date, date.isoformat)
-sqlite3.register_adapter(datetime, lambda v: v.strftime(_SQLITE_DATETIME))
+sqlite3.register_adapter(datetime, lambda v: v.replace(tzinfo=None).isoformat(" ", timespec="microseconds"))
 
 
 # ----------------------------------------------------------------- Core tuples -> domain (bulk loads)

@@ -16,19 +16,31 @@ from tracker.errors import TrackerError
 _UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 
+def _usage_error(exc: Any) -> None:
+    """One line and exit code 1 for a usage error; a bare group (`tracker log`) shows its help."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc
+    where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "tracker"
+    message = exc.format_message().replace("Value error, ", "")
+    typer.echo(f"Error: {message} (see {where} --help)", err=True)
+    sys.exit(1)
+
+
 class TrackerGroup(TyperGroup):
     """Turns a TrackerError raised anywhere below into one line on stderr and exit code 1."""
+
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        """The root's own options (`tracker --db` without a value) get the same one-line errors."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _UsageError as exc:
+            _usage_error(exc)
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except _UsageError as exc:  # a bad option value is bad input too: one sentence, exit code 1
-            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group such as `tracker log`: its help
-                raise
-            where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "tracker"  # type: ignore[attr-defined]
-            message = exc.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
-            typer.echo(f"Error: {message} (see {where} --help)", err=True)
-            sys.exit(1)
+            _usage_error(exc)
         except TrackerError as exc:
             typer.echo(f"Error: {exc}", err=True)
             sys.exit(1)

@@ -357,6 +357,8 @@ def review_flag(settings: Settings, ref: str, key: str, *, action: str, reason: 
         st = Store(s)
         p = st.patient(ref)
         assert p.id is not None
+        if target.is_new:  # the user has seen the flag they reviewed
+            st.add_flag_rows([_log_row(p.id, target.flag, now_utc(), as_of)])
         st.add_review(m.FlagReview(patient_id=p.id, flag_key=target.flag.key, action=action, until=until,
                                    severity_at_review=target.flag.severity.value, reason=reason, user=settings.user,
                                    at=now_utc()))
