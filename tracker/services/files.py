@@ -1,9 +1,11 @@
 """Import and export of whole histories.
 
-Import validates the whole file before writing anything, then writes in one transaction and in
-bulk. It only adds: a record already stored identically is skipped (so importing the same file
-twice changes nothing); a record that differs from a stored one for the same date (and lesion,
-analyte or modality) is a conflict, reported with its location, and nothing is written.
+Import reads a file as a stream of patient documents and checks and writes them chunk by chunk,
+all in one transaction: any problem anywhere rolls the whole import back, and every problem in
+the file is reported. It only adds: a record already stored identically is skipped (so importing
+the same file twice changes nothing); a record that differs from a stored one for the same date
+(and lesion, analyte or modality) is a conflict, reported with its location, and nothing is
+written.
 """
 
 from __future__ import annotations
