@@ -156,16 +156,17 @@ def read_json(path: Path) -> Any:
     text = read_text(path)
     try:
         return json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE"
-        ) from None
     except (ValueError, RecursionError) as exc:
-        raise ValidationError(f"{path.name} cannot be read as JSON ({_first_line(exc)})", "FILE") from None
+        raise unreadable_json(path.name, exc) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+def unreadable_json(name: str, exc: ValueError | RecursionError) -> ValidationError:
+    """The one-sentence error for a text the JSON decoder refused: where, for a syntax error;
+    what, for a number of thousands of digits or arrays nested too deep."""
+    if isinstance(exc, json.JSONDecodeError):
+        return ValidationError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE")
+    detail = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+    return ValidationError(f"{name} cannot be read as JSON ({detail})", "FILE")
 
 
 # ----------------------------------------------------------------- JSON -> domain
@@ -376,12 +377,8 @@ class DocumentStream:
     def __iter__(self) -> Iterator[tuple[list[Any], Any]]:
         try:
             yield from self._documents()
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                f"{self.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE"
-            ) from None
-        except (ValueError, RecursionError) as exc:  # a number of 5,000 digits, arrays nested 100,000 deep
-            raise ValidationError(f"{self.name} cannot be read as JSON ({_first_line(exc)})", "FILE") from None
+        except (ValueError, RecursionError) as exc:
+            raise unreadable_json(self.name, exc) from None
 
     def _skip(self, pos: int) -> int:
         text = self.text

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
+from tracker import jsonio
 from tracker import models as m
 from tracker.domain import model as dm
 from tracker.domain.model import kind_of, natural_key
@@ -524,6 +525,4 @@ def _json(d: dict[str, Any] | None) -> str | None:
 
 def _json_value(o: Any) -> Any:
     """Decimals as JSON numbers (as in an export); anything else as its text."""
-    if isinstance(o, Decimal):
-        return int(o) if o == o.to_integral_value() else float(o)
-    return str(o)
+    return jsonio.num(o) if isinstance(o, Decimal) else str(o)

@@ -6,6 +6,7 @@ Pure: standard library only. `today` is passed in, never read from the clock her
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -40,8 +41,7 @@ FUTURE_LIMIT_DAYS = 366
 #: Patient labels: what schemas/patient.schema.json allows, and never all digits (a number names
 #: a patient by its internal id).
 LABEL_MAX = 64
-_LABEL_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_LABEL_REST = _LABEL_FIRST | frozenset("_.-")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the schema's label pattern
 #: Upper bounds of a lab value or upper reference limit in any accepted unit: far above anything
 #: measured (chromogranin A above 100,000 ng/mL is reported in rare carcinoid crises), low enough
 #: to catch a value typed with its unit's prefix wrong by a thousand.
@@ -56,7 +56,7 @@ def check_label(label: str, field: str = "label") -> Problems:
         return [(field, "a patient label is required; pick a short label such as P-014 (no real name needed)")]
     if len(label) > LABEL_MAX:
         return [(field, f"a patient label is at most {LABEL_MAX} characters, this one has {len(label)}")]
-    if label[0] not in _LABEL_FIRST or any(c not in _LABEL_REST for c in label):
+    if not _LABEL.fullmatch(label):
         return [(field, "a patient label uses letters, digits, '_', '.' and '-' only, starting with a letter "
                         "or digit (no spaces); for example P-014")]
     if label.isdigit():

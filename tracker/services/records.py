@@ -6,7 +6,6 @@ Each function is one command: one transaction, every change audited (who, when, 
 from __future__ import annotations
 
 import json
-
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
