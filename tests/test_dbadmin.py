@@ -21,6 +21,14 @@ def _import(cli: Cli, name: str = "syn-growing.json") -> None:
 
 
 def _sql(url: str, *statements: str) -> None:
+    """Statements run from outside tracker, as a damaged or tampered database would come about
+    (on SQLite through the bare driver, out of any transaction, so that a PRAGMA takes effect)."""
+    if url.startswith("sqlite:///"):
+        con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        for s in statements:
+            con.execute(s)
+        con.close()
+        return
     engine = db.make_engine(url)
     with engine.begin() as conn:
         for s in statements:

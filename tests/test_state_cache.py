@@ -258,3 +258,103 @@ def test_leaving_surveillance(loaded: Settings, evaluations: list[str]) -> None:
     for d in (left_on, date(2027, 5, 1)):
         got = served_from_cache(loaded, d, evaluations)
         assert by_label(got, 1)["SYN-STABLE"] == by_label(got, 2)["SYN-STABLE"] == by_label(got, 3)["SYN-STABLE"] == []
+
+
+# ------------------------------------------------------------------ states cached by the import
+
+
+def test_the_first_worklist_after_an_import_is_served_from_the_cache(settings: Settings, tmp_path: Path,
+                                                                     evaluations: list[str]) -> None:
+    """An import evaluates the patients it writes and caches their states, in its own
+    transaction: the first worklist after a bulk import evaluates nobody, and agrees with the
+    engines on the import date and later ones."""
+    from tracker.synthetic import write_cohort
+
+    cohort = tmp_path / "cohort.json"
+    write_cohort(cohort, 40, seed=3, years=6, as_of=AS_OF)
+    for f in [cohort, *sorted(EXAMPLES.glob("syn-*.json")), EXAMPLES / "labs.csv"]:
+        import_file(settings, f, today=AS_OF)
+    assert cached_rows(settings) > 0
+    assert evaluations, "the import evaluated the patients it wrote"
+    for d in (AS_OF, date(2027, 2, 1)):
+        served_from_cache(settings, d, evaluations)
+
+
+def test_an_import_that_adds_to_a_stored_patient_caches_their_new_state(loaded: Settings, tmp_path: Path,
+                                                                        evaluations: list[str]) -> None:
+    doc = json.loads((EXAMPLES / "syn-stable.json").read_text(encoding="utf-8"))
+    doc["visits"] = [*doc.get("visits", []), {"date": "2026-11-10", "symptoms": ["jaundice"]}]
+    path = tmp_path / "more.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    before = by_label(snapshot(loaded), 1)["SYN-STABLE"]
+    evaluations.clear()
+    import_file(loaded, path, today=AS_OF)
+    assert evaluations == ["SYN-STABLE"]  # only the patient written
+    after = served_from_cache(loaded, AS_OF, evaluations)
+    assert by_label(after, 1)["SYN-STABLE"] != before  # the jaundice flag is there, from the cache
+
+
+def test_a_refused_import_caches_nothing(loaded: Settings, tmp_path: Path) -> None:
+    fresh(loaded)
+    with session_scope(loaded) as s:
+        s.connection().execute(text("DELETE FROM patient_state"))
+    doc = json.loads((EXAMPLES / "syn-stable.json").read_text(encoding="utf-8"))
+    doc["patient"]["label"] = "SYN-NEW"
+    doc["labs"] = [*doc.get("labs", []), {"date": "2026-11-10", "analyte": "chromogranin_a", "value": -1,
+                                          "unit": "ng/mL"}]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(Exception, match="value"):
+        import_file(loaded, path, today=AS_OF)
+    assert cached_rows(loaded) == 0
+
+
+# ------------------------------------------------------------------ concurrent writers (clinic server)
+
+
+def test_a_record_written_while_a_state_is_computed_is_never_hidden_by_it(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A nurse's worklist evaluates a patient while a colleague logs a rising marker for them.
+    Whatever the interleaving, the state the worklist caches cannot be older than the records:
+    on PostgreSQL the new record waits for the worklist's transaction (the patient row is locked
+    before the histories are read); on SQLite every transaction holds the write lock from its
+    start (tracker.db), so the new record waits just the same."""
+    import threading
+    import time
+
+    from tracker.store import Store
+
+    for f in sorted(EXAMPLES.glob("syn-*.json")):
+        import_file(settings, f, today=AS_OF)
+    with session_scope(settings) as s:
+        s.connection().execute(text("DELETE FROM patient_state"))
+    read = threading.Event()
+    real = Store.histories
+
+    def slow(self: Store, patients: Any) -> Any:
+        out = real(self, patients)
+        if threading.current_thread() is threading.main_thread():
+            read.set()
+            time.sleep(1.0)  # the colleague's write comes now
+        return out
+
+    monkeypatch.setattr(Store, "histories", slow)
+    lab = dm.LabResult(date=date(2026, 11, 21), analyte=dm.Analyte.CHROMOGRANIN_A, value=Decimal(2500),
+                       unit="ng/mL", upper_limit=Decimal(102), assay="BRAHMS CgA II KRYPTOR",
+                       lab="Synthetic Regional Lab")
+    done: list[float] = []
+
+    def colleague() -> None:
+        read.wait(10)
+        records.log_record(settings, "SYN-STABLE", lab, today=AS_OF)
+        done.append(time.monotonic())
+
+    writer = threading.Thread(target=colleague)
+    writer.start()
+    snapshot(settings)  # evaluates everyone and caches their states
+    finished = time.monotonic()
+    writer.join(10)
+    monkeypatch.undo()
+    assert done and done[0] >= finished - 0.05, "the write did not wait for the evaluation"
+    served = snapshot(settings)
+    assert served == fresh(settings), "a state older than the records was served"

@@ -1,7 +1,12 @@
 """The database: engine, connection settings, migrations and the one-transaction session.
 
 - SQLite (the default) gets, on every connection: foreign keys on, WAL journal and a busy
-  timeout so that a second process waits instead of failing. A new SQLite file is created
+  timeout so that a second process waits instead of failing. Every transaction is begun with
+  `BEGIN IMMEDIATE` (the driver's own implicit transactions are off): a command reads one
+  consistent database and holds the single write lock from its start, so commands on one SQLite
+  file run one at a time and a second waits for the first (up to the busy timeout). Without it a
+  command's reads were not one snapshot, and a state computed from them could be cached after
+  another process had changed the records. A new SQLite file is created
   readable by its owner only (0600).
 - Opening a database upgrades it with Alembic to the newest revision, after a backup copy of
   a SQLite file that held data. A database written by a newer tracker is refused.
@@ -33,6 +38,7 @@ _engines: dict[str, Engine] = {}
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # no implicit transactions: _sqlite_on_begin begins them
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -41,11 +47,16 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_on_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite connections get the pragmas above."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     if url.startswith("postgresql"):
         try:
@@ -114,10 +125,9 @@ def upgrade(engine: Engine, *, sqlite_path: Path | None = None) -> str | None:
         return None
     with engine.begin() as conn:
         # one migrator at a time: a second process opening a new database waits here, then
-        # finds the schema at head (without the lock both would create the tables)
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif conn.dialect.name == "postgresql":
+        # finds the schema at head (without the lock both would create the tables); SQLite
+        # transactions hold the write lock from their start (_sqlite_on_begin)
+        if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(7243001)"))
         current = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
                    if inspect(conn).has_table("alembic_version") else None)

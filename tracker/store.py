@@ -385,6 +385,21 @@ class Store:
             q = q.where(col(m.FlagLog.patient_id).in_(patient_ids))
         return [(pid, key) for pid, key in self.s.connection().execute(q)]
 
+    def lock_patients(self, ids: Sequence[int]) -> None:
+        """Hold these patients' rows until the transaction ends (PostgreSQL `SELECT ... FOR UPDATE`,
+        in id order; SQLite has no row locks and serialises writers itself).
+
+        Taken before a patient's records are read to compute a state that will be cached, and
+        before a record is amended or voided: a concurrent write to the same patient (a new
+        record or review takes a key-share lock on the patient row through its foreign key) waits
+        until the state is stored, and its trigger then empties it, so a cached state is never
+        older than the records."""
+        conn = self.s.connection()
+        pid = m.Patient.__table__.c.id  # type: ignore[attr-defined]
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 500):
+            conn.execute(sa.select(pid).where(pid.in_(ordered[i:i + 500])).order_by(pid).with_for_update()).all()
+
     def put_states(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store computed patient states (replacing any row of those patients)."""
         conn = self.s.connection()

@@ -21,7 +21,9 @@ from tracker import jsonio
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
+from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import ValidationError
+from tracker.services import surveillance
 from tracker.services.protocols import all_protocols
 from tracker.store import Record, Store
 
@@ -65,7 +67,7 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
     parser = jsonio.DocumentParser(today=today)
     known = all_protocols()
     with session_scope(settings) as s:
-        writer = _Writer(Store(s), settings.user, path.name)
+        writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=known)
         chunk: list[tuple[jsonio.ImportedPatient, dict[str, Any]]] = []
         for where, d in stream:
             ip = parser.parse(where, d, check_schema=True)
@@ -93,12 +95,17 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
 
 class _Writer:
     """Writes checked patients chunk by chunk: new patients and records in bulk, records already
-    stored identically skipped, a record that differs from a stored one a problem."""
+    stored identically skipped, a record that differs from a stored one a problem. The patients
+    written have their state evaluated as of `today` and cached (services.surveillance), so that
+    the next worklist does not evaluate them again."""
 
-    def __init__(self, st: Store, user: str, filename: str) -> None:
+    def __init__(self, st: Store, user: str, filename: str, *, today: date,
+                 protocols: dict[str, SurveillanceProtocol]) -> None:
         self.st = st
         self.user = user
         self.filename = filename
+        self.today = today
+        self.protocols = protocols
         self.summary = ImportSummary()
         self.existing = {p.label: p for p in st.patients()}
 
@@ -116,6 +123,7 @@ class _Writer:
         created = {p.label: p for p in st.add_patients_bulk(new_patients)} if write else {}
         to_add: list[tuple[int, Record, str | None]] = []
         events: list[dict[str, Any]] = []
+        written: list[dm.Patient] = []
         for ip, source_doc in chunk:
             prefix = "" if ip.where == "(document)" else f"{ip.where}."
             target = created.get(ip.patient.label) or existing.get(ip.patient.label)
@@ -149,6 +157,7 @@ class _Writer:
             elif not fresh:
                 summary.patients_unchanged += 1
             if fresh or is_new:
+                written.append(target)
                 # the audit keeps what was imported: a new patient's document as the file gave it,
                 # or the canonical document of the records added to a stored patient
                 document = source_doc if is_new else jsonio.history_doc(target, fresh)
@@ -159,12 +168,13 @@ class _Writer:
             return
         st.audit_many(events)
         summary.records_added += st.add_records_bulk(to_add)
+        surveillance.store_states(st, written, as_of=self.today, protocols=self.protocols)
 
 
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:
     text = jsonio.read_text(path)
     with session_scope(settings) as s:
-        writer = _Writer(Store(s), settings.user, path.name)
+        writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=all_protocols())
         rows = jsonio.parse_lab_csv(text, today=today, patients=writer.existing)
         by_patient: dict[str, list[tuple[str, Record, str | None]]] = {}
         for p, r in rows:

@@ -137,6 +137,7 @@ def amend_record(settings: Settings, kind: str, record_id: int, new: Record, *, 
         raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
+        st.lock_patients([st.record(kind, record_id)[0]])  # see Store.lock_patients
         pid, old, voided = st.record(kind, record_id)
         if voided is not None:
             raise ConflictError(f"{kind} #{record_id} was voided ({voided}); log a new record instead")
@@ -160,6 +161,7 @@ def void_record(settings: Settings, kind: str, record_id: int, *, reason: str) -
         raise ValidationError("voiding needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
+        st.lock_patients([st.record(kind, record_id)[0]])  # see Store.lock_patients
         pid, old, voided = st.record(kind, record_id)
         if voided is not None:
             raise ConflictError(f"{kind} #{record_id} is already void ({voided})")

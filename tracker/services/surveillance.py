@@ -275,20 +275,10 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
             progress(done, len(patients))
         for i in range(0, len(need), CHUNK):
             chunk = need[i:i + CHUNK]
-            new_states: list[dict[str, Any]] = []
-            for h in st.histories(chunk):
-                p = h.patient
-                pid = p.id or -1
-                protocol = _protocol_for(protocols, p)
-                core = _core(h, protocol, states[pid], as_of)
+            for h, protocol, core in _evaluate_chunk(st, chunk, protocols, keys, states, as_of):
+                pid = h.patient.id or -1
                 out[pid] = _finish(h if ref else None, core, protocol, states[pid], as_of=as_of, seen=logged[pid],
-                                   patient=p, loader=loader)
-                start = valid_from(h, core)
-                if start is None or start <= as_of:
-                    new_states.append({"patient_id": pid, "as_of": as_of, "cache_key": keys[p.protocol_id],
-                                       "computed": _core_doc(core), "valid_from": start})
-            if new_states:
-                st.put_states(new_states)
+                                   patient=h.patient, loader=loader)
             if progress:
                 progress(done + i + len(chunk), len(patients))
         result = [out[p.id or -1] for p in patients]
@@ -296,6 +286,44 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
             st.add_flag_rows([_log_row(v.patient.id or -1, fv.flag, stamp, as_of)
                               for v in result for fv in [*v.flags, *v.snoozed] if fv.is_new])
         return result
+
+
+def _evaluate_chunk(st: Store, chunk: Sequence[Patient], protocols: dict[str, SurveillanceProtocol],
+                    keys: dict[str, str], states: dict[int, ReviewState], as_of: date
+                    ) -> list[tuple[PatientHistory, SurveillanceProtocol, _Core]]:
+    """Load and evaluate these patients' whole histories (one bulk load), and store each core
+    that holds from `as_of` on."""
+    out = []
+    new_states: list[dict[str, Any]] = []
+    st.lock_patients([p.id for p in chunk if p.id is not None])
+    for h in st.histories(chunk):
+        p = h.patient
+        protocol = _protocol_for(protocols, p)
+        core = _core(h, protocol, states[p.id or -1], as_of)
+        out.append((h, protocol, core))
+        start = valid_from(h, core)
+        if start is None or start <= as_of:
+            new_states.append({"patient_id": p.id, "as_of": as_of, "cache_key": keys[p.protocol_id],
+                               "computed": _core_doc(core), "valid_from": start})
+    if new_states:
+        st.put_states(new_states)
+    return out
+
+
+def store_states(st: Store, patients: Sequence[Patient], *, as_of: date,
+                 protocols: dict[str, SurveillanceProtocol]) -> None:
+    """Evaluate and cache the state of these patients as of a date, in the caller's transaction.
+
+    An import calls this for the patients it wrote, so that the first worklist after a bulk
+    import is served by the cache instead of evaluating every history then. Patients who have
+    left by `as_of` have no state (their views are empty)."""
+    current = [p for p in patients if p.left_on is None or p.left_on > as_of]
+    if not current:
+        return
+    keys = {pid: cache_key(p) for pid, p in protocols.items()}
+    states = review_state(st.reviews([p.id for p in current if p.id is not None]))
+    for i in range(0, len(current), CHUNK):
+        _evaluate_chunk(st, current[i:i + CHUNK], protocols, keys, states, as_of)
 
 
 def _valid_states(rows: Any, patients: Sequence[Patient], keys: dict[str, str]) -> dict[int, str]:
