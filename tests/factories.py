@@ -48,10 +48,10 @@ def dec(x: Num | None) -> Decimal | None:
 
 def patient(**kw: Any) -> Patient:
     """A small non-functioning pNET patient on pnet-small-nf from 2025-01-10 unless overridden."""
-    defaults: dict[str, Any] = dict(
-        label="SYN-001", birth_year=1965, sex=Sex.FEMALE, diagnosis_date=date(2024, 12, 1),
-        setting=Setting.SMALL_NF, protocol_id="pnet-small-nf", protocol_start=date(2025, 1, 10), id=1,
-    )
+    defaults: dict[str, Any] = {
+        "label": "SYN-001", "birth_year": 1965, "sex": Sex.FEMALE, "diagnosis_date": date(2024, 12, 1),
+        "setting": Setting.SMALL_NF, "protocol_id": "pnet-small-nf", "protocol_start": date(2025, 1, 10), "id": 1,
+    }
     defaults.update(kw)
     for k in ("diagnosis_date", "protocol_start", "left_on"):
         if isinstance(defaults.get(k), str):

@@ -330,7 +330,7 @@ def test_amend_keeps_the_old_value_in_the_audit_trail(enrolled: Cli) -> None:
     assert r.exit_code == 0, r.output
     assert export(enrolled)["scans"][0]["lesions"][0]["longest_mm"] == 13
     audit = json.loads(enrolled("audit", "P-1", "--format", "json").stdout)
-    amend = [a for a in audit if a["action"] == "amend"][0]
+    amend = next(a for a in audit if a["action"] == "amend")
     assert amend["user"] == "test-user" and amend["reason"] == "radiology addendum"
     assert '"longest_mm": 12' in amend["before"] and '"longest_mm": 13' in amend["after"]
     assert amend["changes"] == "lesions[0].longest_mm: 12 -> 13"

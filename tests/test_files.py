@@ -211,3 +211,33 @@ def test_import_reports_progress_through_the_file(tmp_path: Path, sqlite_url: st
                       progress=lambda done, total: seen.append((done, total)))
     assert seen[-1][0] == seen[-1][1] == len(path.read_text())
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_value_given_twice_in_one_object_is_refused_not_silently_replaced(cli: Cli, tmp_path: Path) -> None:
+    """`{"value": 80, "value": 850}` would keep 850 without a word; the import names the key and
+    where the patient's document starts, and writes nothing."""
+    lines = [json.dumps(_doc("syn-stable.json")), json.dumps(_doc("syn-growing.json"))]
+    twice = lines[1].replace('"value": ', '"value": 80, "value": ', 1)
+    assert twice != lines[1]
+    path = tmp_path / "cohort.json"
+    path.write_text('{"schema_version": 1, "patients": [\n' + lines[0] + ",\n" + twice + "\n]}", encoding="utf-8")
+    before = counts(cli.url)
+    r = cli("import", str(path), *AS_OF)
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip().splitlines()[-1].endswith(
+        "cohort.json: an object gives 'value' twice (in the document starting on line 3); keep one of the two values")
+    assert counts(cli.url) == before
+    one = tmp_path / "one.json"
+    one.write_text(twice, encoding="utf-8")
+    r = cli("import", str(one), *AS_OF)
+    assert r.exit_code == 1 and "gives 'value' twice (in the document starting on line 1)" in r.stderr
+    assert counts(cli.url) == before
+
+
+def test_a_protocol_file_with_a_key_given_twice_is_refused(cli: Cli, tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "tracker" / "protocols" / "pnet-small-nf.json").read_text(encoding="utf-8")
+    path = tmp_path / "mine.json"
+    path.write_text(text.replace('{', '{"id": "x", ', 1), encoding="utf-8")
+    r = cli("protocol", "validate", str(path))
+    assert r.exit_code == 1, r.output
+    assert "mine.json: an object gives 'id' twice; keep one of the two values" in r.stderr

@@ -151,20 +151,50 @@ def read_text(path: Path) -> str:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", "FILE") from None
 
 
+class RepeatedKeyError(ValueError):
+    """A JSON object that names a key twice (the decoder alone would keep the last value silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"an object gives '{key}' twice")
+        self.key = key
+        self.line: int | None = None  # where the enclosing document starts, when known
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """object_pairs_hook: a dict, or RepeatedKeyError for a key given twice in one object."""
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise RepeatedKeyError(k)
+            seen.add(k)
+    return d
+
+
+def loads(text: str) -> Any:
+    """JSON with exact decimals, refusing a key given twice in one object."""
+    return json.loads(text, parse_float=Decimal, object_pairs_hook=unique_keys)
+
+
 def read_json(path: Path) -> Any:
     """A JSON file with exact decimals; a malformed file is one clear error with its line."""
     text = read_text(path)
     try:
-        return json.loads(text, parse_float=Decimal)
+        return loads(text)
     except (ValueError, RecursionError) as exc:
         raise unreadable_json(path.name, exc) from None
 
 
 def unreadable_json(name: str, exc: ValueError | RecursionError) -> ValidationError:
     """The one-sentence error for a text the JSON decoder refused: where, for a syntax error;
-    what, for a number of thousands of digits or arrays nested too deep."""
+    what, for a key given twice, a number of thousands of digits or arrays nested too deep."""
     if isinstance(exc, json.JSONDecodeError):
         return ValidationError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE")
+    if isinstance(exc, RepeatedKeyError):
+        where = f" (in the document starting on line {exc.line})" if exc.line else ""
+        return ValidationError(f"{name}: an object gives '{exc.key}' twice{where}; keep one of the two values",
+                               "FILE")
     detail = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
     return ValidationError(f"{name} cannot be read as JSON ({detail})", "FILE")
 
@@ -366,7 +396,7 @@ class DocumentStream:
     `position` tells how many characters have been read (for a progress bar). A malformed text
     raises ValidationError naming its line and column."""
 
-    _decoder = json.JSONDecoder(parse_float=Decimal)
+    _decoder = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=unique_keys)
 
     def __init__(self, text: str, name: str) -> None:
         self.text = text
@@ -387,7 +417,12 @@ class DocumentStream:
         return pos
 
     def _value(self, pos: int) -> tuple[Any, int]:
-        value, end = self._decoder.raw_decode(self.text, self._skip(pos))
+        start = self._skip(pos)
+        try:
+            value, end = self._decoder.raw_decode(self.text, start)
+        except RepeatedKeyError as exc:
+            exc.line = self.text.count("\n", 0, start) + 1
+            raise
         self.position = end
         return value, end
 

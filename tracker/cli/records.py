@@ -246,7 +246,8 @@ def log_visit(
     weight: Annotated[str | None, typer.Option("--weight", help="Weight in kg.")] = None,
     ps: Annotated[int | None, typer.Option("--ps", help="ECOG performance status 0-4.")] = None,
     ppi: Annotated[bool, typer.Option("--ppi/--no-ppi", help="Taking a proton-pump inhibitor.")] = False,
-    wants_to_leave: Annotated[bool, typer.Option("--wants-to-leave", help="Patient asks to leave surveillance.")] = False,
+    wants_to_leave: Annotated[bool, typer.Option(
+        "--wants-to-leave", help="Patient asks to leave surveillance.")] = False,
     source: SourceOpt = dm.Source.CLINICIAN,
     verified: VerifiedOpt = False,
     notes: NotesOpt = "",
@@ -290,7 +291,7 @@ def log_lab(
     """Log a lab result (chromogranin A, hormones, bilirubin, ...), with lab, assay and upper limit.
 
     Example: tracker log lab SYN-GROWING --date 2026-01-08 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
-    """
+    """  # noqa: E501
     a = need(analyte, "--analyte", "Analyte (e.g. chromogranin_a)", lambda t: parse_analyte(t, "--analyte"))
     r = dm.LabResult(
         date=need(on, "--date", "Date of the sample (YYYY-MM-DD)", _date("--date")), analyte=a,
@@ -309,10 +310,13 @@ def log_scan(
     ctx: typer.Context,
     patient: PatientArg,
     on: DateOpt = None,
-    modality: Annotated[dm.Modality | None, typer.Option("--modality", help="CT, MRI, EUS, US, SSTR-PET, FDG-PET.")] = None,
+    modality: Annotated[dm.Modality | None, typer.Option(
+        "--modality", help="CT, MRI, EUS, US, SSTR-PET, FDG-PET.")] = None,
     lesion: Annotated[list[str] | None, typer.Option(
-        "--lesion", help="LABEL:SITE:SIZE[:new][:avid], e.g. P1:pancreas:1.4cm or N1:regional_node:11mm; repeat.")] = None,
-    mpd: Annotated[str | None, typer.Option("--mpd", help="Main pancreatic duct upstream of the tumour, e.g. 3mm.")] = None,
+        "--lesion",
+        help="LABEL:SITE:SIZE[:new][:avid], e.g. P1:pancreas:1.4cm or N1:regional_node:11mm; repeat.")] = None,
+    mpd: Annotated[str | None, typer.Option(
+        "--mpd", help="Main pancreatic duct upstream of the tumour, e.g. 3mm.")] = None,
     cbd: Annotated[str | None, typer.Option("--cbd", help="Common bile duct diameter.")] = None,
     source: SourceOpt = dm.Source.CLINICIAN,
     verified: VerifiedOpt = False,
@@ -332,8 +336,8 @@ def log_scan(
                       lambda t: parse_lesion_spec(t) and t)]
     r = dm.ImagingStudy(
         date=need(on, "--date", "Scan date (YYYY-MM-DD)", _date("--date")),
-        modality=need(modality.value if modality else None, "--modality", "Modality (CT, MRI, EUS, US, SSTR-PET, FDG-PET)",
-                      choice(dm.Modality)),
+        modality=need(modality.value if modality else None, "--modality",
+                      "Modality (CT, MRI, EUS, US, SSTR-PET, FDG-PET)", choice(dm.Modality)),
         lesions=tuple(sorted((parse_lesion_spec(s) for s in specs), key=lambda x: x.lesion)),
         mpd_mm=parse_size_mm(mpd, "--mpd", max_mm=MAX_DUCT_MM) if mpd else None,
         cbd_mm=parse_size_mm(cbd, "--cbd", max_mm=MAX_DUCT_MM) if cbd else None,
@@ -403,7 +407,8 @@ def amend(
     ctx: typer.Context,
     kind: KindArg,
     record_id: IdArg,
-    sets: Annotated[list[str], typer.Option("--set", help="FIELD=VALUE; repeat. lesions.P1.longest_mm=15 for a lesion.")],
+    sets: Annotated[list[str], typer.Option(
+        "--set", help="FIELD=VALUE; repeat. lesions.P1.longest_mm=15 for a lesion.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
     allow_future: FutureOpt = False,
     today: AsOfOption = None,

@@ -161,9 +161,11 @@ def _check_scan(r: ImagingStudy, p: str) -> Problems:
         for j, o in enumerate(x.other_dims_mm):
             out += _positive(o, f"{f}.other_dims_mm[{j}]", limit, "dimension in mm")
         if x.longest_mm is None and x.short_axis_mm is None and not x.is_new and x.pet_avid is None:
-            out.append((f"{f}.longest_mm", f"lesion {x.lesion} has no size; give longest_mm (or short_axis_mm for a node)"))
+            out.append((f"{f}.longest_mm",
+                        f"lesion {x.lesion} has no size; give longest_mm (or short_axis_mm for a node)"))
         if x.site in NODE_SITES and x.longest_mm is not None and x.short_axis_mm is None:
-            out.append((f"{f}.short_axis_mm", f"lymph node {x.lesion} is measured by its short axis; give short_axis_mm"))
+            out.append((f"{f}.short_axis_mm",
+                        f"lymph node {x.lesion} is measured by its short axis; give short_axis_mm"))
         if x.short_axis_mm is not None and x.longest_mm is not None and x.short_axis_mm > x.longest_mm:
             out.append((f"{f}.short_axis_mm", "the short axis cannot exceed the longest diameter"))
     return out
@@ -174,7 +176,8 @@ def _check_pathology(r: Pathology, p: str) -> Problems:
     if r.ki67_pct is not None and not 0 <= r.ki67_pct <= 100:
         out.append((f"{p}ki67_pct", f"Ki-67 is a percentage from 0 to 100, got {r.ki67_pct}"))
     if r.mitoses_per_2mm2 is not None and not 0 <= r.mitoses_per_2mm2 <= MAX_MITOSES:
-        out.append((f"{p}mitoses_per_2mm2", f"a mitotic count is 0 to {MAX_MITOSES} per 2 mm², got {r.mitoses_per_2mm2}"))
+        out.append((f"{p}mitoses_per_2mm2",
+                    f"a mitotic count is 0 to {MAX_MITOSES} per 2 mm², got {r.mitoses_per_2mm2}"))
     if r.ki67_pct is None and r.mitoses_per_2mm2 is None and r.grade is None:
         out.append((f"{p}ki67_pct", "give Ki-67 %, a mitotic count or a grade"))
     if out or r.grade is None:
