@@ -57,9 +57,6 @@ def schema_problems(doc: Any, schema_name: str, prefix: Sequence[Any] = (), *, d
                     ) -> Problems:
     """Every JSON-Schema problem of `doc`, located; the best-matching branch of a oneOf.
     `definition` validates against one of the schema's `$defs` instead of the whole schema."""
-    from jsonschema import Draft202012Validator, FormatChecker
-    from jsonschema.exceptions import best_match
-
     schema = load_schema(schema_name)
     if schema_name == "patient.schema.json" and definition is None:
         # pick the top-level oneOf branch by the document's shape, so that problems are located
@@ -73,6 +70,9 @@ def schema_problems(doc: Any, schema_name: str, prefix: Sequence[Any] = (), *, d
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     if _fast_valid(doc, schema_name, definition):
         return []
+    from jsonschema import Draft202012Validator, FormatChecker  # only for a document with problems
+    from jsonschema.exceptions import best_match
+
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
     out: Problems = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):

@@ -174,10 +174,13 @@ class Store:
         return patient_from_row(self.patient_row(ref))
 
     def patients(self, *, include_left: bool = True) -> list[dm.Patient]:
-        q = select(m.Patient).order_by(m.Patient.label)
+        """Every patient by label (Core rows: no ORM object per patient)."""
+        t = m.Patient.__table__  # type: ignore[attr-defined]
+        q = sa.select(t).order_by(t.c.label)
         if not include_left:
-            q = q.where(col(m.Patient.left_on).is_(None))
-        return [patient_from_row(r) for r in self.s.exec(q).all()]
+            q = q.where(t.c.left_on.is_(None))
+        self.s.flush()
+        return [patient_from_row(r) for r in self.s.connection().execute(q)]
 
     def label_exists(self, label: str) -> bool:
         return self.s.exec(select(m.Patient.id).where(m.Patient.label == label)).first() is not None
@@ -410,8 +413,7 @@ class Store:
 
     def add_flag_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append flag-log rows (column dicts), one executemany."""
-        if rows:
-            self.s.connection().execute(insert(m.FlagLog), list(rows))
+        _insert_many(self.s.connection(), m.FlagLog, rows)
 
     def reviews(self, patient_ids: Sequence[int] | None = None) -> list[m.FlagReview]:
         q = select(m.FlagReview).order_by(col(m.FlagReview.id))
