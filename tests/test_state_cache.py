@@ -358,3 +358,51 @@ def test_a_record_written_while_a_state_is_computed_is_never_hidden_by_it(
     assert done and done[0] >= finished - 0.05, "the write did not wait for the evaluation"
     served = snapshot(settings)
     assert served == fresh(settings), "a state older than the records was served"
+
+
+def test_two_people_logging_the_same_result_at_once_store_it_once(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A patient and a nurse enter the same CgA result at the same moment: whatever the timing,
+    one is stored and the other is told it is already there (before, both could pass the
+    duplicate check and the result was stored twice on PostgreSQL)."""
+    import threading
+    import time
+
+    from tracker.errors import ConflictError
+    from tracker.store import Store
+
+    import_file(settings, EXAMPLES / "syn-stable.json", today=AS_OF)
+    real = Store.find_same
+    both = threading.Barrier(2, timeout=2)
+
+    def slow(self: Store, *args: Any) -> Any:
+        found = real(self, *args)
+        try:
+            both.wait()  # without the patient lock both threads get here, each having found nothing
+        except threading.BrokenBarrierError:
+            pass  # with it, the second is still waiting for the lock: only one thread ever arrives
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(Store, "find_same", slow)
+    lab = dm.LabResult(date=date(2026, 11, 21), analyte=dm.Analyte.CHROMOGRANIN_A, value=Decimal(130),
+                       unit="ng/mL", upper_limit=Decimal(102), assay="BRAHMS CgA II KRYPTOR",
+                       lab="Synthetic Regional Lab")
+    outcomes: list[str] = []
+
+    def enter() -> None:
+        try:
+            records.log_record(settings, "SYN-STABLE", lab, today=AS_OF)
+            outcomes.append("stored")
+        except ConflictError as exc:
+            outcomes.append("refused" if "already holds" in str(exc) else str(exc))
+
+    threads = [threading.Thread(target=enter) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["refused", "stored"]
+    with session_scope(settings) as s:
+        n = s.connection().execute(text("SELECT count(*) FROM lab_result WHERE date = '2026-11-21'")).scalar_one()
+    assert n == 1

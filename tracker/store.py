@@ -173,6 +173,15 @@ class Store:
     def patient(self, ref: str) -> dm.Patient:
         return patient_from_row(self.patient_row(ref))
 
+    def patient_for_update(self, ref: str) -> dm.Patient:
+        """The patient, read after their row is locked (see `lock_patients`): for a command that
+        checks what is stored before it writes."""
+        row = self.patient_row(ref)
+        assert row.id is not None
+        self.lock_patients([row.id])
+        self.s.refresh(row)
+        return patient_from_row(row)
+
     def patients(self, *, include_left: bool = True) -> list[dm.Patient]:
         """Every patient by label (Core rows: no ORM object per patient)."""
         t = m.Patient.__table__  # type: ignore[attr-defined]
@@ -270,6 +279,16 @@ class Store:
         row.voided_reason = reason
         self.s.add(row)
         self.s.flush()
+
+    def lock_record_patient(self, kind: str, record_id: int) -> None:
+        """Lock the patient of a record before the record is read to be changed (see `lock_patients`)."""
+        table = KINDS.get(kind)
+        pid = (self.s.connection().execute(sa.select(table.__table__.c.patient_id)
+                                           .where(table.__table__.c.id == record_id)).scalar()
+               if table is not None else None)
+        if pid is None:
+            self.record_row(kind, record_id)  # raises the not-found error
+        self.lock_patients([pid])
 
     def record(self, kind: str, record_id: int) -> tuple[int, Record, str | None]:
         """(patient id, record, voided reason)."""

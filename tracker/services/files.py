@@ -117,7 +117,9 @@ class _Writer:
             return
         st, summary, existing = self.st, self.summary, self.existing
         old = [existing[ip.patient.label] for ip, _ in chunk if ip.patient.label in existing]
-        stored = st.all_records([p.id for p in old if p.id is not None]) if old else {}
+        old_ids = [p.id for p in old if p.id is not None]
+        st.lock_patients(old_ids)  # what is stored for them cannot change until this import ends
+        stored = st.all_records(old_ids) if old else {}
         write = not problems
         new_patients = [ip.patient for ip, _ in chunk if ip.patient.label not in existing]
         created = {p.label: p for p in st.add_patients_bulk(new_patients)} if write else {}

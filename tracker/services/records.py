@@ -65,7 +65,7 @@ def edit_patient(settings: Settings, ref: str, changes: dict[str, Any], *, reaso
         raise ValidationError("nothing to change; give at least one --set FIELD=VALUE that differs", "--set")
     with session_scope(settings) as s:
         st = Store(s)
-        before = st.patient(ref)
+        before = st.patient_for_update(ref)
         if "label" in changes and changes["label"] != before.label and st.label_exists(changes["label"]):
             raise ConflictError(f"a patient labelled '{changes['label']}' already exists; pick another label")
         if "protocol_id" in changes:
@@ -83,7 +83,7 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
     """Record that the patient left surveillance; from that date nothing falls due."""
     with session_scope(settings) as s:
         st = Store(s)
-        before = st.patient(ref)
+        before = st.patient_for_update(ref)
         if before.left_on is not None:
             raise ConflictError(f"patient {before.label} already left surveillance on {before.left_on}; "
                                 "use `tracker patient edit` to correct it")
@@ -100,7 +100,7 @@ def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_fu
     analyte or modality) is refused."""
     with session_scope(settings) as s:
         st = Store(s)
-        p = st.patient(ref)
+        p = st.patient_for_update(ref)  # two people logging the same result: the second finds the first's
         _raise(check_record(r, p, today=today, allow_future=allow_future))
         assert p.id is not None
         same = st.find_same(p.id, r)
@@ -137,7 +137,7 @@ def amend_record(settings: Settings, kind: str, record_id: int, new: Record, *, 
         raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
-        st.lock_patients([st.record(kind, record_id)[0]])  # see Store.lock_patients
+        st.lock_record_patient(kind, record_id)  # a concurrent change to this patient waits (or is awaited)
         pid, old, voided = st.record(kind, record_id)
         if voided is not None:
             raise ConflictError(f"{kind} #{record_id} was voided ({voided}); log a new record instead")
@@ -161,7 +161,7 @@ def void_record(settings: Settings, kind: str, record_id: int, *, reason: str) -
         raise ValidationError("voiding needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
-        st.lock_patients([st.record(kind, record_id)[0]])  # see Store.lock_patients
+        st.lock_record_patient(kind, record_id)  # a concurrent change to this patient waits (or is awaited)
         pid, old, voided = st.record(kind, record_id)
         if voided is not None:
             raise ConflictError(f"{kind} #{record_id} is already void ({voided})")
