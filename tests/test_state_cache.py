@@ -3,6 +3,7 @@ the worklist and flags equal a from-scratch evaluation (cache emptied), on SQLit
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from datetime import date
@@ -312,6 +313,11 @@ def test_a_refused_import_caches_nothing(loaded: Settings, tmp_path: Path) -> No
 # ------------------------------------------------------------------ concurrent writers (clinic server)
 
 
+def cga(on: date, value: int) -> dm.LabResult:
+    return dm.LabResult(date=on, analyte=dm.Analyte.CHROMOGRANIN_A, value=Decimal(value), unit="ng/mL",
+                        upper_limit=Decimal(102), assay="BRAHMS CgA II KRYPTOR", lab="Synthetic Regional Lab")
+
+
 def test_a_record_written_while_a_state_is_computed_is_never_hidden_by_it(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """A nurse's worklist evaluates a patient while a colleague logs a rising marker for them.
@@ -339,9 +345,7 @@ def test_a_record_written_while_a_state_is_computed_is_never_hidden_by_it(
         return out
 
     monkeypatch.setattr(Store, "histories", slow)
-    lab = dm.LabResult(date=date(2026, 11, 21), analyte=dm.Analyte.CHROMOGRANIN_A, value=Decimal(2500),
-                       unit="ng/mL", upper_limit=Decimal(102), assay="BRAHMS CgA II KRYPTOR",
-                       lab="Synthetic Regional Lab")
+    lab = cga(date(2026, 11, 21), 2500)
     done: list[float] = []
 
     def colleague() -> None:
@@ -377,17 +381,15 @@ def test_two_people_logging_the_same_result_at_once_store_it_once(
 
     def slow(self: Store, *args: Any) -> Any:
         found = real(self, *args)
-        try:
-            both.wait()  # without the patient lock both threads get here, each having found nothing
-        except threading.BrokenBarrierError:
-            pass  # with it, the second is still waiting for the lock: only one thread ever arrives
+        # without the patient lock both threads get here, each having found nothing; with it, the
+        # second is still waiting for the lock, only one arrives and the barrier times out
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait()
         time.sleep(0.2)
         return found
 
     monkeypatch.setattr(Store, "find_same", slow)
-    lab = dm.LabResult(date=date(2026, 11, 21), analyte=dm.Analyte.CHROMOGRANIN_A, value=Decimal(130),
-                       unit="ng/mL", upper_limit=Decimal(102), assay="BRAHMS CgA II KRYPTOR",
-                       lab="Synthetic Regional Lab")
+    lab = cga(date(2026, 11, 21), 130)
     outcomes: list[str] = []
 
     def enter() -> None:
