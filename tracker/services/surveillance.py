@@ -180,6 +180,9 @@ def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) 
 # patient who has left by the date has nothing, without the cache. The database empties a
 # patient's row on every write to their records, their patient row or their flag reviews
 # (triggers), and the cache key names the format, tracker version and protocol content.
+# States are stored by `views` for the patients it had to evaluate, and by an import for the
+# patients it wrote (`store_states`). The patient rows are locked before their histories are
+# read (`Store.lock_patients`), so a concurrent write waits and then empties the new row.
 
 CACHE_FORMAT = "2"
 #: patients evaluated together: their histories are loaded, evaluated, stored and dropped
