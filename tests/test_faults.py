@@ -344,3 +344,21 @@ def test_failures_name_no_patient_data(cli: Cli, tmp_path: Path) -> None:
     result = cli("import", str(clash), "--as-of", AS_OF)
     assert result.exit_code == 1
     assert "999" not in result.stderr and "Synthetic" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_postgresql_deadlock_or_serialization_failure_says_run_again() -> None:
+    """PostgreSQL's own words ("... blocked by process ...") are not SQLite's busy timeout."""
+    from sqlalchemy.exc import OperationalError
+
+    class Orig(Exception):
+        sqlstate = "40P01"
+
+    exc = OperationalError("UPDATE ...", {}, Orig("deadlock detected\nProcess 1 waits for ShareLock; blocked by "
+                                                  "process 2."))
+    assert db._operational_message(exc) == ("another command was changing the same patients at the same moment; "
+                                            "nothing was written. Run the command again")
+    Orig.sqlstate = "40001"
+    assert "Run the command again" in db._operational_message(exc)
+    Orig.sqlstate = "XX000"
+    assert "30 s" not in db._operational_message(exc)
+    assert "30 s" in db._operational_message(OperationalError("x", {}, Exception("database is locked")))

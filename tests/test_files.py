@@ -214,8 +214,8 @@ def test_import_reports_progress_through_the_file(tmp_path: Path, sqlite_url: st
 
 
 def test_a_value_given_twice_in_one_object_is_refused_not_silently_replaced(cli: Cli, tmp_path: Path) -> None:
-    """`{"value": 80, "value": 850}` would keep 850 without a word; the import names the key and
-    where the patient's document starts, and writes nothing."""
+    """`{"value": 80, "value": 850}` would keep 850 without a word; the import names the key,
+    the part of the file and the line it starts on, and writes nothing."""
     lines = [json.dumps(_doc("syn-stable.json")), json.dumps(_doc("syn-growing.json"))]
     twice = lines[1].replace('"value": ', '"value": 80, "value": ', 1)
     assert twice != lines[1]
@@ -225,12 +225,17 @@ def test_a_value_given_twice_in_one_object_is_refused_not_silently_replaced(cli:
     r = cli("import", str(path), *AS_OF)
     assert r.exit_code == 1, r.output
     assert r.stderr.strip().splitlines()[-1].endswith(
-        "cohort.json: an object gives 'value' twice (in the document starting on line 3); keep one of the two values")
+        "cohort.json: an object in patients[1] (starting on line 3) gives 'value' twice; keep one of the two values")
     assert counts(cli.url) == before
     one = tmp_path / "one.json"
     one.write_text(twice, encoding="utf-8")
     r = cli("import", str(one), *AS_OF)
-    assert r.exit_code == 1 and "gives 'value' twice (in the document starting on line 1)" in r.stderr
+    assert r.exit_code == 1 and "one.json: an object in labs (starting on line 1) gives 'value' twice" in r.stderr
+    long_key = tmp_path / "long.json"
+    long_key.write_text(lines[0].replace('"value": ', '"' + "k" * 5000 + '": 1, "' + "k" * 5000 + '": 2, "value": ', 1),
+                        encoding="utf-8")
+    r = cli("import", str(long_key), *AS_OF)
+    assert r.exit_code == 1 and "k" * 60 + "…' twice" in r.stderr and len(r.stderr) < 300, r.stderr
     assert counts(cli.url) == before
 
 
@@ -241,3 +246,14 @@ def test_a_protocol_file_with_a_key_given_twice_is_refused(cli: Cli, tmp_path: P
     r = cli("protocol", "validate", str(path))
     assert r.exit_code == 1, r.output
     assert "mine.json: an object gives 'id' twice; keep one of the two values" in r.stderr
+
+
+@pytest.mark.parametrize("args", [("void", "scan", "9999999999", "--reason", "wrong"),
+                                  ("amend", "lab", "9999999999", "--set", "value=1", "--reason", "typo"),
+                                  ("patient", "show", "#99999999999")])
+def test_an_id_beyond_any_stored_one_is_simply_not_found(cli: Cli, args: tuple[str, ...]) -> None:
+    """PostgreSQL refuses to compare an INTEGER id with 9,999,999,999 (was a traceback)."""
+    load_examples(cli)
+    r = cli(*args)
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert r.stderr.startswith("Error: no ") and r.stderr.count("\n") == 1, r.stderr

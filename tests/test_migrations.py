@@ -3,7 +3,9 @@ without losing a row, after a backup copy; a database from a newer tracker is re
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,51 @@ def test_an_everyday_command_does_not_import_alembic_or_jsonschema(tmp_path: Pat
             "print(sorted(m for m in ('alembic', 'jsonschema') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_next_migration_alembic_writes_is_read_too(tmp_path: Path) -> None:
+    """A revision generated from this project's template (single quotes), annotated forms, and
+    a merge (which the quick reader hands to Alembic)."""
+    shutil.copytree(db._MIGRATIONS, tmp_path / "migrations")
+    cfg = db._alembic_config(None)
+    cfg.set_main_option("script_location", str(tmp_path / "migrations"))
+    script = command.revision(cfg, message="next one", rev_id="0005")
+    assert script is not None
+    text = Path(script.path).read_text(encoding="utf-8")
+    assert "revision = '0005'" in text  # the template's repr()
+    assert db.parse_revision(text) == ("0005", "0004")
+    assert db.parse_revision('revision: str = "0006"\ndown_revision: str | None = "0005"\n') == ("0006", "0005")
+    assert db.parse_revision("revision = '0001'\ndown_revision = None\n") == ("0001", None)
+    assert db.parse_revision("revision = '0007'\ndown_revision = ('0005', '0006')\n") is None
+
+
+def test_a_read_only_command_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """SQLite: while another process holds the write lock (an import of a large cohort), commands
+    that only read (patient list, history, export, audit, db check) answer at once."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "x.db"
+    settings = Settings(db_url=f"sqlite:///{path}", user="test-user")
+    from tests.conftest import EXAMPLES
+    from tracker.services.files import import_file
+
+    import_file(settings, EXAMPLES / "syn-stable.json", today=date(2026, 11, 22))
+    db.dispose_all()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO visit (patient_id, date, source, verified, notes, symptoms, symptom_other, on_ppi, "
+                   "wants_to_leave) VALUES (1, '2026-11-01', 'clinician', 0, '', '', '', 0, 0)")
+    try:
+        for args in (["patient", "list"], ["history", "SYN-STABLE"], ["export", "--all"], ["audit"], ["db", "check"]):
+            began = time.monotonic()
+            out = subprocess.run([sys.executable, "-m", "tracker", "--db", str(path), *args], capture_output=True,
+                                 text=True, timeout=25, check=False)
+            assert out.returncode == 0, (args, out.stderr)
+            assert time.monotonic() - began < 10, f"{args} waited for the writer"
+            assert out.stdout.strip() or out.stderr.strip(), args
+            assert "2026-11-01" not in out.stdout  # nothing uncommitted is read
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

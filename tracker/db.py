@@ -1,12 +1,13 @@
 """The database: engine, connection settings, migrations and the one-transaction session.
 
 - SQLite (the default) gets, on every connection: foreign keys on, WAL journal and a busy
-  timeout so that a second process waits instead of failing. Every transaction is begun with
-  `BEGIN IMMEDIATE` (the driver's own implicit transactions are off): a command reads one
-  consistent database and holds the single write lock from its start, so commands on one SQLite
-  file run one at a time and a second waits for the first (up to the busy timeout). Without it a
-  command's reads were not one snapshot, and a state computed from them could be cached after
-  another process had changed the records. A new SQLite file is created
+  timeout so that a second process waits instead of failing. Transactions are begun by the
+  tool, not the driver: a command that writes begins with `BEGIN IMMEDIATE`, so it reads one
+  consistent database and holds the single write lock from its start (writers run one at a time;
+  a second waits for the first, up to the busy timeout); a read-only session
+  (`session_scope(read_only=True)`) begins with `BEGIN`, one consistent snapshot that never waits
+  for a writer (WAL). Without this a command's reads were not one snapshot, and a state computed
+  from them could be cached after another process had changed the records. A new SQLite file is created
   readable by its owner only (0600).
 - Opening a database upgrades it with Alembic to the newest revision, after a backup copy of
   a SQLite file that held data. A database written by a newer tracker is refused.
@@ -49,8 +50,12 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: execution option of the connections of a read-only session (see `session_scope`)
+READ_ONLY = "tracker_read_only"
+
+
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -80,18 +85,37 @@ def _alembic_config(connection: Any) -> Any:
     return cfg
 
 
+_REVISION_LINE = re.compile(r"""^(down_)?revision(?:\s*:[^=\n]*)?\s*=\s*(None|'[^'\n]+'|"[^"\n]+")\s*(?:#.*)?$""",
+                            re.M)
+
+
+def parse_revision(text: str) -> tuple[str, str | None] | None:
+    """(revision, down revision) of a migration file's text; None unless both lines are a plain
+    string (or None for the first migration), as Alembic's template writes them."""
+    found = dict(_REVISION_LINE.findall(text))
+    if "" not in found or "down_" not in found or found[""] == "None":
+        return None
+    down = found["down_"]
+    return found[""][1:-1], None if down == "None" else down[1:-1]
+
+
 @cache
 def _revisions() -> dict[str, str | None]:
     """Each migration's revision and the one it follows, read from the files' `revision` and
     `down_revision` lines: every command checks the schema, and importing Alembic to do it took
-    0.2-0.3 s. Alembic itself runs only to migrate (tests check both read the same chain)."""
+    0.2-0.3 s. A file these lines do not describe (a merge, another layout) hands the question to
+    Alembic itself; tests check both read the same chain."""
     out: dict[str, str | None] = {}
-    for f in sorted((_MIGRATIONS / "versions").glob("[0-9]*.py")):
-        text = f.read_text(encoding="utf-8")
-        rev = re.search(r'^revision\s*=\s*"([^"]+)"', text, re.M)
-        down = re.search(r'^down_revision\s*=\s*"([^"]+)"', text, re.M)
-        assert rev is not None, f"{f.name} has no revision line"
-        out[rev.group(1)] = down.group(1) if down else None
+    for f in sorted((_MIGRATIONS / "versions").glob("*.py")):
+        if f.name == "__init__.py":
+            continue
+        parsed = parse_revision(f.read_text(encoding="utf-8"))
+        if parsed is None:
+            from alembic.script import ScriptDirectory
+
+            return {r.revision: r.down_revision  # type: ignore[misc]
+                    for r in ScriptDirectory(str(_MIGRATIONS)).walk_revisions()}
+        out[parsed[0]] = parsed[1]
     return out
 
 
@@ -108,7 +132,7 @@ def known_revisions() -> set[str]:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -200,13 +224,16 @@ def dispose_all() -> None:
 def _operational_message(exc: OperationalError) -> str:
     raw = str(exc.orig) if exc.orig is not None else str(exc)
     low = raw.lower()
+    if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001"):  # PostgreSQL: deadlock, serialization
+        return ("another command was changing the same patients at the same moment; nothing was written. "
+                "Run the command again")
     if "readonly" in low or "read-only" in low:
         return "the database is read-only; nothing was written. Check the file's permissions"
     if "disk" in low and "full" in low:
         return "the disk is full; nothing was written. Free some space and run the command again"
     if "unable to open" in low:
         return "cannot open the database file; check the path given by --db or TRACKER_DB"
-    if "locked" in low:
+    if "database is locked" in low:  # SQLite's busy timeout
         return "the database stayed locked by another process for 30 s; nothing was written, try again"
     if "connection" in low or "could not connect" in low:
         return "cannot connect to the database server; check the URL given by --db or TRACKER_DB"
@@ -214,10 +241,13 @@ def _operational_message(exc: OperationalError) -> str:
 
 
 @contextmanager
-def session_scope(settings: Settings) -> Iterator[Session]:
-    """One transaction: commit when the block ends, roll back if it raises."""
+def session_scope(settings: Settings, *, read_only: bool = False) -> Iterator[Session]:
+    """One transaction: commit when the block ends, roll back if it raises. `read_only` for a
+    command that only reads: on SQLite it reads a snapshot without taking the write lock, so it
+    runs while another command writes."""
     engine = open_engine(settings)
-    session = Session(engine, expire_on_commit=False)
+    session = Session(engine.execution_options(**{READ_ONLY: True}) if read_only else engine,
+                      expire_on_commit=False)
     try:
         yield session
         session.commit()

@@ -156,8 +156,9 @@ class RepeatedKeyError(ValueError):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"an object gives '{key}' twice")
-        self.key = key
-        self.line: int | None = None  # where the enclosing document starts, when known
+        self.key = key if len(key) <= 60 else key[:60] + "…"
+        self.where: str | None = None  # the part of the file holding it ("patients[700]", "scans"), when known
+        self.line: int | None = None  # the line that part starts on
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -192,8 +193,8 @@ def unreadable_json(name: str, exc: ValueError | RecursionError) -> ValidationEr
     if isinstance(exc, json.JSONDecodeError):
         return ValidationError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE")
     if isinstance(exc, RepeatedKeyError):
-        where = f" (in the document starting on line {exc.line})" if exc.line else ""
-        return ValidationError(f"{name}: an object gives '{exc.key}' twice{where}; keep one of the two values",
+        where = f" in {exc.where} (starting on line {exc.line})" if exc.where else ""
+        return ValidationError(f"{name}: an object{where} gives '{exc.key}' twice; keep one of the two values",
                                "FILE")
     detail = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
     return ValidationError(f"{name} cannot be read as JSON ({detail})", "FILE")
@@ -416,12 +417,12 @@ class DocumentStream:
             pos += 1
         return pos
 
-    def _value(self, pos: int) -> tuple[Any, int]:
+    def _value(self, pos: int, where: str = "(document)") -> tuple[Any, int]:
         start = self._skip(pos)
         try:
             value, end = self._decoder.raw_decode(self.text, start)
         except RepeatedKeyError as exc:
-            exc.line = self.text.count("\n", 0, start) + 1
+            exc.where, exc.line = where, self.text.count("\n", 0, start) + 1
             raise
         self.position = end
         return value, end
@@ -440,7 +441,7 @@ class DocumentStream:
             self.position = pos + 1
             return
         while True:
-            item, pos = self._value(pos)
+            item, pos = self._value(pos, location([*where, i]))
             yield [*where, i], item
             i += 1
             pos = self._skip(pos)
@@ -484,7 +485,7 @@ class DocumentStream:
                 yield from self._array(pos, ["patients"])
                 head[key], pos, streamed = [], self.position, True
             else:
-                head[key], pos = self._value(pos)
+                head[key], pos = self._value(pos, str(key))
             pos = self._skip(pos)
             self._expect(pos, ",}")
             if text[pos] == "}":

@@ -146,6 +146,14 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: ids are INTEGER columns: on PostgreSQL a larger number is an error, not a missing row
+_MAX_ID = 2**31 - 1
+
+
+def _possible_id(i: int) -> bool:
+    return 0 < i <= _MAX_ID
+
+
 class Store:
     """All database access for one session."""
 
@@ -156,7 +164,7 @@ class Store:
     def patient_row(self, ref: str) -> m.Patient:
         """A patient by label, or by internal id ("12" or "#12")."""
         row = self.s.exec(select(m.Patient).where(m.Patient.label == ref)).first()
-        if row is None and ref.lstrip("#").isdigit():
+        if row is None and ref.lstrip("#").isdigit() and _possible_id(int(ref.lstrip("#"))):
             row = self.s.get(m.Patient, int(ref.lstrip("#")))
         if row is None:
             raise NotFoundError(self._unknown_patient(ref))
@@ -254,7 +262,7 @@ class Store:
 
     def record_row(self, kind: str, record_id: int) -> Any:
         table = KINDS.get(kind)
-        row = self.s.get(table, record_id) if table is not None else None
+        row = self.s.get(table, record_id) if table is not None and _possible_id(record_id) else None
         if row is None:
             raise NotFoundError(
                 f"no {kind} record #{record_id}; run `tracker history PATIENT` to see record ids"
@@ -285,7 +293,7 @@ class Store:
         table = KINDS.get(kind)
         pid = (self.s.connection().execute(sa.select(table.__table__.c.patient_id)
                                            .where(table.__table__.c.id == record_id)).scalar()
-               if table is not None else None)
+               if table is not None and _possible_id(record_id) else None)
         if pid is None:
             self.record_row(kind, record_id)  # raises the not-found error
         self.lock_patients([pid])
@@ -407,20 +415,35 @@ class Store:
             q = q.where(col(m.FlagLog.patient_id).in_(patient_ids))
         return [(pid, key) for pid, key in self.s.connection().execute(q)]
 
-    def lock_patients(self, ids: Sequence[int]) -> None:
+    def lock_patients(self, ids: Sequence[int]) -> dict[int, dm.Patient]:
         """Hold these patients' rows until the transaction ends (PostgreSQL `SELECT ... FOR UPDATE`,
-        in id order; SQLite has no row locks and serialises writers itself).
+        in id order; SQLite has no row locks and serialises writers itself), and return them as
+        read after the lock, by id.
 
         Taken before a patient's records are read to compute a state that will be cached, and
-        before a record is amended or voided: a concurrent write to the same patient (a new
-        record or review takes a key-share lock on the patient row through its foreign key) waits
-        until the state is stored, and its trigger then empties it, so a cached state is never
-        older than the records."""
+        before a command compares what it will write with what is stored: a concurrent write to
+        the same patient (a new record or review takes a key-share lock on the patient row
+        through its foreign key; a patient edit or amendment takes this lock) waits until the
+        state is stored, and its trigger then empties it, so a cached state is never older than
+        the records or the patient's details. A transaction that locks several patients must
+        first call `one_bulk_command`."""
         conn = self.s.connection()
-        pid = m.Patient.__table__.c.id  # type: ignore[attr-defined]
+        t = m.Patient.__table__  # type: ignore[attr-defined]
         ordered = sorted(ids)
+        out: dict[int, dm.Patient] = {}
         for i in range(0, len(ordered), 500):
-            conn.execute(sa.select(pid).where(pid.in_(ordered[i:i + 500])).order_by(pid).with_for_update()).all()
+            q = sa.select(t).where(t.c.id.in_(ordered[i:i + 500])).order_by(t.c.id).with_for_update()
+            out.update((r.id, patient_from_row(r)) for r in conn.execute(q))
+        return out
+
+    def one_bulk_command(self) -> None:
+        """Commands that lock many patients (a worklist or `flags --all`, an import) run one at a
+        time (PostgreSQL transaction advisory lock; SQLite writers already do): two of them
+        locking patient rows in different orders would deadlock. A command about one patient
+        locks that patient's row only, so it never waits for more than the patients it shares."""
+        conn = self.s.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7243002)"))
 
     def put_states(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store computed patient states (replacing any row of those patients)."""

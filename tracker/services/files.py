@@ -101,6 +101,7 @@ class _Writer:
 
     def __init__(self, st: Store, user: str, filename: str, *, today: date,
                  protocols: dict[str, SurveillanceProtocol]) -> None:
+        st.one_bulk_command()
         self.st = st
         self.user = user
         self.filename = filename
@@ -118,7 +119,12 @@ class _Writer:
         st, summary, existing = self.st, self.summary, self.existing
         old = [existing[ip.patient.label] for ip, _ in chunk if ip.patient.label in existing]
         old_ids = [p.id for p in old if p.id is not None]
-        st.lock_patients(old_ids)  # what is stored for them cannot change until this import ends
+        # what is stored for them cannot change until this import ends; compare with them as
+        # they are now (a patient renamed meanwhile frees the old label)
+        locked = st.lock_patients(old_ids)
+        for p in old:
+            del existing[p.label]
+        existing.update((p.label, p) for p in locked.values())
         stored = st.all_records(old_ids) if old else {}
         write = not problems
         new_patients = [ip.patient for ip, _ in chunk if ip.patient.label not in existing]
@@ -191,7 +197,7 @@ def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSum
 
 def export(settings: Settings, ref: str | None, *, fmt: str) -> str:
     """Canonical JSON (importable) or a long CSV of one patient or all."""
-    with session_scope(settings) as s:
+    with session_scope(settings, read_only=True) as s:
         st = Store(s)
         patients = [st.patient(ref)] if ref else st.patients()
         recs = st.all_records([p.id for p in patients if p.id is not None] if ref else None)

@@ -15,7 +15,7 @@ from tracker.store import Store
 
 
 def measure_rows(settings: Settings, ref: str, *, as_of: date) -> list[dict[str, Any]]:
-    with session_scope(settings) as s:
+    with session_scope(settings, read_only=True) as s:
         st = Store(s)
         p = st.patient(ref)
         history = st.history(p).up_to(as_of)

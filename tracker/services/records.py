@@ -48,12 +48,12 @@ def add_patient(settings: Settings, p: dm.Patient, *, today: date) -> dm.Patient
 
 
 def list_patients(settings: Settings) -> list[dm.Patient]:
-    with session_scope(settings) as s:
+    with session_scope(settings, read_only=True) as s:
         return Store(s).patients()
 
 
 def get_patient(settings: Settings, ref: str) -> dm.Patient:
-    with session_scope(settings) as s:
+    with session_scope(settings, read_only=True) as s:
         return Store(s).patient(ref)
 
 
@@ -116,7 +116,7 @@ def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_fu
 
 
 def history(settings: Settings, ref: str, *, include_voided: bool = False) -> tuple[dm.Patient, list[StoredRecord]]:
-    with session_scope(settings) as s:
+    with session_scope(settings, read_only=True) as s:
         st = Store(s)
         p = st.patient(ref)
         recs = st.all_records([p.id or -1]).get(p.id or -1, [])
@@ -124,7 +124,7 @@ def history(settings: Settings, ref: str, *, include_voided: bool = False) -> tu
 
 
 def get_record(settings: Settings, kind: str, record_id: int) -> tuple[dm.Patient, StoredRecord]:
-    with session_scope(settings) as s:
+    with session_scope(settings, read_only=True) as s:
         st = Store(s)
         pid, r, v = st.record(kind, record_id)
         return st.patient(str(pid)), StoredRecord(kind, r, v)
@@ -171,7 +171,7 @@ def void_record(settings: Settings, kind: str, record_id: int, *, reason: str) -
 
 
 def audit_trail(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
-    with session_scope(settings) as s:
+    with session_scope(settings, read_only=True) as s:
         st = Store(s)
         pid = st.patient(ref).id if ref else None
         return [

@@ -85,7 +85,7 @@ class _Histories:
 
     def get(self, p: Patient) -> PatientHistory:
         if self.loaded is None:
-            with session_scope(self.settings) as s:
+            with session_scope(self.settings, read_only=True) as s:
                 self.loaded = {h.patient.id or -1: h for h in Store(s).histories(self.patients)}
         return self.loaded.get(p.id or -1) or PatientHistory(patient=p)
 
@@ -246,6 +246,8 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
     keys = {pid: cache_key(p) for pid, p in protocols.items()}
     with session_scope(settings) as s:
         st = Store(s)
+        if not ref:
+            st.one_bulk_command()
         patients = [st.patient(ref)] if ref else st.patients()
         ids = [p.id for p in patients if p.id is not None]
         scope = ids if ref else None
@@ -280,8 +282,10 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
             chunk = need[i:i + CHUNK]
             for h, protocol, core in _evaluate_chunk(st, chunk, protocols, keys, states, as_of):
                 pid = h.patient.id or -1
-                out[pid] = _finish(h if ref else None, core, protocol, states[pid], as_of=as_of, seen=logged[pid],
-                                   patient=h.patient, loader=loader)
+                out[pid] = (PatientView(h if ref else None, protocol, patient=h.patient, loader=loader)
+                            if core is None else  # left surveillance meanwhile
+                            _finish(h if ref else None, core, protocol, states[pid], as_of=as_of, seen=logged[pid],
+                                    patient=h.patient, loader=loader))
             if progress:
                 progress(done + i + len(chunk), len(patients))
         result = [out[p.id or -1] for p in patients]
@@ -293,15 +297,21 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
 
 def _evaluate_chunk(st: Store, chunk: Sequence[Patient], protocols: dict[str, SurveillanceProtocol],
                     keys: dict[str, str], states: dict[int, ReviewState], as_of: date
-                    ) -> list[tuple[PatientHistory, SurveillanceProtocol, _Core]]:
-    """Load and evaluate these patients' whole histories (one bulk load), and store each core
-    that holds from `as_of` on."""
-    out = []
+                    ) -> list[tuple[PatientHistory, SurveillanceProtocol, _Core | None]]:
+    """Lock these patients, then load and evaluate their whole histories (one bulk load) and
+    store each core that holds from `as_of` on. The patients are evaluated as read after the
+    lock (their details may have changed since the caller read them); a patient who has left
+    by `as_of` comes back with no core."""
+    out: list[tuple[PatientHistory, SurveillanceProtocol, _Core | None]] = []
     new_states: list[dict[str, Any]] = []
-    st.lock_patients([p.id for p in chunk if p.id is not None])
-    for h in st.histories(chunk):
+    locked = st.lock_patients([p.id for p in chunk if p.id is not None])
+    current = [locked[p.id] for p in chunk if p.id in locked]
+    for h in st.histories(current):
         p = h.patient
         protocol = _protocol_for(protocols, p)
+        if p.left_on is not None and p.left_on <= as_of:
+            out.append((h, protocol, None))
+            continue
         core = _core(h, protocol, states[p.id or -1], as_of)
         out.append((h, protocol, core))
         start = valid_from(h, core)
@@ -342,7 +352,7 @@ def _log_row(patient_id: int, f: Flag, stamp: Any, as_of: date) -> dict[str, Any
 
 def flag_history(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
     """Every flag ever shown, as stored when first evaluated."""
-    with session_scope(settings) as s:
+    with session_scope(settings, read_only=True) as s:
         st = Store(s)
         patients = {p.id: p.label for p in ([st.patient(ref)] if ref else st.patients())}
         rows = st.flag_rows(list(patients)) if ref else st.flag_rows()
@@ -386,7 +396,7 @@ def review_flag(settings: Settings, ref: str, key: str, *, action: str, reason: 
                             f"{target.flag.severity.value} — acknowledge it instead")
     with session_scope(settings) as s:
         st = Store(s)
-        p = st.patient(ref)
+        p = st.patient_for_update(ref)
         assert p.id is not None
         if target.is_new:  # the user has seen the flag they reviewed
             st.add_flag_rows([_log_row(p.id, target.flag, now_utc(), as_of)])
