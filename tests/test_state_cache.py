@@ -416,6 +416,7 @@ def test_a_patient_edit_made_while_a_worklist_runs_is_never_hidden_by_it(
     patients and before it evaluates them: the state cached is that of the new details (the
     patients are evaluated as read after their lock), never the old ones."""
     import threading
+    import time
 
     from tracker.store import Store
 
@@ -441,8 +442,6 @@ def test_a_patient_edit_made_while_a_worklist_runs_is_never_hidden_by_it(
     for _ in range(100):  # on SQLite the edit lands after the worklist's commit
         if records.get_patient(settings, "SYN-STABLE").protocol_start == date(2026, 6, 1):
             break
-        import time
-
         time.sleep(0.1)
     assert records.get_patient(settings, "SYN-STABLE").protocol_start == date(2026, 6, 1)
     assert snapshot(settings) == fresh(settings), "a state computed from the old details was served"
