@@ -257,3 +257,43 @@ def test_an_id_beyond_any_stored_one_is_simply_not_found(cli: Cli, args: tuple[s
     r = cli(*args)
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     assert r.stderr.startswith("Error: no ") and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_stored_patient_given_twice_in_a_file_is_one_clear_problem(cli: Cli, tmp_path: Path) -> None:
+    load_examples(cli)
+    before = counts(cli.url)
+    path = tmp_path / "twice.json"
+    path.write_text(json.dumps([_doc("syn-stable.json"), _doc("syn-stable.json")]), encoding="utf-8")
+    r = cli("import", str(path), *AS_OF)
+    assert r.exit_code == 1 and "Traceback" not in r.output and "appears twice" in r.stderr, r.output
+    assert counts(cli.url) == before
+
+
+def test_odd_digits_and_long_top_level_keys(cli: Cli, tmp_path: Path) -> None:
+    load_examples(cli)
+    for ref in ("²", "١"):
+        r = cli("history", ref)
+        assert r.exit_code == 1 and r.stderr.startswith("Error: no patient"), r.output
+    key = "k" * 5000
+    path = tmp_path / "top.json"
+    path.write_text(json.dumps({key: 1}).replace("}", ", " + json.dumps(key) + ": 2}"), encoding="utf-8")
+    r = cli("import", str(path), *AS_OF)
+    assert r.exit_code == 1 and len(r.stderr) < 300 and "k" * 60 + "…' appears twice" in r.stderr, r.stderr[:300]
+
+
+def test_a_flag_logged_meanwhile_by_another_command_is_not_a_clash(settings: Settings) -> None:
+    """Two views of the same patient at the same moment both see a flag as new; the second log
+    row is skipped instead of failing the command (flag_log is unique by patient and key)."""
+    from datetime import date, datetime, timezone
+
+    from tracker.services.files import import_file
+
+    import_file(settings, JSON_EXAMPLES[0], today=date(2026, 11, 22))
+    row = {"patient_id": 1, "flag_key": "x|lab:1", "rule_id": "x", "severity": "watch", "date": date(2026, 1, 1),
+           "message": "m", "evidence": "lab:1", "threshold": "t", "source": "s", "rule_version": "1",
+           "first_seen_at": datetime.now(timezone.utc), "first_seen_as_of": date(2026, 11, 22)}
+    for _ in range(2):
+        with session_scope(settings) as s:
+            Store(s).add_flag_rows([row])
+    with session_scope(settings) as s:
+        assert len(Store(s).flag_rows([1])) == 1

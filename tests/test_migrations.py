@@ -86,7 +86,7 @@ def test_the_schema_check_reads_the_same_chain_as_alembic() -> None:
 
     script = ScriptDirectory(str(db._MIGRATIONS))
     assert db.head_revision() == script.get_current_head()
-    assert db._revisions() == {r.revision: r.down_revision for r in script.walk_revisions()}
+    assert db._revisions() == {r.revision: db._as_tuple(r.down_revision) for r in script.walk_revisions()}
 
 
 def test_an_everyday_command_does_not_import_alembic_or_jsonschema(tmp_path: Path) -> None:
@@ -119,6 +119,13 @@ def test_the_next_migration_alembic_writes_is_read_too(tmp_path: Path) -> None:
     assert db.parse_revision('revision: str = "0006"\ndown_revision: str | None = "0005"\n') == ("0006", "0005")
     assert db.parse_revision("revision = '0001'\ndown_revision = None\n") == ("0001", None)
     assert db.parse_revision("revision = '0007'\ndown_revision = ('0005', '0006')\n") is None
+    # two branches from 0005 and their merge: the merge file goes to Alembic, which finds one head
+    command.revision(cfg, message="branch", rev_id="0006a", head="0005")
+    command.revision(cfg, message="branch", rev_id="0006b", head="0005", splice=True)
+    command.merge(cfg, ["0006a", "0006b"], message="merge", rev_id="0007")
+    folder = tmp_path / "migrations"
+    assert db.head_revision(folder) == "0007"
+    assert db._revisions(folder)["0007"] == ("0006a", "0006b")
 
 
 def test_a_read_only_command_does_not_wait_for_a_writer(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
@@ -100,30 +100,33 @@ def parse_revision(text: str) -> tuple[str, str | None] | None:
 
 
 @cache
-def _revisions() -> dict[str, str | None]:
-    """Each migration's revision and the one it follows, read from the files' `revision` and
+def _revisions(folder: Path = _MIGRATIONS) -> dict[str, tuple[str, ...]]:
+    """Each migration's revision and the ones it follows, read from the files' `revision` and
     `down_revision` lines: every command checks the schema, and importing Alembic to do it took
     0.2-0.3 s. A file these lines do not describe (a merge, another layout) hands the question to
     Alembic itself; tests check both read the same chain."""
-    out: dict[str, str | None] = {}
-    for f in sorted((_MIGRATIONS / "versions").glob("*.py")):
+    out: dict[str, tuple[str, ...]] = {}
+    for f in sorted((folder / "versions").glob("*.py")):
         if f.name == "__init__.py":
             continue
         parsed = parse_revision(f.read_text(encoding="utf-8"))
         if parsed is None:
             from alembic.script import ScriptDirectory
 
-            return {r.revision: r.down_revision  # type: ignore[misc]
-                    for r in ScriptDirectory(str(_MIGRATIONS)).walk_revisions()}
-        out[parsed[0]] = parsed[1]
+            return {r.revision: _as_tuple(r.down_revision) for r in ScriptDirectory(str(folder)).walk_revisions()}
+        out[parsed[0]] = _as_tuple(parsed[1])
     return out
 
 
-def head_revision() -> str:
+def _as_tuple(down: str | Sequence[str] | None) -> tuple[str, ...]:
+    return () if down is None else (down,) if isinstance(down, str) else tuple(down)
+
+
+def head_revision(folder: Path = _MIGRATIONS) -> str:
     """The newest revision: the one no other migration follows."""
-    revisions = _revisions()
-    heads = set(revisions) - set(revisions.values())
-    assert len(heads) == 1, f"migrations must form one chain; heads: {sorted(heads)}"
+    revisions = _revisions(folder)
+    heads = set(revisions) - {d for downs in revisions.values() for d in downs}
+    assert len(heads) == 1, f"migrations must end in one head; heads: {sorted(heads)}"
     return heads.pop()
 
 

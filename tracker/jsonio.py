@@ -477,7 +477,8 @@ class DocumentStream:
             self._expect(pos, '"')
             key, pos = self._value(pos)
             if key in head:
-                raise ValidationError(f"'{key}' appears twice at the top of {self.name}; keep one", "FILE")
+                shown = key if len(key) <= 60 else key[:60] + "…"
+                raise ValidationError(f"'{shown}' appears twice at the top of {self.name}; keep one", "FILE")
             pos = self._skip(pos)
             self._expect(pos, ":")
             pos = self._skip(pos + 1)

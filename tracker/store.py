@@ -7,6 +7,7 @@ Histories are loaded in bulk: a fixed number of queries whatever the number of p
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -164,7 +165,7 @@ class Store:
     def patient_row(self, ref: str) -> m.Patient:
         """A patient by label, or by internal id ("12" or "#12")."""
         row = self.s.exec(select(m.Patient).where(m.Patient.label == ref)).first()
-        if row is None and ref.lstrip("#").isdigit() and _possible_id(int(ref.lstrip("#"))):
+        if row is None and re.fullmatch(r"#?[0-9]{1,10}", ref) and _possible_id(int(ref.lstrip("#"))):
             row = self.s.get(m.Patient, int(ref.lstrip("#")))
         if row is None:
             raise NotFoundError(self._unknown_patient(ref))
@@ -454,8 +455,9 @@ class Store:
         conn.execute(insert(PATIENT_STATE), list(rows))
 
     def add_flag_rows(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append flag-log rows (column dicts), one executemany."""
-        _insert_many(self.s.connection(), m.FlagLog, rows)
+        """Append flag-log rows (column dicts), one executemany. A flag another command logged
+        meanwhile (seen in its own view at the same moment) is left as that command logged it."""
+        _insert_many(self.s.connection(), m.FlagLog, rows, skip_duplicates=True)
 
     def reviews(self, patient_ids: Sequence[int] | None = None) -> list[m.FlagReview]:
         q = select(m.FlagReview).order_by(col(m.FlagReview.id))
@@ -468,17 +470,23 @@ class Store:
         self.s.flush()
 
 
-def _insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+def _insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]], *, skip_duplicates: bool = False) -> None:
     """executemany of plain rows. On SQLite straight to the driver (dates as the ISO text
     SQLAlchemy's SQLite DATE type stores), which skips per-row parameter processing; elsewhere
     through SQLAlchemy Core."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        conn.execute(insert(table), list(rows))
+        if skip_duplicates:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(table).on_conflict_do_nothing(), list(rows))
+        else:
+            conn.execute(insert(table), list(rows))
         return
     cols = list(rows[0])
-    sql = (f'INSERT INTO {table.__tablename__} ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
+    verb = "INSERT OR IGNORE" if skip_duplicates else "INSERT"
+    sql = (f'{verb} INTO {table.__tablename__} ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
            f'VALUES ({", ".join("?" * len(cols))})')
     get = itemgetter(*cols)  # dates become text through the adapters registered below
     conn.exec_driver_sql(sql, [get(r) for r in rows])

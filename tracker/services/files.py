@@ -100,9 +100,10 @@ class _Writer:
     the next worklist does not evaluate them again."""
 
     def __init__(self, st: Store, user: str, filename: str, *, today: date,
-                 protocols: dict[str, SurveillanceProtocol]) -> None:
+                 protocols: dict[str, SurveillanceProtocol], compare_details: bool = True) -> None:
         st.one_bulk_command()
         self.st = st
+        self.compare_details = compare_details  # a lab CSV names stored patients; it has no details
         self.user = user
         self.filename = filename
         self.today = today
@@ -122,9 +123,13 @@ class _Writer:
         # what is stored for them cannot change until this import ends; compare with them as
         # they are now (a patient renamed meanwhile frees the old label)
         locked = st.lock_patients(old_ids)
+        renamed = set()
         for p in old:
-            del existing[p.label]
-        existing.update((p.label, p) for p in locked.values())
+            now = locked.get(p.id or -1)
+            if now is None or now.label != p.label:
+                renamed.add(p.label)
+            else:
+                existing[p.label] = now
         stored = st.all_records(old_ids) if old else {}
         write = not problems
         new_patients = [ip.patient for ip, _ in chunk if ip.patient.label not in existing]
@@ -139,7 +144,12 @@ class _Writer:
                 continue
             assert target.id is not None
             is_new = ip.patient.label in created
-            if not is_new and jsonio.patient_doc(replace(ip.patient, id=target.id)) != jsonio.patient_doc(target):
+            if ip.patient.label in renamed:
+                problems.append((f"{prefix}patient", f"patient {ip.patient.label} was renamed by another command while "
+                                 "this import ran; nothing was written, run the import again"))
+                continue
+            if (self.compare_details and not is_new
+                    and jsonio.patient_doc(replace(ip.patient, id=target.id)) != jsonio.patient_doc(target)):
                 problems.append((f"{prefix}patient", f"patient {target.label} is already stored with other details; "
                                  "correct them with `tracker patient edit`, or fix the file"))
                 continue
@@ -182,7 +192,8 @@ class _Writer:
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:
     text = jsonio.read_text(path)
     with session_scope(settings) as s:
-        writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=all_protocols())
+        writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=all_protocols(),
+                         compare_details=False)
         rows = jsonio.parse_lab_csv(text, today=today, patients=writer.existing)
         by_patient: dict[str, list[tuple[str, Record, str | None]]] = {}
         for p, r in rows:
