@@ -65,6 +65,8 @@ def edit_patient(settings: Settings, ref: str, changes: dict[str, Any], *, reaso
         raise ValidationError("nothing to change; give at least one --set FIELD=VALUE that differs", "--set")
     with session_scope(settings) as s:
         st = Store(s)
+        if "label" in changes:  # a new label may be one an import is creating: wait for imports
+            st.one_bulk_command()
         before = st.patient_for_update(ref)
         if "label" in changes and changes["label"] != before.label and st.label_exists(changes["label"]):
             raise ConflictError(f"a patient labelled '{changes['label']}' already exists; pick another label")
