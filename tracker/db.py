@@ -54,6 +54,11 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 READ_ONLY = "tracker_read_only"
 
 
+def reading(engine: Engine) -> Engine:
+    """The engine whose connections begin read-only transactions (a plain `BEGIN` on SQLite)."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
@@ -135,7 +140,7 @@ def known_revisions() -> set[str]:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
+    with reading(engine).connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -249,8 +254,7 @@ def session_scope(settings: Settings, *, read_only: bool = False) -> Iterator[Se
     command that only reads: on SQLite it reads a snapshot without taking the write lock, so it
     runs while another command writes."""
     engine = open_engine(settings)
-    session = Session(engine.execution_options(**{READ_ONLY: True}) if read_only else engine,
-                      expire_on_commit=False)
+    session = Session(reading(engine) if read_only else engine, expire_on_commit=False)
     try:
         yield session
         session.commit()

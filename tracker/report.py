@@ -73,7 +73,7 @@ def summary(d: ReportData) -> str:
     p = d.history.patient
     parts = [f"{p.label} (synthetic)", f"born {p.birth_year}", f"setting {p.setting.value.replace('_', ' ')}",
              f"protocol {d.protocol.id} since {p.protocol_start.isoformat()}", _grade(d.history, d.as_of)]
-    if p.left_on is not None and p.left_on <= d.as_of:
+    if p.has_left(d.as_of):
         reason = p.leave_reason.value.replace("_", " ") if p.leave_reason else "no reason recorded"
         parts.append(f"left surveillance {p.left_on.isoformat()} ({reason})")
     return " · ".join(parts)

@@ -186,9 +186,7 @@ class Store:
         """The patient, read after their row is locked (see `lock_patients`): for a command that
         checks what is stored before it writes."""
         row = self.patient_row(ref)
-        assert row.id is not None
-        self.lock_patients([row.id])
-        self.s.refresh(row)
+        self.s.refresh(row, with_for_update=True)  # lock, then reload: the ORM row is what an edit updates
         return patient_from_row(row)
 
     def patients(self, *, include_left: bool = True) -> list[dm.Patient]:

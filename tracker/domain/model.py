@@ -215,6 +215,10 @@ class Patient:
     def ref(self) -> str:
         return f"patient:{self.id}"
 
+    def has_left(self, as_of: date) -> bool:
+        """Out of surveillance on `as_of`: from the leaving date on, nothing is due or shown."""
+        return self.left_on is not None and self.left_on <= as_of
+
 
 @dataclass(frozen=True)
 class Visit:

@@ -245,7 +245,7 @@ def compute_schedule(history: PatientHistory, protocol: SurveillanceProtocol, fl
     patient's open flags as of `as_of` (snoozed ones removed, acknowledged ones kept). A patient
     who left surveillance on or before `as_of` has nothing due."""
     patient = history.patient
-    if patient.left_on is not None and patient.left_on <= as_of:
+    if patient.has_left(as_of):
         return []
     known = history.up_to(as_of)
     cycle = _next_imaging(known, protocol, _escalating(flags, protocol, as_of))

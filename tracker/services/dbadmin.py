@@ -86,7 +86,7 @@ def check(settings: Settings) -> CheckReport:
         _existing_sqlite(settings)
     engine = db.make_engine(settings.db_url)
     try:
-        with engine.execution_options(**{db.READ_ONLY: True}).connect() as conn:
+        with db.reading(engine).connect() as conn:
             return _check(conn, head)
     except OperationalError as exc:
         raise DatabaseError(db._operational_message(exc)) from None

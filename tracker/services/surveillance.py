@@ -155,7 +155,7 @@ def evaluate(history: PatientHistory, protocol: SurveillanceProtocol, state: Rev
              seen: set[str] | frozenset[str] = frozenset()) -> PatientView:
     """Flags and schedule of one patient as of a date (pure composition of the domain engines)."""
     p = history.patient
-    if p.left_on is not None and p.left_on <= as_of:
+    if p.has_left(as_of):
         return PatientView(history, protocol)
     return _finish(history, _core(history, protocol, state, as_of), protocol, state, as_of=as_of, seen=seen)
 
@@ -265,7 +265,7 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
         for p in patients:
             pid = p.id or -1
             protocol = _protocol_for(protocols, p)
-            if p.left_on is not None and p.left_on <= as_of:
+            if p.has_left(as_of):
                 out[pid] = PatientView(None, protocol, patient=p, loader=loader)
                 continue
             core = _core_from_doc(cached[pid]) if pid in cached else None
@@ -309,7 +309,7 @@ def _evaluate_chunk(st: Store, chunk: Sequence[Patient], protocols: dict[str, Su
     for h in st.histories(current):
         p = h.patient
         protocol = _protocol_for(protocols, p)
-        if p.left_on is not None and p.left_on <= as_of:
+        if p.has_left(as_of):
             out.append((h, protocol, None))
             continue
         core = _core(h, protocol, states[p.id or -1], as_of)
@@ -329,14 +329,13 @@ def store_states(st: Store, patients: Sequence[Patient], *, as_of: date,
 
     An import calls this for the patients it wrote, so that the first worklist after a bulk
     import is served by the cache instead of evaluating every history then. Patients who have
-    left by `as_of` have no state (their views are empty)."""
-    current = [p for p in patients if p.left_on is None or p.left_on > as_of]
-    if not current:
+    left by `as_of` have no state (`_evaluate_chunk` leaves them out: their views are empty)."""
+    if not patients:
         return
     keys = {pid: cache_key(p) for pid, p in protocols.items()}
-    states = review_state(st.reviews([p.id for p in current if p.id is not None]))
-    for i in range(0, len(current), CHUNK):
-        _evaluate_chunk(st, current[i:i + CHUNK], protocols, keys, states, as_of)
+    states = review_state(st.reviews([p.id for p in patients if p.id is not None]))
+    for i in range(0, len(patients), CHUNK):
+        _evaluate_chunk(st, patients[i:i + CHUNK], protocols, keys, states, as_of)
 
 
 def _valid_states(rows: Any, patients: Sequence[Patient], keys: dict[str, str]) -> dict[int, str]:
