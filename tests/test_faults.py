@@ -171,11 +171,61 @@ def test_processes_logging_at_the_same_moment_all_succeed(sqlite_url: str) -> No
     assert users == {"fault-test"}  # the user is recorded for every change
 
 
-def test_processes_opening_a_new_database_at_the_same_moment_all_succeed(sqlite_url: str) -> None:
-    procs = [tracker(sqlite_url, "patient", "list", wait=False) for _ in range(4)]
-    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
-    assert [rc for rc, _, _ in results] == [0, 0, 0, 0], results
-    assert snapshot(sqlite_url)["alembic_version"] == [(db.head_revision(),)]
+def test_processes_opening_a_new_database_at_the_same_moment_all_succeed(tmp_path: Path) -> None:
+    # CI once saw one of four processes opening a new database at once fail with "locked": a new
+    # database is now built beside the target and linked into place whole; repeat the race
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'round{round_}' / 'tracker.db'}"
+        procs = [tracker(url, "patient", "list", wait=False) for _ in range(4)]
+        results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+        assert [rc for rc, _, _ in results] == [0, 0, 0, 0], results
+        assert sorted(f.name for f in (tmp_path / f"round{round_}").iterdir()
+                      if not f.name.startswith("tracker.db-")) == ["tracker.db"]  # no temporary file left
+        assert snapshot(url)["alembic_version"] == [(db.head_revision(),)]
+
+
+def test_a_database_made_by_another_process_meanwhile_is_kept(sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from tracker.config import Settings
+
+    path = Path(sqlite_url.split("///", 1)[1])
+    real_upgrade = db.upgrade
+
+    def racing_upgrade(engine: Any, **kw: Any) -> Any:
+        if not path.exists():  # while this process builds its file, another one makes the database
+            monkeypatch.setattr(db, "upgrade", real_upgrade)
+            db._create_sqlite_file(path)
+            conn = sqlite3.connect(path)
+            conn.execute("CREATE TABLE made_by_the_other_process (x)")
+            conn.commit()
+            conn.close()
+            monkeypatch.setattr(db, "upgrade", racing_upgrade)
+        return real_upgrade(engine, **kw)
+
+    monkeypatch.setattr(db, "upgrade", racing_upgrade)
+    db.open_engine(Settings(db_url=sqlite_url, user="fault-test"))
+    db.dispose_all()
+    conn = sqlite3.connect(path)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert "made_by_the_other_process" in tables and "patient" in tables
+    assert sorted(f.name for f in path.parent.iterdir() if f.name.startswith(".")) == []
+
+
+def test_a_creation_that_fails_leaves_no_database_behind(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker.config import Settings
+
+    path = Path(sqlite_url.split("///", 1)[1])
+
+    def failing_upgrade(engine: Any, **kw: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(db, "upgrade", failing_upgrade)
+    with pytest.raises(OSError):
+        db.open_engine(Settings(db_url=sqlite_url, user="fault-test"))
+    assert list(path.parent.iterdir()) == []  # neither the database nor the file it was being built in
 
 
 # --------------------------------------------------------------------------- newer schema

@@ -7,8 +7,8 @@
   a second waits for the first, up to the busy timeout); a read-only session
   (`session_scope(read_only=True)`) begins with `BEGIN`, one consistent snapshot that never waits
   for a writer (WAL). Without this a command's reads were not one snapshot, and a state computed
-  from them could be cached after another process had changed the records. A new SQLite file is created
-  readable by its owner only (0600).
+  from them could be cached after another process had changed the records. A new SQLite file is
+  created whole, readable by its owner only (0600), and at the newest schema (`_create_sqlite_file`).
 - Opening a database upgrades it with Alembic to the newest revision, after a backup copy of
   a SQLite file that held data. A database written by a newer tracker is refused.
 - `session_scope()` gives one transaction per command: commit at the end, roll back on error.
@@ -38,6 +38,7 @@ from tracker.errors import ConfigError, ConflictError, DatabaseError
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _engines: dict[str, Engine] = {}
+_LOCKED = "the database stayed locked by another process for 30 s; nothing was written, try again"
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -146,12 +147,43 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def _prepare_sqlite_file(path: Path) -> None:
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+def _create_sqlite_file(path: Path) -> None:
+    """Create a new SQLite database at `path`, whole or not at all: it is built (WAL, every
+    migration) in a file of this process's own beside it, readable by its owner only, and linked
+    into place only if `path` still does not exist. Processes opening a new database at the same
+    moment each build one; the first link wins and the others open the winner's. No process ever
+    sees a half-made database or converts a shared file to WAL (CI once saw one of four processes
+    opening a new database together fail with "locked"). Never `os.close` a descriptor of the live
+    database file here: that drops the POSIX locks SQLite holds on it in this process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    side = [tmp.with_name(tmp.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+    for f in (tmp, *side):  # left by a killed process that had the same pid
+        f.unlink(missing_ok=True)
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        engine = make_engine(f"sqlite:///{tmp}")
+        try:
+            upgrade(engine)
+            raw = engine.raw_connection()  # outside a transaction: everything into the main file
+            try:
+                busy = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                raw.close()
+            if busy:  # cannot happen with this process's only connection; never link half a database
+                raise DatabaseError(_LOCKED)
+        finally:
+            engine.dispose()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: theirs is used
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for f in (tmp, *side):
+            f.unlink(missing_ok=True)
 
 
 def backup_sqlite(src: Path, dest: Path) -> None:
@@ -201,8 +233,8 @@ def open_engine(settings: Settings) -> Engine:
     path = settings.sqlite_path
     engine: Engine | None = None
     try:
-        if path is not None:
-            _prepare_sqlite_file(path)
+        if path is not None and not path.exists():
+            _create_sqlite_file(path)
         engine = make_engine(settings.db_url)
         upgrade(engine, sqlite_path=path)
     except BaseException as exc:
@@ -242,7 +274,7 @@ def _operational_message(exc: OperationalError) -> str:
     if "unable to open" in low:
         return "cannot open the database file; check the path given by --db or TRACKER_DB"
     if "database is locked" in low:  # SQLite's busy timeout
-        return "the database stayed locked by another process for 30 s; nothing was written, try again"
+        return _LOCKED
     if "connection" in low or "could not connect" in low:
         return "cannot connect to the database server; check the URL given by --db or TRACKER_DB"
     return f"the database refused the change ({raw.splitlines()[0][:120]}); nothing was written"
