@@ -297,3 +297,29 @@ def test_a_flag_logged_meanwhile_by_another_command_is_not_a_clash(settings: Set
             Store(s).add_flag_rows([row])
     with session_scope(settings) as s:
         assert len(Store(s).flag_rows([1])) == 1
+
+
+def test_an_import_pauses_the_cycle_collector_and_restores_it_even_when_refused(
+        tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    from datetime import date
+
+    from tracker.services import files, surveillance
+
+    seen: list[bool] = []
+    real = surveillance.store_states
+
+    def spy(*args: object, **kw: object) -> None:
+        seen.append(gc.isenabled())
+        real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(surveillance, "store_states", spy)
+    settings = Settings(db_url=sqlite_url, user="test")
+    assert gc.isenabled()
+    files.import_file(settings, EXAMPLES / "syn-growing.json", today=date(2027, 12, 31))
+    assert seen == [False] and gc.isenabled()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"patient": {"label": "SYN-X"}}', encoding="utf-8")
+    with pytest.raises(Exception, match="birth_year|required"):
+        files.import_file(settings, bad, today=date(2027, 12, 31))
+    assert gc.isenabled()

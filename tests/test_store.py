@@ -80,7 +80,10 @@ def test_bulk_inserts_round_trip(settings: Settings) -> None:
         assert [p.label for p in stored] == [p.label for p in patients]
         items = [(p.id, r, "entered twice" if i == 1 else None) for p in stored
                  for i, r in enumerate(every_kind_of_record())]
-        assert st.add_records_bulk(items) == len(items)
+        added = st.add_records_bulk(items)
+        # the same items, in the same order, each record with the id it was stored under
+        assert [(pid, replace(r, id=None), v) for pid, r, v in added] == items
+        assert len({(dm.kind_of(r), r.id) for _, r, _ in added}) == len(items)
     with db.session_scope(settings) as s:
         st = Store(s)
         assert st.patients() == sorted(stored, key=lambda p: p.label)
@@ -90,6 +93,8 @@ def test_bulk_inserts_round_trip(settings: Settings) -> None:
             want = [(dm.kind_of(r), r, "entered twice" if i == 1 else None)
                     for i, r in enumerate(every_kind_of_record())]
             assert sorted(got, key=repr) == sorted(want, key=repr)
+            assert everything[p.id] == sorted([(dm.kind_of(r), r, v) for pid, r, v in added if pid == p.id],
+                                              key=lambda t: (t[1].date, t[0], t[1].id))
 
 
 def test_amend_and_void_keep_the_audit_trail(settings: Settings) -> None:

@@ -236,28 +236,43 @@ class Store:
         ids = [row[0] for row in conn.execute(stmt, [patient_columns(p) for p in patients])]
         return [replace(p, id=i) for p, i in zip(patients, ids, strict=True)]
 
-    def add_records_bulk(self, items: Sequence[tuple[int, Record, str | None]]) -> int:
+    def add_records_bulk(self, items: Sequence[tuple[int, Record, str | None]]
+                         ) -> list[tuple[int, Record, str | None]]:
         """Insert many records with executemany, a few statements whatever their number.
 
-        `items` are (patient id, record, voided reason). Returns the number inserted."""
+        `items` are (patient id, record, voided reason); returns them with each record's new id,
+        in the same order. On SQLite the ids are given here, following the largest stored one
+        (what SQLite itself would choose; the transaction holds the write lock from its start,
+        `db._sqlite_on_begin`), so rows go to the driver in one plain executemany; elsewhere
+        the database gives them (`RETURNING`)."""
         conn = self.s.connection()
-        by_kind: dict[str, list[tuple[int, Record, str | None]]] = defaultdict(list)
-        for item in items:
-            by_kind[kind_of(item[1])].append(item)
-        for kind, group in by_kind.items():
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for n, item in enumerate(items):
+            by_kind[kind_of(item[1])].append(n)
+        ids: list[int] = [0] * len(items)
+        sqlite = conn.dialect.name == "sqlite"
+        for kind, positions in by_kind.items():
             table = KINDS[kind]
+            group = [items[n] for n in positions]
             rows = [{"patient_id": pid, "voided_reason": v, **record_columns(r)} for pid, r, v in group]
-            if kind != "scan":
+            if sqlite:
+                first = conn.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table.__tablename__}").scalar()
+                new_ids = list(range(first, first + len(rows)))
+                for row, i in zip(rows, new_ids, strict=True):
+                    row["id"] = i
                 _insert_many(conn, table, rows)
-                continue
-            stmt = insert(table).returning(col(table.id), sort_by_parameter_order=True)
-            ids = [row[0] for row in conn.execute(stmt, rows)]
-            lesions = [{"study_id": sid, **lesion_columns(x)}
-                       for sid, (_, r, _) in zip(ids, group, strict=True)
-                       for x in r.lesions]  # type: ignore[union-attr]
-            if lesions:
-                _insert_many(conn, m.LesionMeasurement, lesions)
-        return len(items)
+            else:
+                stmt = insert(table).returning(col(table.id), sort_by_parameter_order=True)
+                new_ids = [row[0] for row in conn.execute(stmt, rows)]
+            for n, i in zip(positions, new_ids, strict=True):
+                ids[n] = i
+            if kind == "scan":
+                lesions = [{"study_id": sid, **lesion_columns(x)}
+                           for sid, (_, r, _) in zip(new_ids, group, strict=True)
+                           for x in r.lesions]  # type: ignore[union-attr]
+                if lesions:
+                    _insert_many(conn, m.LesionMeasurement, lesions)
+        return [(pid, _with_id(r, i), v) for (pid, r, v), i in zip(items, ids, strict=True)]
 
     def record_row(self, kind: str, record_id: int) -> Any:
         table = KINDS.get(kind)
@@ -561,6 +576,14 @@ def _lesion_tuple(lesion: str, site: str, longest: str | None, short: str | None
                                 pet_avid=pet_avid)
 
 
+def _with_id(r: Record, record_id: int) -> Record:
+    """`dataclasses.replace(r, id=record_id)` for a record (a frozen dataclass without slots or
+    post-init checks), built as pickle builds one: 0.3 µs instead of 3 µs, for every record of an import."""
+    new = object.__new__(type(r))
+    new.__dict__.update(r.__dict__, id=record_id)
+    return new
+
+
 def _lesion_label(x: dm.LesionMeasurement) -> str:
     return x.lesion
 
@@ -573,9 +596,10 @@ _BUILD: dict[str, Any] = {"visit": _visit_tuple, "lab": _lab_tuple, "scan": _sca
                           "pathology": _pathology_tuple}
 
 
-def history_from_records(p: dm.Patient, recs: Sequence[tuple[str, Record, str | None]]) -> dm.PatientHistory:
+def history_from_records(p: dm.Patient, recs: Iterable[tuple[str, Record, str | None]]) -> dm.PatientHistory:
+    """The history (active records) of (kind, record, voided reason) triples with ids, in any order."""
     by: dict[str, list[Any]] = defaultdict(list)
-    for kind, r, voided in recs:
+    for kind, r, voided in sorted(recs, key=_record_order):
         if voided is None:
             by[kind].append(r)
     return dm.PatientHistory(

@@ -11,6 +11,7 @@ written.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -21,11 +22,12 @@ from tracker import jsonio
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
+from tracker.domain.model import kind_of
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import ValidationError
-from tracker.services import surveillance
+from tracker.services import no_cycle_collection, surveillance
 from tracker.services.protocols import all_protocols
-from tracker.store import Record, Store
+from tracker.store import Record, Store, history_from_records
 
 Progress = Callable[[int, int], None]  # (characters read, characters in the file)
 
@@ -52,6 +54,7 @@ def _fingerprint(r: Record, voided: str | None) -> str:
 CHUNK = 500
 
 
+@no_cycle_collection()
 def import_file(settings: Settings, path: Path, *, today: date, progress: Progress | None = None) -> ImportSummary:
     """Import a JSON history (one patient, a list, or a cohort) or a lab-results CSV.
 
@@ -185,8 +188,13 @@ class _Writer:
         if problems:
             return
         st.audit_many(events)
-        summary.records_added += st.add_records_bulk(to_add)
-        surveillance.store_states(st, written, as_of=self.today, protocols=self.protocols)
+        added: dict[int, list[tuple[str, Record, str | None]]] = defaultdict(list)
+        for pid, r, voided in st.add_records_bulk(to_add):
+            added[pid].append((kind_of(r), r, voided))
+        summary.records_added += len(to_add)
+        # the whole histories as they now are: what was stored (read after the lock) and what was added
+        histories = [history_from_records(p, [*stored.get(p.id or -1, ()), *added[p.id or -1]]) for p in written]
+        surveillance.store_states(st, histories, as_of=self.today, protocols=self.protocols)
 
 
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:

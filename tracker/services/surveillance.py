@@ -29,6 +29,7 @@ from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import evaluate_flags
 from tracker.domain.schedule import compute_schedule, item_status, overdue_flags
 from tracker.errors import ConflictError, NotFoundError, ValidationError
+from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
 from tracker.store import Store, now_utc
 
@@ -235,6 +236,7 @@ _STATE_ONE = text("SELECT patient_id, cache_key, computed FROM patient_state "
 Progress = Callable[[int, int], None]  # (patients done, patients in all)
 
 
+@no_cycle_collection()
 def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = True,
           progress: Progress | None = None) -> list[PatientView]:
     """Evaluate one patient (by label) or all, storing newly seen flags in the flag log.
@@ -298,15 +300,22 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
 def _evaluate_chunk(st: Store, chunk: Sequence[Patient], protocols: dict[str, SurveillanceProtocol],
                     keys: dict[str, str], states: dict[int, ReviewState], as_of: date
                     ) -> list[tuple[PatientHistory, SurveillanceProtocol, _Core | None]]:
-    """Lock these patients, then load and evaluate their whole histories (one bulk load) and
-    store each core that holds from `as_of` on. The patients are evaluated as read after the
-    lock (their details may have changed since the caller read them); a patient who has left
-    by `as_of` comes back with no core."""
-    out: list[tuple[PatientHistory, SurveillanceProtocol, _Core | None]] = []
-    new_states: list[dict[str, Any]] = []
+    """Lock these patients, then load their whole histories (one bulk load) and evaluate them
+    (`_evaluate`). The patients are evaluated as read after the lock (their details may have
+    changed since the caller read them)."""
     locked = st.lock_patients([p.id for p in chunk if p.id is not None])
     current = [locked[p.id] for p in chunk if p.id in locked]
-    for h in st.histories(current):
+    return _evaluate(st, st.histories(current), protocols, keys, states, as_of)
+
+
+def _evaluate(st: Store, histories: Sequence[PatientHistory], protocols: dict[str, SurveillanceProtocol],
+              keys: dict[str, str], states: dict[int, ReviewState], as_of: date
+              ) -> list[tuple[PatientHistory, SurveillanceProtocol, _Core | None]]:
+    """Evaluate these whole histories and store each core that holds from `as_of` on; a patient
+    who has left by `as_of` comes back with no core."""
+    out: list[tuple[PatientHistory, SurveillanceProtocol, _Core | None]] = []
+    new_states: list[dict[str, Any]] = []
+    for h in histories:
         p = h.patient
         protocol = _protocol_for(protocols, p)
         if p.has_left(as_of):
@@ -323,19 +332,20 @@ def _evaluate_chunk(st: Store, chunk: Sequence[Patient], protocols: dict[str, Su
     return out
 
 
-def store_states(st: Store, patients: Sequence[Patient], *, as_of: date,
+def store_states(st: Store, histories: Sequence[PatientHistory], *, as_of: date,
                  protocols: dict[str, SurveillanceProtocol]) -> None:
-    """Evaluate and cache the state of these patients as of a date, in the caller's transaction.
+    """Evaluate and cache the state of these whole histories as of a date, in the caller's
+    transaction, which has locked or created their patients and holds what they are.
 
-    An import calls this for the patients it wrote, so that the first worklist after a bulk
-    import is served by the cache instead of evaluating every history then. Patients who have
-    left by `as_of` have no state (`_evaluate_chunk` leaves them out: their views are empty)."""
-    if not patients:
+    An import calls this for the patients it wrote, with the histories it has in hand (the
+    records stored before it, read after the lock, and those it added, with their new ids), so
+    that the first worklist after a bulk import is served by the cache instead of evaluating every
+    history then. Patients who have left by `as_of` have no state (their views are empty)."""
+    if not histories:
         return
     keys = {pid: cache_key(p) for pid, p in protocols.items()}
-    states = review_state(st.reviews([p.id for p in patients if p.id is not None]))
-    for i in range(0, len(patients), CHUNK):
-        _evaluate_chunk(st, patients[i:i + CHUNK], protocols, keys, states, as_of)
+    states = review_state(st.reviews([h.patient.id for h in histories if h.patient.id is not None]))
+    _evaluate(st, histories, protocols, keys, states, as_of)
 
 
 def _valid_states(rows: Any, patients: Sequence[Patient], keys: dict[str, str]) -> dict[int, str]:
