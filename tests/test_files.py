@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from tracker.store import Store
 
 AS_OF = ["--as-of", "2027-12-31"]
 JSON_EXAMPLES = sorted(EXAMPLES.glob("syn-*.json"))
+
+
+@pytest.fixture(autouse=True, params=["one process", "checker process"])
+def checking_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every import test runs twice: checked in the importing process (a small file), and
+    checked by a second process while the first writes (services.checker, for large files)."""
+    from tracker.services import checker
+
+    if request.param == "checker process":
+        monkeypatch.setattr(checker, "PARALLEL_FROM", 0)
+    return str(request.param)
 
 
 def counts(url: str) -> dict[str, int]:
@@ -320,6 +332,56 @@ def test_an_import_pauses_the_cycle_collector_and_restores_it_even_when_refused(
     assert seen == [False] and gc.isenabled()
     bad = tmp_path / "bad.json"
     bad.write_text('{"patient": {"label": "SYN-X"}}', encoding="utf-8")
-    with pytest.raises(Exception, match="birth_year|required"):
+    with pytest.raises(Exception, match=r"birth_year|required"):
         files.import_file(settings, bad, today=date(2027, 12, 31))
     assert gc.isenabled()
+
+
+def synthetic_cohort(cli: Cli, tmp_path: Path, patients: int = 30) -> Path:
+    out = tmp_path / "cohort.json"
+    result = cli("synth", "--patients", str(patients), "--seed", "3", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_a_large_file_is_checked_by_a_second_process(cli: Cli, checking_mode: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker.services import checker
+
+    used: list[int] = []
+    real = checker.Checker.next
+
+    def spy(self: checker.Checker) -> checker.Verdict:
+        used.append(self.proc.pid)
+        return real(self)
+
+    monkeypatch.setattr(checker.Checker, "next", spy)
+    cohort = synthetic_cohort(cli, tmp_path)
+    result = cli("import", str(cohort), *AS_OF)
+    assert result.exit_code == 0, result.stderr
+    documents = len(json.loads(cohort.read_text(encoding="utf-8"))["patients"])
+    if checking_mode == "checker process":
+        assert len(used) == documents and len(set(used)) == 1 and used[0] != os.getpid()
+    else:
+        assert used == []
+
+
+def test_a_checker_that_stops_is_one_sentence_and_nothing_is_written(
+        cli: Cli, checking_mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker.services import checker
+
+    load_examples(cli)
+    before = counts(cli.url)
+
+    def dies_early(text: str, name: str, today: object, conn: object) -> None:
+        os._exit(3)  # as if killed: no verdict, no "end"
+
+    cohort = synthetic_cohort(cli, tmp_path)
+    monkeypatch.setattr(checker, "_check", dies_early)
+    result = cli("import", str(cohort), *AS_OF)
+    if checking_mode == "one process":  # a small file: no second process, nothing to stop
+        assert result.exit_code == 0, result.stderr
+        return
+    assert result.exit_code == 1
+    assert "second process checking the file stopped" in result.stderr and result.stderr.count("\n") == 1
+    assert counts(cli.url) == before

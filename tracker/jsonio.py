@@ -340,11 +340,15 @@ class DocumentParser:
         self.problems: Problems = []
         self.labels: set[str] = set()
 
-    def parse(self, where: list[Any], d: Any, *, check_schema: bool = False) -> ImportedPatient | None:
+    def parse(self, where: list[Any], d: Any, *, check_schema: bool = False, checks: bool = True
+              ) -> ImportedPatient | None:
         """One patient document at `where` (already schema-valid unless `check_schema`); None
-        when it cannot be converted at all."""
-        problems = self.problems
-        if check_schema:
+        when it cannot be converted at all. `checks=False` converts a document that another
+        parser has already checked (services.checker): no schema, entry or repetition checks,
+        and a record that cannot be converted is left out without a problem (the checker
+        reported it)."""
+        problems = self.problems if checks else []
+        if check_schema and checks:
             found = schema_problems(d, "patient.schema.json", where, definition="patient_document")
             if found:
                 problems += found
@@ -357,10 +361,11 @@ class DocumentParser:
         except (ValueError, ValidationError) as exc:
             problems.append((f"{prefix}patient", _msg(exc)))
             return None
-        if p.label in self.labels:
-            problems.append((f"{prefix}patient.label", f"patient {p.label} appears twice in this file"))
-        self.labels.add(p.label)
-        problems += check_patient(p, today=today, prefix=f"{prefix}patient")
+        if checks:
+            if p.label in self.labels:
+                problems.append((f"{prefix}patient.label", f"patient {p.label} appears twice in this file"))
+            self.labels.add(p.label)
+            problems += check_patient(p, today=today, prefix=f"{prefix}patient")
         records: list[tuple[str, Record, str | None]] = []
         for kind, key in LIST_KEYS.items():
             seen: dict[tuple[Any, ...], str] = {}
@@ -375,16 +380,17 @@ class DocumentParser:
                 except ValueError as exc:
                     problems.append((f"{prefix}{key}[{i}]", _msg(exc)))
                     continue
-                found = check_record(r, p, today=today, allow_future=False, prefix=f"{prefix}{key}[{i}]")
-                if found:
-                    problems += found
                 voided = rd.get("voided_reason")
-                if voided is None:
-                    nk = dm.natural_key(r)
-                    if nk in seen:
-                        problems.append((f"{prefix}{key}[{i}]", f"duplicates {seen[nk]} (same {kind} on {r.date}); "
-                                                                "void one or merge them"))
-                    seen[nk] = f"{prefix}{key}[{i}]"
+                if checks:
+                    found = check_record(r, p, today=today, allow_future=False, prefix=f"{prefix}{key}[{i}]")
+                    if found:
+                        problems += found
+                    if voided is None:
+                        nk = dm.natural_key(r)
+                        if nk in seen:
+                            problems.append((f"{prefix}{key}[{i}]", f"duplicates {seen[nk]} (same {kind} on "
+                                                                    f"{r.date}); void one or merge them"))
+                        seen[nk] = f"{prefix}{key}[{i}]"
                 records.append((kind, r, voided))
         return ImportedPatient(p, tuple(records), loc)
 

@@ -608,8 +608,20 @@ def history_from_records(p: dm.Patient, recs: Iterable[tuple[str, Record, str | 
     )
 
 
-def _json(d: dict[str, Any] | None) -> str | None:
-    return None if d is None else json.dumps(d, sort_keys=True, default=_json_value, ensure_ascii=False)
+def _json(d: dict[str, Any] | str | None) -> str | None:
+    """An audit event's `before` or `after` as stored; a str is already that JSON text."""
+    return d if d is None or isinstance(d, str) else audit_json(d)
+
+
+def audit_json(d: Any) -> str:
+    """The JSON text the audit trail keeps for a value."""
+    return json.dumps(d, sort_keys=True, default=_json_value, ensure_ascii=False)
+
+
+def import_event_after(records_added: int, document_json: str) -> str:
+    """`audit_json({"records_added": n, "document": d})` given `audit_json(d)`: an import's
+    documents are serialised ahead, in the process that checks them (services.checker)."""
+    return f'{{"document": {document_json}, "records_added": {records_added}}}'
 
 
 def _json_value(o: Any) -> Any:

@@ -26,8 +26,9 @@ from tracker.domain.model import kind_of
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import ValidationError
 from tracker.services import no_cycle_collection, surveillance
+from tracker.services.checker import checking
 from tracker.services.protocols import all_protocols
-from tracker.store import Record, Store, history_from_records
+from tracker.store import Record, Store, audit_json, history_from_records, import_event_after
 
 Progress = Callable[[int, int], None]  # (characters read, characters in the file)
 
@@ -69,17 +70,23 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
     stream = jsonio.DocumentStream(text, path.name)
     parser = jsonio.DocumentParser(today=today)
     known = all_protocols()
-    with session_scope(settings) as s:
+    with checking(text, path.name, today) as checker, session_scope(settings) as s:
         writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=known)
-        chunk: list[tuple[jsonio.ImportedPatient, dict[str, Any]]] = []
+        chunk: list[tuple[jsonio.ImportedPatient, str]] = []
         for where, d in stream:
-            ip = parser.parse(where, d, check_schema=True)
+            if checker is None:
+                ip = parser.parse(where, d, check_schema=True)
+                document = audit_json(d) if ip is not None else ""
+            else:  # checked meanwhile by a second process (services.checker)
+                found, convertible, document = checker.next()
+                parser.problems += found
+                ip = parser.parse(where, d, checks=False) if convertible else None
             if ip is not None:
                 if ip.patient.protocol_id not in known:
                     parser.problems.append((f"{ip.where + '.' if where else ''}patient.protocol.id",
                                             f"protocol '{ip.patient.protocol_id}' not found; known: "
                                             f"{', '.join(sorted(known))}"))
-                chunk.append((ip, d))
+                chunk.append((ip, document))
             if len(chunk) == CHUNK:
                 writer.add(chunk, parser.problems)
                 chunk = []
@@ -114,10 +121,9 @@ class _Writer:
         self.summary = ImportSummary()
         self.existing = {p.label: p for p in st.patients()}
 
-    def add(self, chunk: Sequence[tuple[jsonio.ImportedPatient, dict[str, Any]]],
-            problems: list[tuple[str, str]]) -> None:
-        """Compare `chunk` with the database (conflicts go to `problems`) and write it while
-        `problems` is empty."""
+    def add(self, chunk: Sequence[tuple[jsonio.ImportedPatient, str]], problems: list[tuple[str, str]]) -> None:
+        """Compare `chunk` (each patient with its document as the audit keeps it) with the
+        database (conflicts go to `problems`) and write it while `problems` is empty."""
         if not chunk:
             return
         st, summary, existing = self.st, self.summary, self.existing
@@ -140,7 +146,7 @@ class _Writer:
         to_add: list[tuple[int, Record, str | None]] = []
         events: list[dict[str, Any]] = []
         written: list[dm.Patient] = []
-        for ip, source_doc in chunk:
+        for ip, source_json in chunk:
             prefix = "" if ip.where == "(document)" else f"{ip.where}."
             target = created.get(ip.patient.label) or existing.get(ip.patient.label)
             if target is None:  # not created: an earlier problem stopped the writing
@@ -181,10 +187,10 @@ class _Writer:
                 written.append(target)
                 # the audit keeps what was imported: a new patient's document as the file gave it,
                 # or the canonical document of the records added to a stored patient
-                document = source_doc if is_new else jsonio.history_doc(target, fresh)
+                after = (import_event_after(len(fresh), source_json) if is_new else
+                         {"records_added": len(fresh), "document": jsonio.history_doc(target, fresh)})
                 events.append({"user": self.user, "action": "import", "entity": "patient", "entity_id": target.id,
-                               "patient_id": target.id, "reason": f"import of {self.filename}",
-                               "after": {"records_added": len(fresh), "document": document}})
+                               "patient_id": target.id, "reason": f"import of {self.filename}", "after": after})
         if problems:
             return
         st.audit_many(events)
@@ -207,7 +213,7 @@ def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSum
         for p, r in rows:
             by_patient.setdefault(p.label, []).append(("lab", r, None))
         problems: list[tuple[str, str]] = []
-        writer.add([(jsonio.ImportedPatient(writer.existing[lbl], tuple(recs), "(document)"), {})
+        writer.add([(jsonio.ImportedPatient(writer.existing[lbl], tuple(recs), "(document)"), "")
                     for lbl, recs in by_patient.items()], problems)
         if problems:
             raise ValidationError(problems)

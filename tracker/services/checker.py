@@ -1,0 +1,143 @@
+"""Checking an import file in a second process while this one writes it.
+
+An import spends about a quarter of its time checking documents against the schema and the
+entry rules, work that needs no database. For a large file (`PARALLEL_FROM`) a child process
+runs the same `jsonio.DocumentParser` over the same text and sends back, for every document,
+what it found: its problems, whether it could be converted at all, and the document as the
+audit trail keeps it (JSON text). The importing
+process decodes and converts the documents itself without checking them
+(`DocumentParser.parse(checks=False)`) and, before it writes a document's chunk, waits for that
+document's verdict, so nothing is written after the first problem and every problem is
+reported, in file order, exactly as when one process does both (tests/test_files.py imports
+with and without the checker).
+
+The child is forked on Linux (it shares the file's text and the loaded modules, and leaves
+without closing what it inherited, such as the database connection, which it never touches);
+elsewhere it is spawned. If it cannot be started the import checks in-process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from tracker import jsonio
+from tracker.errors import ValidationError
+from tracker.store import audit_json
+
+#: a JSON text at least this long (characters) is checked in a second process
+PARALLEL_FROM = 2_000_000
+#: documents per message from the checker
+BATCH = 25
+#: batches received ahead of the importing process, at most
+AHEAD = 80
+
+Problems = list[tuple[str, str]]
+#: what the checker found in one document: its problems, whether it could be converted, and the
+#: document as the audit keeps it (`store.audit_json`, "" when it could not be converted)
+Verdict = tuple[Problems, bool, str]
+_STOPPED = ("the second process checking the file stopped before it had finished; nothing was written. "
+            "Run the import again")
+
+
+def _check(text: str, name: str, today: date, conn: Any) -> None:
+    """The child: parse every document with every check and send, in batches, one `Verdict` per
+    document, then "end"."""
+    parser = jsonio.DocumentParser(today=today)
+    batch: list[Verdict] = []
+    try:
+        for where, d in jsonio.DocumentStream(text, name):
+            before = len(parser.problems)
+            ip = parser.parse(where, d, check_schema=True)
+            batch.append((parser.problems[before:], ip is not None, audit_json(d) if ip is not None else ""))
+            if len(batch) == BATCH:
+                conn.send(batch)
+                batch = []
+    except ValidationError:
+        pass  # an unreadable text: the importing process decodes it too and reports it itself
+    except BaseException:  # never a traceback on the user's terminal: the importing process
+        conn.close()  # sees the pipe close and says the check stopped
+        return
+    conn.send(batch)
+    conn.send("end")
+    conn.close()
+
+
+class Checker:
+    """The verdicts of the child process, document by document (`next()`). A thread of this
+    process keeps reading them from the pipe into a bounded queue, so that the child works up to
+    `AHEAD` batches ahead while this process writes (a full pipe would stop it)."""
+
+    def __init__(self, conn: Any, proc: Any) -> None:
+        self.conn = conn
+        self.proc = proc
+        self.ready: deque[Verdict] = deque()
+        self.batches: queue.Queue[list[Verdict] | str] = queue.Queue(maxsize=AHEAD)
+        self.stop = threading.Event()
+        self.reader = threading.Thread(target=self._read, name="import-checker-reader", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while not self.stop.is_set():
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):
+                msg = "stopped"
+            while not self.stop.is_set():
+                try:
+                    self.batches.put(msg, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(msg, str):
+                return
+
+    def next(self) -> Verdict:
+        """The verdict on the next document, waiting for the child if it has not got there."""
+        while not self.ready:
+            msg = self.batches.get()
+            if isinstance(msg, str):  # "stopped", or "end" before this document: it could not decode one
+                self.batches.put(msg)
+                raise ValidationError(_STOPPED, "FILE")
+            self.ready.extend(msg)
+        return self.ready.popleft()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.reader.join()
+
+
+@contextmanager
+def checking(text: str, name: str, today: date) -> Iterator[Checker | None]:
+    """A `Checker` for a large text (None for a small one, or when no process can be started);
+    the child is stopped when the block ends, however it ends."""
+    if len(text) < PARALLEL_FROM:
+        yield None
+        return
+    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_check, args=(text, name, today, send), daemon=True)
+    try:
+        proc.start()
+    except OSError:  # no process can be started here (limits): check in this process
+        receive.close()
+        send.close()
+        yield None
+        return
+    send.close()  # the child's end: closed here so that its exit is seen as end of file
+    checker = Checker(receive, proc)
+    try:
+        yield checker
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+        checker.close()
+        receive.close()
