@@ -119,28 +119,47 @@ def patient_columns(p: dm.Patient) -> dict[str, Any]:
     }
 
 
-def record_columns(r: Record) -> dict[str, Any]:
-    """Columns of a record's own table (lesions of a scan are separate rows)."""
-    base = {"date": r.date, **_prov_cols(r.provenance)}
-    if isinstance(r, dm.Visit):
-        return {**base, "symptoms": ",".join(sorted(s.value for s in r.symptoms)),
-                "symptom_other": r.symptom_other, "weight_kg": _s(r.weight_kg),
-                "performance_status": r.performance_status, "on_ppi": r.on_ppi,
-                "wants_to_leave": r.wants_to_leave}
+#: the columns of each record table that `record_values` fills, in that order (the patient id,
+#: voided reason and id are the caller's; lesions of a scan are rows of their own)
+RECORD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "visit": ("date", "source", "verified", "notes", "symptoms", "symptom_other", "weight_kg",
+              "performance_status", "on_ppi", "wants_to_leave"),
+    "lab": ("date", "source", "verified", "notes", "analyte", "analyte_other", "value", "unit", "lab", "assay",
+            "specimen", "upper_limit"),
+    "scan": ("date", "source", "verified", "notes", "modality", "mpd_mm", "cbd_mm"),
+    "pathology": ("date", "source", "verified", "notes", "ki67_pct", "mitoses_per_2mm2", "grade"),
+}
+LESION_COLUMNS = ("lesion", "site", "longest_mm", "short_axis_mm", "other_dims_mm", "is_new", "pet_avid")
+
+
+def record_values(r: Record) -> tuple[Any, ...]:
+    """A record's values for `RECORD_COLUMNS[kind]` (a tuple: an import makes a million; enum
+    members' `_value_` is a plain attribute, `.value` a slower property)."""
+    p = r.provenance
     if isinstance(r, dm.LabResult):
-        return {**base, "analyte": r.analyte.value, "analyte_other": r.analyte_other, "value": str(r.value),
-                "unit": r.unit, "lab": r.lab, "assay": r.assay, "specimen": r.specimen.value,
-                "upper_limit": _s(r.upper_limit)}
+        return (r.date, p.source._value_, p.verified, p.notes, r.analyte._value_, r.analyte_other, str(r.value),
+                r.unit, r.lab, r.assay, r.specimen._value_, _s(r.upper_limit))
+    if isinstance(r, dm.Visit):
+        return (r.date, p.source._value_, p.verified, p.notes, ",".join(sorted(s._value_ for s in r.symptoms)),
+                r.symptom_other, _s(r.weight_kg), r.performance_status, r.on_ppi, r.wants_to_leave)
     if isinstance(r, dm.ImagingStudy):
-        return {**base, "modality": r.modality.value, "mpd_mm": _s(r.mpd_mm), "cbd_mm": _s(r.cbd_mm)}
-    return {**base, "ki67_pct": _s(r.ki67_pct), "mitoses_per_2mm2": _s(r.mitoses_per_2mm2),
-            "grade": r.grade.value if r.grade else None}
+        return (r.date, p.source._value_, p.verified, p.notes, r.modality._value_, _s(r.mpd_mm), _s(r.cbd_mm))
+    return (r.date, p.source._value_, p.verified, p.notes, _s(r.ki67_pct), _s(r.mitoses_per_2mm2),
+            r.grade._value_ if r.grade else None)
+
+
+def record_columns(r: Record) -> dict[str, Any]:
+    """Columns of a record's own table, by name."""
+    return dict(zip(RECORD_COLUMNS[kind_of(r)], record_values(r), strict=True))
+
+
+def lesion_values(x: dm.LesionMeasurement) -> tuple[Any, ...]:
+    return (x.lesion, x.site._value_, _s(x.longest_mm), _s(x.short_axis_mm),
+            ",".join(str(o) for o in x.other_dims_mm), x.is_new, x.pet_avid)
 
 
 def lesion_columns(x: dm.LesionMeasurement) -> dict[str, Any]:
-    return {"lesion": x.lesion, "site": x.site.value, "longest_mm": _s(x.longest_mm),
-            "short_axis_mm": _s(x.short_axis_mm), "other_dims_mm": ",".join(str(o) for o in x.other_dims_mm),
-            "is_new": x.is_new, "pet_avid": x.pet_avid}
+    return dict(zip(LESION_COLUMNS, lesion_values(x), strict=True))
 
 
 def now_utc() -> datetime:
@@ -243,8 +262,8 @@ class Store:
         `items` are (patient id, record, voided reason); returns them with each record's new id,
         in the same order. On SQLite the ids are given here, following the largest stored one
         (what SQLite itself would choose; the transaction holds the write lock from its start,
-        `db._sqlite_on_begin`), so rows go to the driver in one plain executemany; elsewhere
-        the database gives them (`RETURNING`)."""
+        `db._sqlite_on_begin`), and rows go to the driver as tuples; elsewhere the database
+        gives them (`RETURNING`)."""
         conn = self.s.connection()
         by_kind: dict[str, list[int]] = defaultdict(list)
         for n, item in enumerate(items):
@@ -254,24 +273,21 @@ class Store:
         for kind, positions in by_kind.items():
             table = KINDS[kind]
             group = [items[n] for n in positions]
-            rows = [{"patient_id": pid, "voided_reason": v, **record_columns(r)} for pid, r, v in group]
             if sqlite:
                 first = conn.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table.__tablename__}").scalar()
-                new_ids = list(range(first, first + len(rows)))
-                for row, i in zip(rows, new_ids, strict=True):
-                    row["id"] = i
-                _insert_many(conn, table, rows)
+                new_ids = range(first, first + len(group))
+                _insert_rows(conn, table, ("id", "patient_id", "voided_reason", *RECORD_COLUMNS[kind]),
+                             [(i, pid, v, *record_values(r)) for i, (pid, r, v) in zip(new_ids, group, strict=True)])
             else:
                 stmt = insert(table).returning(col(table.id), sort_by_parameter_order=True)
-                new_ids = [row[0] for row in conn.execute(stmt, rows)]
+                new_ids = [row[0] for row in conn.execute(stmt, [
+                    {"patient_id": pid, "voided_reason": v, **record_columns(r)} for pid, r, v in group])]
             for n, i in zip(positions, new_ids, strict=True):
                 ids[n] = i
             if kind == "scan":
-                lesions = [{"study_id": sid, **lesion_columns(x)}
-                           for sid, (_, r, _) in zip(new_ids, group, strict=True)
-                           for x in r.lesions]  # type: ignore[union-attr]
-                if lesions:
-                    _insert_many(conn, m.LesionMeasurement, lesions)
+                _insert_rows(conn, m.LesionMeasurement, ("study_id", *LESION_COLUMNS),
+                             [(sid, *lesion_values(x)) for sid, (_, r, _) in zip(new_ids, group, strict=True)
+                              for x in r.lesions])  # type: ignore[union-attr]
         return [(pid, _with_id(r, i), v) for (pid, r, v), i in zip(items, ids, strict=True)]
 
     def record_row(self, kind: str, record_id: int) -> Any:
@@ -484,25 +500,34 @@ class Store:
 
 
 def _insert_many(conn: Any, table: Any, rows: Sequence[dict[str, Any]], *, skip_duplicates: bool = False) -> None:
-    """executemany of plain rows. On SQLite straight to the driver (dates as the ISO text
-    SQLAlchemy's SQLite DATE type stores), which skips per-row parameter processing; elsewhere
-    through SQLAlchemy Core."""
+    """executemany of rows given as dicts (all with the same keys); see `_insert_rows`."""
+    if rows:
+        cols = tuple(rows[0])
+        get = itemgetter(*cols)
+        _insert_rows(conn, table, cols, [get(r) for r in rows] if len(cols) > 1 else [(get(r),) for r in rows],
+                     skip_duplicates=skip_duplicates)
+
+
+def _insert_rows(conn: Any, table: Any, cols: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                 skip_duplicates: bool = False) -> None:
+    """executemany of rows given as value tuples for `cols`. On SQLite straight to the driver
+    (dates as the ISO text SQLAlchemy's SQLite DATE type stores), which skips per-row parameter
+    processing; elsewhere through SQLAlchemy Core."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
+        dicts = [dict(zip(cols, r, strict=True)) for r in rows]
         if skip_duplicates:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            conn.execute(pg_insert(table).on_conflict_do_nothing(), list(rows))
+            conn.execute(pg_insert(table).on_conflict_do_nothing(), dicts)
         else:
-            conn.execute(insert(table), list(rows))
+            conn.execute(insert(table), dicts)
         return
-    cols = list(rows[0])
     verb = "INSERT OR IGNORE" if skip_duplicates else "INSERT"
     sql = (f'{verb} INTO {table.__tablename__} ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
            f'VALUES ({", ".join("?" * len(cols))})')
-    get = itemgetter(*cols)  # dates become text through the adapters registered below
-    conn.exec_driver_sql(sql, [get(r) for r in rows])
+    conn.exec_driver_sql(sql, rows)  # dates become text through the adapters registered below
 
 
 #: How SQLAlchemy's SQLite DATE and DATETIME types store values; rows written straight to the

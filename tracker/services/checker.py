@@ -47,6 +47,15 @@ _STOPPED = ("the second process checking the file stopped before it had finished
             "Run the import again")
 
 
+def _child(text: str, name: str, today: date, conn: Any, parents_end: Any) -> None:
+    """The child process. It first closes its copy of the parent's end of the pipe, so that if
+    the importing process dies (killed), the child's next send fails and it leaves, instead of
+    waiting forever on a pipe only it could still read (which would also hold its parent's
+    output pipes open)."""
+    parents_end.close()
+    _check(text, name, today, conn)
+
+
 def _check(text: str, name: str, today: date, conn: Any) -> None:
     """The child: parse every document with every check and send, in batches, one `Verdict` per
     document, then "end"."""
@@ -60,8 +69,11 @@ def _check(text: str, name: str, today: date, conn: Any) -> None:
             if len(batch) == BATCH:
                 conn.send(batch)
                 batch = []
-    except ValidationError:
-        pass  # an unreadable text: the importing process decodes it too and reports it itself
+    except ValidationError as exc:  # an unreadable text: the verdicts so far, then the problem
+        conn.send(batch)
+        conn.send(("unreadable", exc.problems))
+        conn.close()
+        return
     except BaseException:  # never a traceback on the user's terminal: the importing process
         conn.close()  # sees the pipe close and says the check stopped
         return
@@ -79,7 +91,7 @@ class Checker:
         self.conn = conn
         self.proc = proc
         self.ready: deque[Verdict] = deque()
-        self.batches: queue.Queue[list[Verdict] | str] = queue.Queue(maxsize=AHEAD)
+        self.batches: queue.Queue[list[Verdict] | str | tuple[str, Problems]] = queue.Queue(maxsize=AHEAD)
         self.stop = threading.Event()
         self.reader = threading.Thread(target=self._read, name="import-checker-reader", daemon=True)
         self.reader.start()
@@ -96,14 +108,17 @@ class Checker:
                     break
                 except queue.Full:
                     continue
-            if isinstance(msg, str):
+            if isinstance(msg, (str, tuple)):
                 return
 
     def next(self) -> Verdict:
         """The verdict on the next document, waiting for the child if it has not got there."""
         while not self.ready:
             msg = self.batches.get()
-            if isinstance(msg, str):  # "stopped", or "end" before this document: it could not decode one
+            if isinstance(msg, tuple):  # the text cannot be read here (a key given twice in an object)
+                self.batches.put(msg)
+                raise ValidationError(msg[1])
+            if isinstance(msg, str):  # "stopped", or "end" before this document
                 self.batches.put(msg)
                 raise ValidationError(_STOPPED, "FILE")
             self.ready.extend(msg)
@@ -123,7 +138,7 @@ def checking(text: str, name: str, today: date) -> Iterator[Checker | None]:
         return
     ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_check, args=(text, name, today, send), daemon=True)
+    proc = ctx.Process(target=_child, args=(text, name, today, send, receive), daemon=True)
     try:
         proc.start()
     except OSError:  # no process can be started here (limits): check in this process

@@ -53,6 +53,8 @@ def _fingerprint(r: Record, voided: str | None) -> str:
 #: Patient documents converted, checked and written at a time: memory stays bounded by a chunk
 #: (plus the file's text), whatever the size of the cohort.
 CHUNK = 500
+#: the first chunk is smaller: with a checker process, its verdicts on it come sooner
+FIRST_CHUNK = 50
 
 
 @no_cycle_collection()
@@ -67,12 +69,13 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
     if path.suffix.lower() == ".csv":
         return _import_lab_csv(settings, path, today=today)
     text = jsonio.read_text(path)
-    stream = jsonio.DocumentStream(text, path.name)
     parser = jsonio.DocumentParser(today=today)
     known = all_protocols()
     with checking(text, path.name, today) as checker, session_scope(settings) as s:
+        stream = jsonio.DocumentStream(text, path.name, repeated_keys_checked=checker is not None)
         writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=known)
         chunk: list[tuple[jsonio.ImportedPatient, str]] = []
+        limit = min(FIRST_CHUNK, CHUNK)  # a small first chunk: writing begins sooner (services.checker)
         for where, d in stream:
             if checker is None:
                 ip = parser.parse(where, d, check_schema=True)
@@ -87,9 +90,9 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
                                             f"protocol '{ip.patient.protocol_id}' not found; known: "
                                             f"{', '.join(sorted(known))}"))
                 chunk.append((ip, document))
-            if len(chunk) == CHUNK:
+            if len(chunk) == limit:
                 writer.add(chunk, parser.problems)
-                chunk = []
+                chunk, limit = [], CHUNK
                 if progress:
                     progress(stream.position, len(text))
         writer.add(chunk, parser.problems)
