@@ -348,6 +348,34 @@ def test_amend_refuses_a_bad_value(enrolled: Cli) -> None:
             field="--set", words="not a field")
 
 
+def test_an_amendment_made_meanwhile_by_someone_else_is_not_undone(enrolled: Cli,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`amend` reads the record, applies --set and writes it back: if a colleague amended the same
+    record in between, nothing is written (writing the whole record would undo their change)."""
+    from tracker.config import Settings
+    from tracker.services import records
+
+    enrolled("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
+             "--as-of", AS_OF)
+    real = records.get_record
+
+    def read_then_colleague_amends(settings: Settings, kind: str, record_id: int) -> Any:
+        seen = real(settings, kind, record_id)
+        colleague = Settings(db_url=settings.db_url, user="colleague")
+        records.amend_record(colleague, kind, record_id, type(seen[1].record)(**{
+            **seen[1].record.__dict__, "lab": "Lab B"}), reason="lab name", today=seen[1].record.date)
+        return seen
+
+    monkeypatch.setattr(records, "get_record", read_then_colleague_amends)
+    r = enrolled("amend", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF)
+    assert r.exit_code == 1 and "changed by another command" in r.stderr and "Run the amend again" in r.stderr
+    monkeypatch.setattr(records, "get_record", real)
+    exported = export(enrolled)["labs"][0]
+    assert exported["lab"] == "Lab B" and exported["value"] == 80  # the colleague's change stands, ours is not written
+    assert enrolled("amend", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF).exit_code == 0
+    assert export(enrolled)["labs"][0] == {**exported, "value": 85}
+
+
 def test_void_hides_a_record_from_rules_but_never_deletes_it(enrolled: Cli) -> None:
     """A voided record stays in the history (with --voided) and in the audit."""
     enrolled("log", "visit", "P-1", "--date", "2025-03-01", "--as-of", AS_OF)

@@ -422,7 +422,8 @@ def amend(
     doc = _apply(jsonio.record_doc(old.record), _parse_sets(sets))
     doc.pop("voided_reason", None)
     new = jsonio.record_from_doc(kind, doc, old.record.provenance.source)
-    _svc().amend_record(st, kind, record_id, new, reason=reason, today=_today(today), allow_future=allow_future)
+    _svc().amend_record(st, kind, record_id, new, reason=reason, today=_today(today), allow_future=allow_future,
+                        read=old.record)
     note(f"Amended {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
 
 

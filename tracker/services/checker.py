@@ -4,16 +4,17 @@ An import spends about a quarter of its time checking documents against the sche
 entry rules, work that needs no database. For a large file (`PARALLEL_FROM`) a child process
 runs the same `jsonio.DocumentParser` over the same text and sends back, for every document,
 what it found: its problems, whether it could be converted at all, and the document as the
-audit trail keeps it (JSON text). The importing
-process decodes and converts the documents itself without checking them
-(`DocumentParser.parse(checks=False)`) and, before it writes a document's chunk, waits for that
-document's verdict, so nothing is written after the first problem and every problem is
-reported, in file order, exactly as when one process does both (tests/test_files.py imports
-with and without the checker).
+audit trail keeps it (JSON text). The importing process decodes (without looking for repeated
+keys: the child refuses such a text, and its message is the one raised) and converts the
+documents without checking them (`DocumentParser.parse(checks=False)`); before it writes a
+chunk it has the verdicts on every document in it, so nothing is written after the first
+problem and every problem is reported, in file order, exactly as when one process does both
+(tests/test_files.py runs every import test both ways).
 
-The child is forked on Linux (it shares the file's text and the loaded modules, and leaves
-without closing what it inherited, such as the database connection, which it never touches);
-elsewhere it is spawned. If it cannot be started the import checks in-process.
+The child is forked on Linux (it shares the file's text and the loaded modules, and leaves with
+`os._exit`, never closing what it inherited, such as the database connection, which it never
+touches); elsewhere it is spawned. If it cannot be started the import checks in-process. If the
+importing process is killed, the child's next send fails and it leaves.
 """
 
 from __future__ import annotations

@@ -133,8 +133,10 @@ def get_record(settings: Settings, kind: str, record_id: int) -> tuple[dm.Patien
 
 
 def amend_record(settings: Settings, kind: str, record_id: int, new: Record, *, reason: str, today: date,
-                 allow_future: bool = False) -> Record:
-    """Correct a record in place; the audit trail keeps the values before and after."""
+                 allow_future: bool = False, read: Record | None = None) -> Record:
+    """Correct a record in place; the audit trail keeps the values before and after. `read`: the
+    record as the caller read it to make `new` (the CLI applies `--set` to it); if another
+    command changed it since, nothing is written (its change would otherwise be undone)."""
     if not reason.strip():
         raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
@@ -143,6 +145,9 @@ def amend_record(settings: Settings, kind: str, record_id: int, new: Record, *, 
         pid, old, voided = st.record(kind, record_id)
         if voided is not None:
             raise ConflictError(f"{kind} #{record_id} was voided ({voided}); log a new record instead")
+        if read is not None and read != old:
+            raise ConflictError(f"{kind} #{record_id} was changed by another command while this one ran; nothing "
+                                "was written. Run the amend again")
         p = st.patient(str(pid))
         new = replace(new, id=record_id)
         _raise(check_record(new, p, today=today, allow_future=allow_future))
