@@ -29,15 +29,19 @@ def demo(
 
     when = as_of(today)
     folder = out or config.home_dir() / "demo"
-    settings = svc.fresh_demo(folder, user="demo", today=when)
-    note(f"Demo database: {folder / 'demo.db'} (synthetic patients only). As of {when}.")
+    settings, left_out = svc.fresh_demo(folder, user="demo", today=when)
+    note(f"Demo database: {folder / 'demo.db'} (synthetic patients only). As of {when}"
+         + (f"; {left_out} example record(s) dated after it left out." if left_out else "."))
     views = surveillance.views(settings, None, as_of=when)
     w = sys.stdout.write
     w("\n== Patients\n")
-    w(table([{"patient": v.label, "setting": v.history.patient.setting.value, "protocol": v.protocol.id,
-              "since": v.history.patient.protocol_start.isoformat(), "scans": len(v.history.scans),
-              "labs": len(v.history.labs), "visits": len(v.history.visits)} for v in views],
-            ["patient", "setting", "protocol", "since", "scans", "labs", "visits"]))
+    if not views:
+        w(f"none: no example patient had been enrolled by {when}\n")
+    else:
+        w(table([{"patient": v.label, "setting": v.history.patient.setting.value, "protocol": v.protocol.id,
+                  "since": v.history.patient.protocol_start.isoformat(), "scans": len(v.history.scans),
+                  "labs": len(v.history.labs), "visits": len(v.history.visits)} for v in views],
+                ["patient", "setting", "protocol", "since", "scans", "labs", "visits"]))
     w(f"\n== Worklist as of {when} (next 30 days)\n")
     rows = surveillance.worklist_rows(views, as_of=when, within_days=30, statuses=None)
     w(table(rows, ["patient", "status", "kind", "what", "due_date"]) if rows else "nothing due\n")
@@ -48,9 +52,13 @@ def demo(
                 w(f"{fv.flag.severity.value.upper():6} {v.label:15} {fv.flag.rule_id:18} {fv.flag.message}\n")
     _plots(settings, folder, [v.label for v in views], when)
     db_opt = f"--db {folder / 'demo.db'}"
-    note(f"\nTry: tracker {db_opt} schedule SYN-GROWING --as-of {when}\n"
-         f"     tracker {db_opt} measures SYN-METASTATIC\n"
-         f"     tracker {db_opt} flags SYN-GROWING --format json")
+    labels = [v.label for v in views]
+    if labels:
+        first = "SYN-GROWING" if "SYN-GROWING" in labels else labels[0]
+        last = "SYN-METASTATIC" if "SYN-METASTATIC" in labels else labels[-1]
+        note(f"\nTry: tracker {db_opt} schedule {first} --as-of {when}\n"
+             f"     tracker {db_opt} measures {last}\n"
+             f"     tracker {db_opt} flags {first} --format json")
 
 
 def _plots(settings: config.Settings, folder: Path, labels: list[str], when: date) -> None:
