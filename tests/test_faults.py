@@ -149,7 +149,7 @@ def test_sigkill_in_the_middle_of_a_large_import_leaves_the_database_as_before(d
         proc.kill()
         proc.communicate(timeout=60)  # an orphaned checker holding the output pipes would block this
     assert proc.returncode == -signal.SIGKILL
-    assert children, "a file this large is checked by a second process"
+    assert children or sys.platform != "linux", "a file this large is checked by a second process"
     while any(Path(f"/proc/{c}").exists() and "zombie" not in Path(f"/proc/{c}/status").read_text()
               for c in children):  # it leaves on its own once its parent is gone
         assert time.monotonic() < deadline + 60, "the checker process outlived the killed import"

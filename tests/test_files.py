@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -370,6 +371,8 @@ def test_a_checker_that_stops_is_one_sentence_and_nothing_is_written(
         cli: Cli, checking_mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tracker.services import checker
 
+    if sys.platform != "linux":
+        pytest.skip("the replaced checker reaches a forked child only")
     load_examples(cli)
     before = counts(cli.url)
 
@@ -385,3 +388,38 @@ def test_a_checker_that_stops_is_one_sentence_and_nothing_is_written(
     assert result.exit_code == 1
     assert "second process checking the file stopped" in result.stderr and result.stderr.count("\n") == 1
     assert counts(cli.url) == before
+
+
+def test_a_problem_after_the_last_document_is_reported_the_same_way_by_both(cli: Cli, tmp_path: Path) -> None:
+    doc = json.loads((EXAMPLES / "syn-stable.json").read_text(encoding="utf-8"))
+    f = tmp_path / "cohort.json"
+    f.write_text('{"patients": [' + json.dumps(doc) + '], "schema_version": 1, "synthetic": {"a": 1, "a": 2}}',
+                 encoding="utf-8")
+    before = counts(cli.url)
+    result = cli("import", str(f), *AS_OF)
+    assert result.exit_code == 1 and "'a'" in result.stderr and "twice" in result.stderr, result.stderr
+    assert counts(cli.url) == before
+
+
+def test_a_checker_that_ignores_sigterm_is_killed_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import time
+    from datetime import date
+
+    from tracker.services import checker
+
+    if sys.platform != "linux":
+        pytest.skip("the stubborn child is forked")
+
+    def stubborn(text: str, name: str, today: object, conn: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(600)
+
+    monkeypatch.setattr(checker, "_check", stubborn)
+    monkeypatch.setattr(checker, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(checker, "STOP_WAIT", 0.5)
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), checker.checking("[]", "x.json", date(2026, 1, 1)) as c:
+        assert c is not None and c.proc.is_alive()
+        raise KeyboardInterrupt  # Ctrl-C while the child still works
+    assert time.monotonic() - began < 30 and not c.proc.is_alive() and not c.reader.is_alive()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -149,19 +150,20 @@ def current_revision(engine: Engine) -> str | None:
 
 def _create_sqlite_file(path: Path) -> None:
     """Create a new SQLite database at `path`, whole or not at all: it is built (WAL, every
-    migration) in a file of this process's own beside it, readable by its owner only, and linked
-    into place only if `path` still does not exist. Processes opening a new database at the same
-    moment each build one; the first link wins and the others open the winner's. No process ever
-    sees a half-made database or converts a shared file to WAL (CI once saw one of four processes
-    opening a new database together fail with "locked"). Never `os.close` a descriptor of the live
-    database file here: that drops the POSIX locks SQLite holds on it in this process."""
+    migration) in a file of this process's own beside it (`mkstemp`: readable by its owner only,
+    a name no other process has), and linked into place only if `path` still does not exist.
+    Processes opening a new database at the same moment each build one; the first link wins and
+    the others open the winner's. No process ever sees a half-made database or converts a shared
+    file to WAL (CI once saw one of four processes opening a new database together fail with
+    "locked"). On a file system without hard links the file is renamed into place if the path is
+    still free, which leaves a moment in which two such processes could both do it. Never
+    `os.close` a descriptor of the live database file here: that drops the POSIX locks SQLite
+    holds on it in this process."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
-    side = [tmp.with_name(tmp.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
-    for f in (tmp, *side):  # left by a killed process that had the same pid
-        f.unlink(missing_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.new-")
+    os.close(fd)  # a file only this process knows
+    tmp = Path(name)
     try:
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         engine = make_engine(f"sqlite:///{tmp}")
         try:
             upgrade(engine)
@@ -182,7 +184,7 @@ def _create_sqlite_file(path: Path) -> None:
             if not path.exists():
                 os.replace(tmp, path)
     finally:
-        for f in (tmp, *side):
+        for f in (tmp, *(tmp.with_name(tmp.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
             f.unlink(missing_ok=True)
 
 

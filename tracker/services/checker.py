@@ -19,8 +19,10 @@ importing process is killed, the child's next send fails and it leaves.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
+import signal
 import sys
 import threading
 from collections import deque
@@ -39,21 +41,26 @@ PARALLEL_FROM = 2_000_000
 BATCH = 25
 #: batches received ahead of the importing process, at most
 AHEAD = 80
+#: seconds a stopped child has to leave after SIGTERM before it is killed
+STOP_WAIT = 10.0
 
 Problems = list[tuple[str, str]]
 #: what the checker found in one document: its problems, whether it could be converted, and the
 #: document as the audit keeps it (`store.audit_json`, "" when it could not be converted)
 Verdict = tuple[Problems, bool, str]
-_STOPPED = ("the second process checking the file stopped before it had finished; nothing was written. "
-            "Run the import again")
+_STOPPED = ("the second process checking the file stopped before it had finished{kind}; nothing was "
+            "written. Run the import again")
 
 
 def _child(text: str, name: str, today: date, conn: Any, parents_end: Any) -> None:
     """The child process. It first closes its copy of the parent's end of the pipe, so that if
     the importing process dies (killed), the child's next send fails and it leaves, instead of
     waiting forever on a pipe only it could still read (which would also hold its parent's
-    output pipes open)."""
+    output pipes open). It takes the default SIGTERM and SIGINT actions whatever it inherited,
+    so that the parent can always stop it."""
     parents_end.close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     _check(text, name, today, conn)
 
 
@@ -62,6 +69,7 @@ def _check(text: str, name: str, today: date, conn: Any) -> None:
     document, then "end"."""
     parser = jsonio.DocumentParser(today=today)
     batch: list[Verdict] = []
+    last: Any = "end"
     try:
         for where, d in jsonio.DocumentStream(text, name):
             before = len(parser.problems)
@@ -71,15 +79,12 @@ def _check(text: str, name: str, today: date, conn: Any) -> None:
                 conn.send(batch)
                 batch = []
     except ValidationError as exc:  # an unreadable text: the verdicts so far, then the problem
+        last = ("unreadable", exc.problems)
+    except BaseException as exc:  # never a traceback on the user's terminal; the kind of failure
+        last = ("failed", type(exc).__name__)  # only (a message could quote the file)
+    with contextlib.suppress(BaseException):  # the parent may be gone
         conn.send(batch)
-        conn.send(("unreadable", exc.problems))
-        conn.close()
-        return
-    except BaseException:  # never a traceback on the user's terminal: the importing process
-        conn.close()  # sees the pipe close and says the check stopped
-        return
-    conn.send(batch)
-    conn.send("end")
+        conn.send(last)
     conn.close()
 
 
@@ -92,7 +97,7 @@ class Checker:
         self.conn = conn
         self.proc = proc
         self.ready: deque[Verdict] = deque()
-        self.batches: queue.Queue[list[Verdict] | str | tuple[str, Problems]] = queue.Queue(maxsize=AHEAD)
+        self.batches: queue.Queue[Any] = queue.Queue(maxsize=AHEAD)
         self.stop = threading.Event()
         self.reader = threading.Thread(target=self._read, name="import-checker-reader", daemon=True)
         self.reader.start()
@@ -101,29 +106,48 @@ class Checker:
         while not self.stop.is_set():
             try:
                 msg = self.conn.recv()
-            except (EOFError, OSError):
-                msg = "stopped"
+            except BaseException:  # end of file (the child left), or anything else: stopped
+                msg = ("failed", "")
             while not self.stop.is_set():
                 try:
                     self.batches.put(msg, timeout=0.1)
                     break
                 except queue.Full:
                     continue
-            if isinstance(msg, (str, tuple)):
+            if not isinstance(msg, list):
                 return
+
+    def _message(self) -> Any:
+        msg = self.batches.get()
+        if not isinstance(msg, list):
+            self.batches.put(msg)  # the last word: the same for any later call
+        return msg
 
     def next(self) -> Verdict:
         """The verdict on the next document, waiting for the child if it has not got there."""
         while not self.ready:
-            msg = self.batches.get()
-            if isinstance(msg, tuple):  # the text cannot be read here (a key given twice in an object)
-                self.batches.put(msg)
-                raise ValidationError(msg[1])
-            if isinstance(msg, str):  # "stopped", or "end" before this document
-                self.batches.put(msg)
-                raise ValidationError(_STOPPED, "FILE")
-            self.ready.extend(msg)
+            msg = self._message()
+            if isinstance(msg, list):
+                self.ready.extend(msg)
+            else:
+                self._raise(msg)  # "end" before this document cannot happen: the same text
         return self.ready.popleft()
+
+    def finish(self) -> None:
+        """After the last document: the child's last word must be that it read to the end (a
+        problem it found after the last document is raised here)."""
+        msg = self._message()
+        while isinstance(msg, list):  # verdicts on nothing: cannot happen, same text
+            msg = self._message()
+        if msg != "end":
+            self._raise(msg)
+
+    @staticmethod
+    def _raise(msg: Any) -> None:
+        if isinstance(msg, tuple) and msg[0] == "unreadable":  # e.g. a key given twice in an object
+            raise ValidationError(msg[1])
+        kind = f" ({msg[1]})" if isinstance(msg, tuple) and msg[1] else ""
+        raise ValidationError(_STOPPED.format(kind=kind), "FILE")
 
     def close(self) -> None:
         self.stop.set()
@@ -137,12 +161,18 @@ def checking(text: str, name: str, today: date) -> Iterator[Checker | None]:
     if len(text) < PARALLEL_FROM:
         yield None
         return
+    # fork with no other thread running (the reader thread starts after it): Python 3.12 warns
+    # about forking a threaded process
     ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    receive, send = ctx.Pipe(duplex=False)
+    try:
+        receive, send = ctx.Pipe(duplex=False)
+    except OSError:  # no descriptors left: check in this process
+        yield None
+        return
     proc = ctx.Process(target=_child, args=(text, name, today, send, receive), daemon=True)
     try:
         proc.start()
-    except OSError:  # no process can be started here (limits): check in this process
+    except Exception:  # no process can be started here (limits, spawn cannot pickle): in this process
         receive.close()
         send.close()
         yield None
@@ -154,6 +184,9 @@ def checking(text: str, name: str, today: date) -> Iterator[Checker | None]:
     finally:
         if proc.is_alive():
             proc.terminate()
-        proc.join()
+        proc.join(timeout=STOP_WAIT)
+        if proc.is_alive():  # it should have left on SIGTERM; never wait for it forever
+            proc.kill()
+            proc.join()
         checker.close()
         receive.close()

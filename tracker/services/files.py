@@ -96,6 +96,8 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
                 if progress:
                     progress(stream.position, len(text))
         writer.add(chunk, parser.problems)
+        if checker is not None:
+            checker.finish()
         if stream.wrapper is not None:
             parser.problems += jsonio.schema_problems(stream.wrapper, "patient.schema.json",
                                                       definition="cohort_document")
