@@ -82,6 +82,7 @@ def _check(text: str, name: str, today: date, conn: Any) -> None:
         last = ("unreadable", exc.problems)
     except BaseException as exc:  # never a traceback on the user's terminal; the kind of failure
         last = ("failed", type(exc).__name__)  # only (a message could quote the file)
+        batch = []  # perhaps half sent already; the importer stops at "failed" anyway
     with contextlib.suppress(BaseException):  # the parent may be gone
         conn.send(batch)
         conn.send(last)
