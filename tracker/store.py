@@ -622,15 +622,21 @@ _BUILD: dict[str, Any] = {"visit": _visit_tuple, "lab": _lab_tuple, "scan": _sca
 
 
 def history_from_records(p: dm.Patient, recs: Iterable[tuple[str, Record, str | None]]) -> dm.PatientHistory:
-    """The history (active records) of (kind, record, voided reason) triples with ids, in any order."""
+    """The history (active records) of (kind, record, voided reason) triples with ids, given in
+    record order (`all_records` returns them so; `merged_history` sorts)."""
     by: dict[str, list[Any]] = defaultdict(list)
-    for kind, r, voided in sorted(recs, key=_record_order):
+    for kind, r, voided in recs:
         if voided is None:
             by[kind].append(r)
     return dm.PatientHistory(
         patient=p, visits=tuple(by["visit"]), labs=tuple(by["lab"]), scans=tuple(by["scan"]),
         pathology=tuple(by["pathology"]),
     )
+
+
+def merged_history(p: dm.Patient, *parts: Iterable[tuple[str, Record, str | None]]) -> dm.PatientHistory:
+    """The history of records from several lists (records stored and records just added)."""
+    return history_from_records(p, sorted((t for part in parts for t in part), key=_record_order))
 
 
 def _json(d: dict[str, Any] | str | None) -> str | None:

@@ -28,7 +28,7 @@ from tracker.errors import ValidationError
 from tracker.services import no_cycle_collection, surveillance
 from tracker.services.checker import checking
 from tracker.services.protocols import all_protocols
-from tracker.store import Record, Store, audit_json, history_from_records, import_event_after
+from tracker.store import Record, Store, audit_json, import_event_after, merged_history
 
 Progress = Callable[[int, int], None]  # (characters read, characters in the file)
 
@@ -204,7 +204,7 @@ class _Writer:
             added[pid].append((kind_of(r), r, voided))
         summary.records_added += len(to_add)
         # the whole histories as they now are: what was stored (read after the lock) and what was added
-        histories = [history_from_records(p, [*stored.get(p.id or -1, ()), *added[p.id or -1]]) for p in written]
+        histories = [merged_history(p, stored.get(p.id or -1, ()), added[p.id or -1]) for p in written]
         surveillance.store_states(st, histories, as_of=self.today, protocols=self.protocols)
 
 
