@@ -216,23 +216,50 @@ def exact(v: Any) -> Decimal:
         return Decimal(v)
     d = parse_decimal(v, "value")
     try:
-        return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+        return d.quantize(_ONE) if d == d.to_integral_value() else d.normalize()
     except InvalidOperation:  # more digits than a decimal context holds (1e999)
         raise ValidationError(f"'{v}' is too large a number", "value") from None
 
 
-def _opt(v: Any) -> Decimal | None:
-    return None if v is None else exact(v)
+_ONE = Decimal(1)
+
+
+def exact_checked(v: Any) -> Decimal:
+    """`exact(v)` of a value that `exact` has already accepted (in services.checker's process):
+    the same Decimal, without checking the value again."""
+    if type(v) is int:
+        return Decimal(v)
+    if type(v) is Decimal:
+        return v.quantize(_ONE) if v == v.to_integral_value() else v.normalize()
+    return exact(v)
+
+
+Number = Callable[[Any], Decimal]
 
 
 def _prov(d: dict[str, Any], default: dm.Source) -> dm.Provenance:
-    return _provenance(d.get("source", default.value), bool(d.get("verified", False)), str(d.get("notes", "")))
+    return _provenance(d.get("source", default._value_), bool(d.get("verified", False)), str(d.get("notes", "")))
 
 
 @lru_cache(maxsize=4096)
 def _provenance(source: str, verified: bool, notes: str) -> dm.Provenance:
     """Provenance values are few (most records share one): made once each, shared (immutable)."""
     return dm.Provenance(source=dm.Source(source), verified=verified, notes=notes)
+
+
+def _members(enum: Any) -> dict[Any, Any]:
+    return {m._value_: m for m in enum}
+
+
+_SYMPTOM, _SPECIMEN, _MODALITY, _SITE = (_members(e) for e in (dm.Symptom, dm.Specimen, dm.Modality, dm.Site))
+
+
+def _member(enum: Any, by_value: dict[Any, Any], value: Any) -> Any:
+    """`enum(value)` (the same ValueError for an unknown value), a dict lookup for a known one."""
+    try:
+        return by_value[value]
+    except (KeyError, TypeError):
+        return enum(value)
 
 
 def patient_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Patient:
@@ -248,50 +275,74 @@ def patient_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Patient:
     )
 
 
-def visit_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Visit:
-    return dm.Visit(
-        date=date.fromisoformat(d["date"]), symptoms=tuple(sorted(dm.Symptom(s) for s in d.get("symptoms", []))),
-        symptom_other=d.get("symptom_other", ""), weight_kg=_opt(d.get("weight_kg")),
-        performance_status=d.get("performance_status"), on_ppi=bool(d.get("on_ppi", False)),
-        wants_to_leave=bool(d.get("wants_to_leave", False)), provenance=_prov(d, source),
-    )
+# The record readers below build records with `dm.assemble` (an import reads a million of them);
+# tests/test_jsonio.py checks that they equal records made by the constructors. `num` reads a
+# number: `exact`, or `exact_checked` for a document already checked (DocumentParser, checks=False).
+
+def visit_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.Visit:
+    g = d.get
+    weight = g("weight_kg")
+    return dm.assemble(dm.Visit, {
+        "date": date.fromisoformat(d["date"]),
+        "symptoms": tuple(sorted(_member(dm.Symptom, _SYMPTOM, s) for s in g("symptoms", ()))),
+        "symptom_other": g("symptom_other", ""), "weight_kg": None if weight is None else num(weight),
+        "performance_status": g("performance_status"), "on_ppi": bool(g("on_ppi", False)),
+        "wants_to_leave": bool(g("wants_to_leave", False)), "provenance": _prov(d, source), "id": None,
+    })
 
 
-def lab_from_doc(d: dict[str, Any], source: dm.Source) -> dm.LabResult:
+def lab_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.LabResult:
+    g = d.get
     analyte = parse_analyte(d["analyte"])
-    return dm.LabResult(
-        date=date.fromisoformat(d["date"]), analyte=analyte, analyte_other=d.get("analyte_other", ""),
-        value=exact(d["value"]), unit=normalize_unit(analyte, d["unit"]), lab=d.get("lab", ""),
-        assay=d.get("assay", ""), specimen=dm.Specimen(d.get("specimen", "serum")),
-        upper_limit=_opt(d.get("upper_limit")), provenance=_prov(d, source),
-    )
+    upper = g("upper_limit")
+    return dm.assemble(dm.LabResult, {
+        "date": date.fromisoformat(d["date"]), "analyte": analyte, "value": num(d["value"]),
+        "unit": normalize_unit(analyte, d["unit"]), "lab": g("lab", ""), "assay": g("assay", ""),
+        "specimen": _member(dm.Specimen, _SPECIMEN, g("specimen", "serum")),
+        "upper_limit": None if upper is None else num(upper), "analyte_other": g("analyte_other", ""),
+        "provenance": _prov(d, source), "id": None,
+    })
 
 
-def scan_from_doc(d: dict[str, Any], source: dm.Source) -> dm.ImagingStudy:
-    lesions = tuple(
-        dm.LesionMeasurement(
-            lesion=x["lesion"], site=dm.Site(x["site"]), longest_mm=_opt(x.get("longest_mm")),
-            short_axis_mm=_opt(x.get("short_axis_mm")),
-            other_dims_mm=tuple(exact(o) for o in x.get("other_dims_mm", [])), is_new=bool(x.get("is_new", False)),
-            pet_avid=x.get("pet_avid"),
-        )
-        for x in d.get("lesions", [])
-    )
-    return dm.ImagingStudy(
-        date=date.fromisoformat(d["date"]), modality=dm.Modality(d["modality"]),
-        lesions=tuple(sorted(lesions, key=lambda x: x.lesion)), mpd_mm=_opt(d.get("mpd_mm")),
-        cbd_mm=_opt(d.get("cbd_mm")), provenance=_prov(d, source),
-    )
+def _lesion_from_doc(x: dict[str, Any], num: Number) -> dm.LesionMeasurement:
+    g = x.get
+    longest, short = g("longest_mm"), g("short_axis_mm")
+    return dm.assemble(dm.LesionMeasurement, {
+        "lesion": x["lesion"], "site": _member(dm.Site, _SITE, x["site"]),
+        "longest_mm": None if longest is None else num(longest),
+        "short_axis_mm": None if short is None else num(short),
+        "other_dims_mm": tuple(num(o) for o in g("other_dims_mm", ())), "is_new": bool(g("is_new", False)),
+        "pet_avid": g("pet_avid"),
+    })
 
 
-def pathology_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Pathology:
-    ki67, mitoses = _opt(d.get("ki67_pct")), _opt(d.get("mitoses_per_2mm2"))
+def _lesion_label(x: dm.LesionMeasurement) -> str:
+    return x.lesion
+
+
+def scan_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.ImagingStudy:
+    g = d.get
+    lesions = [_lesion_from_doc(x, num) for x in g("lesions", ())]
+    if len(lesions) > 1:
+        lesions.sort(key=_lesion_label)
+    mpd, cbd = g("mpd_mm"), g("cbd_mm")
+    return dm.assemble(dm.ImagingStudy, {
+        "date": date.fromisoformat(d["date"]), "modality": _member(dm.Modality, _MODALITY, d["modality"]),
+        "lesions": tuple(lesions), "mpd_mm": None if mpd is None else num(mpd),
+        "cbd_mm": None if cbd is None else num(cbd), "provenance": _prov(d, source), "id": None,
+    })
+
+
+def pathology_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.Pathology:
+    ki67, mitoses = d.get("ki67_pct"), d.get("mitoses_per_2mm2")
+    ki67 = None if ki67 is None else num(ki67)
+    mitoses = None if mitoses is None else num(mitoses)
     grade = dm.Grade(d["grade"]) if d.get("grade") else who_grade(ki67, mitoses)
     return dm.Pathology(date=date.fromisoformat(d["date"]), ki67_pct=ki67, mitoses_per_2mm2=mitoses, grade=grade,
                         provenance=_prov(d, source))
 
 
-READERS: dict[str, Callable[[dict[str, Any], dm.Source], Any]] = {
+READERS: dict[str, Callable[..., Any]] = {
     "visit": visit_from_doc, "lab": lab_from_doc, "scan": scan_from_doc, "pathology": pathology_from_doc,
 }
 
@@ -356,6 +407,7 @@ class DocumentParser:
         loc = location(where)
         prefix = f"{loc}." if where else ""
         today, source = self.today, self.source
+        num = exact if checks else exact_checked
         try:
             p = patient_from_doc(d["patient"], source)
         except (ValueError, ValidationError) as exc:
@@ -372,7 +424,7 @@ class DocumentParser:
             read = READERS[kind]
             for i, rd in enumerate(d.get(key, ())):
                 try:
-                    r = read(rd, source)
+                    r = read(rd, source, num)
                 except ValidationError as exc:
                     here = f"{prefix}{key}[{i}]"
                     problems += [(f"{here}.{f}" if f else here, m) for f, m in exc.problems]

@@ -602,11 +602,10 @@ def _lesion_tuple(lesion: str, site: str, longest: str | None, short: str | None
 
 
 def _with_id(r: Record, record_id: int) -> Record:
-    """`dataclasses.replace(r, id=record_id)` for a record (a frozen dataclass without slots or
-    post-init checks), built as pickle builds one: 0.3 µs instead of 3 µs, for every record of an import."""
-    new = object.__new__(type(r))
-    new.__dict__.update(r.__dict__, id=record_id)
-    return new
+    """`dataclasses.replace(r, id=record_id)`, built as pickle builds one (`dm.assemble`): 0.4 µs
+    instead of 3 µs, for every record of an import."""
+    result: Record = dm.assemble(type(r), {**r.__dict__, "id": record_id})
+    return result
 
 
 def _lesion_label(x: dm.LesionMeasurement) -> str:

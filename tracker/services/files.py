@@ -167,22 +167,9 @@ class _Writer:
                 problems.append((f"{prefix}patient", f"patient {target.label} is already stored with other details; "
                                  "correct them with `tracker patient edit`, or fix the file"))
                 continue
-            have = stored.get(target.id, [])
-            prints = {_fingerprint(r, v) for _, r, v in have}
-            active = {dm.natural_key(r): r for _, r, v in have if v is None}
-            fresh: list[tuple[str, Record, str | None]] = []
-            for kind, r, voided in ip.records:
-                if prints and _fingerprint(r, voided) in prints:  # a new patient has nothing to compare
-                    summary.records_unchanged += 1
-                    continue
-                clash = active.get(dm.natural_key(r)) if active and voided is None else None
-                if clash is not None:
-                    problems.append((f"{prefix}{jsonio.LIST_KEYS[kind]} ({r.date})",
-                                     f"{target.label} already has a different {kind} #{clash.id} for {r.date}; "
-                                     f"correct it with `tracker amend {kind} {clash.id}`, or fix the file"))
-                    continue
-                to_add.append((target.id, r, voided))
-                fresh.append((kind, r, voided))
+            have = stored.get(target.id)  # nothing stored (a new patient): every record is added
+            fresh = self._compare(target, ip, have, prefix, problems) if have else list(ip.records)
+            to_add += [(target.id, r, voided) for _, r, voided in fresh]
             if is_new:
                 summary.patients_created += 1
                 summary.labels.append(target.label)
@@ -206,6 +193,27 @@ class _Writer:
         # the whole histories as they now are: what was stored (read after the lock) and what was added
         histories = [merged_history(p, stored.get(p.id or -1, ()), added[p.id or -1]) for p in written]
         surveillance.store_states(st, histories, as_of=self.today, protocols=self.protocols)
+
+
+    def _compare(self, target: dm.Patient, ip: jsonio.ImportedPatient, have: Sequence[tuple[str, Record, str | None]],
+                 prefix: str, problems: list[tuple[str, str]]) -> list[tuple[str, Record, str | None]]:
+        """The records of `ip` to add to the stored records `have` of `target`: a record stored
+        identically is skipped, one that differs from a stored one of the same date is a problem."""
+        prints = {_fingerprint(r, v) for _, r, v in have}
+        active = {dm.natural_key(r): r for _, r, v in have if v is None}
+        fresh: list[tuple[str, Record, str | None]] = []
+        for kind, r, voided in ip.records:
+            if _fingerprint(r, voided) in prints:
+                self.summary.records_unchanged += 1
+                continue
+            clash = active.get(dm.natural_key(r)) if voided is None else None
+            if clash is not None:
+                problems.append((f"{prefix}{jsonio.LIST_KEYS[kind]} ({r.date})",
+                                 f"{target.label} already has a different {kind} #{clash.id} for {r.date}; "
+                                 f"correct it with `tracker amend {kind} {clash.id}`, or fix the file"))
+                continue
+            fresh.append((kind, r, voided))
+        return fresh
 
 
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:
