@@ -10,11 +10,11 @@ import json
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -132,20 +132,38 @@ RECORD_COLUMNS: dict[str, tuple[str, ...]] = {
 LESION_COLUMNS = ("lesion", "site", "longest_mm", "short_axis_mm", "other_dims_mm", "is_new", "pet_avid")
 
 
+def _visit_values(r: dm.Visit) -> tuple[Any, ...]:
+    p = r.provenance
+    return (r.date, p.source._value_, p.verified, p.notes, ",".join(sorted(s._value_ for s in r.symptoms)),
+            r.symptom_other, _s(r.weight_kg), r.performance_status, r.on_ppi, r.wants_to_leave)
+
+
+def _lab_values(r: dm.LabResult) -> tuple[Any, ...]:
+    p = r.provenance
+    return (r.date, p.source._value_, p.verified, p.notes, r.analyte._value_, r.analyte_other, str(r.value),
+            r.unit, r.lab, r.assay, r.specimen._value_, _s(r.upper_limit))
+
+
+def _scan_values(r: dm.ImagingStudy) -> tuple[Any, ...]:
+    p = r.provenance
+    return (r.date, p.source._value_, p.verified, p.notes, r.modality._value_, _s(r.mpd_mm), _s(r.cbd_mm))
+
+
+def _pathology_values(r: dm.Pathology) -> tuple[Any, ...]:
+    p = r.provenance
+    return (r.date, p.source._value_, p.verified, p.notes, _s(r.ki67_pct), _s(r.mitoses_per_2mm2),
+            r.grade._value_ if r.grade else None)
+
+
+_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    dm.Visit: _visit_values, dm.LabResult: _lab_values, dm.ImagingStudy: _scan_values, dm.Pathology: _pathology_values,
+}
+
+
 def record_values(r: Record) -> tuple[Any, ...]:
     """A record's values for `RECORD_COLUMNS[kind]` (a tuple: an import makes a million; enum
     members' `_value_` is a plain attribute, `.value` a slower property)."""
-    p = r.provenance
-    if isinstance(r, dm.LabResult):
-        return (r.date, p.source._value_, p.verified, p.notes, r.analyte._value_, r.analyte_other, str(r.value),
-                r.unit, r.lab, r.assay, r.specimen._value_, _s(r.upper_limit))
-    if isinstance(r, dm.Visit):
-        return (r.date, p.source._value_, p.verified, p.notes, ",".join(sorted(s._value_ for s in r.symptoms)),
-                r.symptom_other, _s(r.weight_kg), r.performance_status, r.on_ppi, r.wants_to_leave)
-    if isinstance(r, dm.ImagingStudy):
-        return (r.date, p.source._value_, p.verified, p.notes, r.modality._value_, _s(r.mpd_mm), _s(r.cbd_mm))
-    return (r.date, p.source._value_, p.verified, p.notes, _s(r.ki67_pct), _s(r.mitoses_per_2mm2),
-            r.grade._value_ if r.grade else None)
+    return _VALUES[type(r)](r)
 
 
 def record_columns(r: Record) -> dict[str, Any]:
@@ -265,30 +283,35 @@ class Store:
         `db._sqlite_on_begin`), and rows go to the driver as tuples; elsewhere the database
         gives them (`RETURNING`)."""
         conn = self.s.connection()
-        by_kind: dict[str, list[int]] = defaultdict(list)
+        by_type: dict[type, list[int]] = defaultdict(list)
         for n, item in enumerate(items):
-            by_kind[kind_of(item[1])].append(n)
-        ids: list[int] = [0] * len(items)
+            by_type[type(item[1])].append(n)
+        out = list(items)
         sqlite = conn.dialect.name == "sqlite"
-        for kind, positions in by_kind.items():
+        for cls, positions in by_type.items():
+            kind = kind_of(items[positions[0]][1])
             table = KINDS[kind]
-            group = [items[n] for n in positions]
-            if sqlite:
+            if sqlite:  # one pass: each row, and each record with its id
                 first = conn.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table.__tablename__}").scalar()
-                new_ids = range(first, first + len(group))
-                _insert_rows(conn, table, ("id", "patient_id", "voided_reason", *RECORD_COLUMNS[kind]),
-                             [(i, pid, v, *record_values(r)) for i, (pid, r, v) in zip(new_ids, group, strict=True)])
+                values, rows = _VALUES[cls], []
+                for i, n in enumerate(positions, first):
+                    pid, r, v = items[n]
+                    rows.append((i, pid, v, *values(r)))
+                    out[n] = (pid, _with_id(r, i), v)
+                _insert_rows(conn, table, ("id", "patient_id", "voided_reason", *RECORD_COLUMNS[kind]), rows)
             else:
                 stmt = insert(table).returning(col(table.id), sort_by_parameter_order=True)
                 new_ids = [row[0] for row in conn.execute(stmt, [
-                    {"patient_id": pid, "voided_reason": v, **record_columns(r)} for pid, r, v in group])]
-            for n, i in zip(positions, new_ids, strict=True):
-                ids[n] = i
+                    {"patient_id": pid, "voided_reason": v, **record_columns(r)}
+                    for pid, r, v in (items[n] for n in positions)])]
+                for n, i in zip(positions, new_ids, strict=True):
+                    pid, r, v = items[n]
+                    out[n] = (pid, _with_id(r, i), v)
             if kind == "scan":
                 _insert_rows(conn, m.LesionMeasurement, ("study_id", *LESION_COLUMNS),
-                             [(sid, *lesion_values(x)) for sid, (_, r, _) in zip(new_ids, group, strict=True)
-                              for x in r.lesions])  # type: ignore[union-attr]
-        return [(pid, _with_id(r, i), v) for (pid, r, v), i in zip(items, ids, strict=True)]
+                             [(out[n][1].id, *lesion_values(x)) for n in positions
+                              for x in out[n][1].lesions])  # type: ignore[union-attr]
+        return out
 
     def record_row(self, kind: str, record_id: int) -> Any:
         table = KINDS.get(kind)
@@ -620,22 +643,38 @@ _BUILD: dict[str, Any] = {"visit": _visit_tuple, "lab": _lab_tuple, "scan": _sca
                           "pathology": _pathology_tuple}
 
 
-def history_from_records(p: dm.Patient, recs: Iterable[tuple[str, Record, str | None]]) -> dm.PatientHistory:
-    """The history (active records) of (kind, record, voided reason) triples with ids, given in
-    record order (`all_records` returns them so; `merged_history` sorts)."""
+def _active_by_kind(*parts: Iterable[tuple[str, Record, str | None]]) -> dict[str, list[Any]]:
     by: dict[str, list[Any]] = defaultdict(list)
-    for kind, r, voided in recs:
-        if voided is None:
-            by[kind].append(r)
+    for part in parts:
+        for kind, r, voided in part:
+            if voided is None:
+                by[kind].append(r)
+    return by
+
+
+def _history(p: dm.Patient, by: dict[str, list[Any]]) -> dm.PatientHistory:
     return dm.PatientHistory(
         patient=p, visits=tuple(by["visit"]), labs=tuple(by["lab"]), scans=tuple(by["scan"]),
         pathology=tuple(by["pathology"]),
     )
 
 
+def history_from_records(p: dm.Patient, recs: Iterable[tuple[str, Record, str | None]]) -> dm.PatientHistory:
+    """The history (active records) of (kind, record, voided reason) triples with ids, given in
+    record order (`all_records` returns them so; `merged_history` sorts)."""
+    return _history(p, _active_by_kind(recs))
+
+
+_DATE_ID = attrgetter("date", "id")
+
+
 def merged_history(p: dm.Patient, *parts: Iterable[tuple[str, Record, str | None]]) -> dm.PatientHistory:
-    """The history of records from several lists (records stored and records just added)."""
-    return history_from_records(p, sorted((t for part in parts for t in part), key=_record_order))
+    """The history of records with ids from several lists (records stored and records just
+    added), each kind sorted by date then id."""
+    by = _active_by_kind(*parts)
+    for records in by.values():
+        records.sort(key=_DATE_ID)
+    return _history(p, by)
 
 
 def _json(d: dict[str, Any] | str | None) -> str | None:

@@ -153,3 +153,13 @@ def test_unrelated_record_never_removes_an_action_flag(h: PatientHistory, n: int
     assert before <= after
 
 
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories(), st.integers(-30, 1700))
+def test_a_history_up_to_a_date_keeps_exactly_the_records_dated_on_or_before_it(h: PatientHistory, n: int) -> None:
+    as_of = _day(n)
+    known = h.up_to(as_of)
+    for kind in ("visits", "labs", "scans", "pathology"):
+        assert getattr(known, kind) == tuple(r for r in getattr(h, kind) if r.date <= as_of)
+    assert known.patient == h.patient

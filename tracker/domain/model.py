@@ -323,7 +323,10 @@ class PatientHistory:
     pathology: tuple[Pathology, ...] = ()
 
     def up_to(self, as_of: date) -> PatientHistory:
-        """The history as known on `as_of`: records dated after it are left out."""
+        """The history as known on `as_of`: records dated after it are left out (the history
+        itself when its latest records are all on or before `as_of`: the tuples are in date order)."""
+        if all(not rs or rs[-1].date <= as_of for rs in (self.visits, self.labs, self.scans, self.pathology)):
+            return self
         return PatientHistory(
             patient=self.patient,
             visits=tuple(r for r in self.visits if r.date <= as_of),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from tracker.domain.model import ItemKind, Modality, Severity
@@ -34,6 +35,10 @@ class RuleConfig:
     def dec(self, name: str) -> Decimal:
         """A numeric parameter as an exact Decimal."""
         return Decimal(str(self.param(name)))
+
+
+#: the settings of a rule a protocol does not list
+_DISABLED = RuleConfig(enabled=False, params=MappingProxyType({}), source="")
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class SurveillanceProtocol:
 
     def rule(self, rule_id: str) -> RuleConfig:
         """The settings of a rule; a rule the document does not list is disabled."""
-        return self.rules.get(rule_id, RuleConfig(enabled=False, params={}, source=""))
+        return self.rules.get(rule_id, _DISABLED)
 
     def enabled(self, rule_id: str) -> bool:
         return self.rule(rule_id).enabled
