@@ -69,6 +69,14 @@ def test_every_record_type_round_trips(settings: Settings) -> None:
         history = st.history(stored)
         assert len(history.visits) == 2 and len(history.labs) == 2 and len(history.scans) == 2
         assert len(history.pathology) == 2
+        # the bulk loaders build records with dm.assemble: the same records, attribute for attribute
+        loaded = {(dm.kind_of(r), r.id): r for r in (*history.visits, *history.labs, *history.scans,
+                                                     *history.pathology)}
+        for r in written:
+            back = loaded[(dm.kind_of(r), r.id)]
+            assert (back, repr(back), vars(back).keys()) == (r, repr(r), vars(r).keys())
+            for x, y in zip(getattr(back, "lesions", ()), getattr(r, "lesions", ()), strict=True):
+                assert vars(x).keys() == vars(y).keys()
         assert st.record_counts() == {"patient": 1, "visit": 2, "lab": 2, "scan": 2, "pathology": 2}
 
 

@@ -247,11 +247,7 @@ def _provenance(source: str, verified: bool, notes: str) -> dm.Provenance:
     return dm.Provenance(source=dm.Source(source), verified=verified, notes=notes)
 
 
-def _members(enum: Any) -> dict[Any, Any]:
-    return {m._value_: m for m in enum}
-
-
-_SYMPTOM, _SPECIMEN, _MODALITY, _SITE = (_members(e) for e in (dm.Symptom, dm.Specimen, dm.Modality, dm.Site))
+_SYMPTOM, _SPECIMEN, _MODALITY, _SITE = (dm.by_value(e) for e in (dm.Symptom, dm.Specimen, dm.Modality, dm.Site))
 
 
 def _member(enum: Any, by_value: dict[Any, Any], value: Any) -> Any:

@@ -573,12 +573,8 @@ _COLS: dict[str, tuple[str, ...]] = {
     "pathology": (*_BASE, "ki67_pct", "mitoses_per_2mm2", "grade"),
     "lesion": ("study_id", "lesion", "site", "longest_mm", "short_axis_mm", "other_dims_mm", "is_new", "pet_avid"),
 }
-_SYMPTOM = {e.value: e for e in dm.Symptom}
-_ANALYTE = {e.value: e for e in dm.Analyte}
-_SPECIMEN = {e.value: e for e in dm.Specimen}
-_MODALITY = {e.value: e for e in dm.Modality}
-_SITE = {e.value: e for e in dm.Site}
-_GRADE = {e.value: e for e in dm.Grade}
+_SYMPTOM, _ANALYTE, _SPECIMEN, _MODALITY, _SITE, _GRADE = (
+    dm.by_value(e) for e in (dm.Symptom, dm.Analyte, dm.Specimen, dm.Modality, dm.Site, dm.Grade))
 
 
 class _Provenances:
@@ -595,33 +591,40 @@ class _Provenances:
         return p
 
 
+# The loaders build records with `dm.assemble` (a cold worklist loads every record);
+# tests/test_store.py checks them against the constructors.
+
 def _visit_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.Visit:
-    return dm.Visit(id=r[0], date=r[2], symptoms=tuple(_SYMPTOM[s] for s in r[7].split(",") if s),
-                    symptom_other=r[8], weight_kg=_dec(r[9]), performance_status=r[10], on_ppi=r[11],
-                    wants_to_leave=r[12], provenance=prov)
+    return dm.assemble(dm.Visit, {
+        "date": r[2], "symptoms": tuple(_SYMPTOM[s] for s in r[7].split(",") if s), "symptom_other": r[8],
+        "weight_kg": _dec(r[9]), "performance_status": r[10], "on_ppi": r[11], "wants_to_leave": r[12],
+        "provenance": prov, "id": r[0]})
 
 
 def _lab_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.LabResult:
-    return dm.LabResult(id=r[0], date=r[2], analyte=_ANALYTE[r[7]], analyte_other=r[8], value=Decimal(r[9]),
-                        unit=r[10], lab=r[11], assay=r[12], specimen=_SPECIMEN[r[13]], upper_limit=_dec(r[14]),
-                        provenance=prov)
+    return dm.assemble(dm.LabResult, {
+        "date": r[2], "analyte": _ANALYTE[r[7]], "value": Decimal(r[9]), "unit": r[10], "lab": r[11],
+        "assay": r[12], "specimen": _SPECIMEN[r[13]], "upper_limit": _dec(r[14]), "analyte_other": r[8],
+        "provenance": prov, "id": r[0]})
 
 
 def _scan_tuple(r: Any, prov: dm.Provenance, lesions: dict[int, list[dm.LesionMeasurement]]) -> dm.ImagingStudy:
-    return dm.ImagingStudy(id=r[0], date=r[2], modality=_MODALITY[r[7]], mpd_mm=_dec(r[8]), cbd_mm=_dec(r[9]),
-                           lesions=tuple(lesions.get(r[0], ())), provenance=prov)
+    return dm.assemble(dm.ImagingStudy, {
+        "date": r[2], "modality": _MODALITY[r[7]], "lesions": tuple(lesions.get(r[0], ())), "mpd_mm": _dec(r[8]),
+        "cbd_mm": _dec(r[9]), "provenance": prov, "id": r[0]})
 
 
 def _pathology_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.Pathology:
-    return dm.Pathology(id=r[0], date=r[2], ki67_pct=_dec(r[7]), mitoses_per_2mm2=_dec(r[8]),
-                        grade=_GRADE[r[9]] if r[9] else None, provenance=prov)
+    return dm.assemble(dm.Pathology, {
+        "date": r[2], "ki67_pct": _dec(r[7]), "mitoses_per_2mm2": _dec(r[8]),
+        "grade": _GRADE[r[9]] if r[9] else None, "provenance": prov, "id": r[0]})
 
 
 def _lesion_tuple(lesion: str, site: str, longest: str | None, short: str | None, other: str, is_new: bool,
                   pet_avid: bool | None) -> dm.LesionMeasurement:
-    return dm.LesionMeasurement(lesion=lesion, site=_SITE[site], longest_mm=_dec(longest), short_axis_mm=_dec(short),
-                                other_dims_mm=tuple(Decimal(x) for x in other.split(",") if x), is_new=is_new,
-                                pet_avid=pet_avid)
+    return dm.assemble(dm.LesionMeasurement, {
+        "lesion": lesion, "site": _SITE[site], "longest_mm": _dec(longest), "short_axis_mm": _dec(short),
+        "other_dims_mm": tuple(Decimal(x) for x in other.split(",") if x), "is_new": is_new, "pet_avid": pet_avid})
 
 
 def _with_id(r: Record, record_id: int) -> Record:

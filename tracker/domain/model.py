@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from typing import Any
 
 
@@ -402,6 +403,13 @@ class DueItem:
 
 
 Record = Visit | LabResult | ImagingStudy | Pathology
+
+
+@cache
+def by_value(enum: Any) -> dict[str, Any]:
+    """An enum's members by value, for bulk reads (a dict lookup is ten times faster than
+    `enum(value)`); one shared table per enum."""
+    return {m._value_: m for m in enum}
 
 
 def assemble(cls: Any, fields: dict[str, Any]) -> Any:
