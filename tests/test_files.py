@@ -125,6 +125,33 @@ def test_lab_csv_with_an_unknown_patient_writes_nothing(cli: Cli, tmp_path: Path
     assert counts(cli.url) == before
 
 
+def test_an_import_reads_only_the_stored_patients_its_file_names(cli: Cli, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-patient file imported into a large database does not load every patient."""
+    for name in ("syn-stable.json", "syn-metastatic.json"):
+        assert cli("import", str(EXAMPLES / name), *AS_OF).exit_code == 0
+    asked: list[set[str]] = []
+    labelled = Store.patients_labelled
+
+    def spy(self: Store, labels: object) -> object:
+        wanted = set(labels)  # type: ignore[call-overload]
+        asked.append(wanted)
+        return labelled(self, wanted)
+
+    def everyone(self: Store, **kw: object) -> None:
+        raise AssertionError("an import loaded every patient")
+
+    monkeypatch.setattr(Store, "patients", everyone)
+    monkeypatch.setattr(Store, "patients_labelled", spy)
+    result = cli("import", str(EXAMPLES / "labs.csv"), *AS_OF)  # names SYN-STABLE only
+    assert result.exit_code == 0 and " 3 record(s) added" in result.stderr, result.stderr
+    result = cli("import", str(EXAMPLES / "syn-growing.json"), *AS_OF)  # a new patient
+    assert result.exit_code == 0 and "1 new patient(s)" in result.stderr, result.stderr
+    result = cli("import", str(EXAMPLES / "syn-stable.json"), *AS_OF)  # stored: compared, nothing added
+    assert result.exit_code == 0 and " 0 record(s) added" in result.stderr, result.stderr
+    assert set().union(*asked) == {"SYN-STABLE", "SYN-GROWING"}
+
+
 def test_csv_export_has_one_row_per_value(cli: Cli) -> None:
     load_examples(cli)
     result = cli("export", "--all", "--format", "csv")

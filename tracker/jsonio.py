@@ -654,6 +654,18 @@ LAB_CSV_COLUMNS = ["patient", "date", "analyte", "value", "unit", "lab", "assay"
                    "source", "verified", "notes"]
 
 
+def lab_csv_labels(text: str) -> set[str]:
+    """The patient labels a lab-results CSV names (as `parse_lab_csv` reads them; a text that
+    cannot be read names none, and `parse_lab_csv` says what is wrong with it)."""
+    labels: set[str] = set()
+    try:
+        for row in csv.DictReader(io.StringIO(text)):
+            labels.add((row.get("patient") or "").strip())
+    except csv.Error:
+        pass  # the labels up to the line that cannot be read
+    return labels
+
+
 def parse_lab_csv(text: str, *, today: date, patients: dict[str, dm.Patient]
                   ) -> list[tuple[dm.Patient, dm.LabResult]]:
     """Lab results from CSV (header row required); every problem reported as `row N, column`."""

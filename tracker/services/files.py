@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -124,13 +124,22 @@ class _Writer:
         self.today = today
         self.protocols = protocols
         self.summary = ImportSummary()
-        self.existing = {p.label: p for p in st.patients()}
+        #: stored patients met so far (`load`), by label; and the labels this import has created
+        self.existing: dict[str, dm.Patient] = {}
+        self.created: set[str] = set()
+
+    def load(self, labels: Iterable[str]) -> None:
+        """Read the stored patients among these labels (not those this import created: a label
+        given twice in a file is a problem of its own, and the second document is not compared)."""
+        self.existing.update(self.st.patients_labelled(
+            label for label in labels if label not in self.existing and label not in self.created))
 
     def add(self, chunk: Sequence[tuple[jsonio.ImportedPatient, str]], problems: list[tuple[str, str]]) -> None:
         """Compare `chunk` (each patient with its document as the audit keeps it) with the
         database (conflicts go to `problems`) and write it while `problems` is empty."""
         if not chunk:
             return
+        self.load(ip.patient.label for ip, _ in chunk)
         st, summary, existing = self.st, self.summary, self.existing
         old = [existing[ip.patient.label] for ip, _ in chunk if ip.patient.label in existing]
         old_ids = [p.id for p in old if p.id is not None]
@@ -148,6 +157,7 @@ class _Writer:
         write = not problems
         new_patients = [ip.patient for ip, _ in chunk if ip.patient.label not in existing]
         created = {p.label: p for p in st.add_patients_bulk(new_patients)} if write else {}
+        self.created.update(created)
         to_add: list[tuple[int, Record, str | None]] = []
         events: list[dict[str, Any]] = []
         written: list[dm.Patient] = []
@@ -221,6 +231,7 @@ def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSum
     with session_scope(settings) as s:
         writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=all_protocols(),
                          compare_details=False)
+        writer.load(jsonio.lab_csv_labels(text))
         rows = jsonio.parse_lab_csv(text, today=today, patients=writer.existing)
         by_patient: dict[str, list[tuple[str, Record, str | None]]] = {}
         for p, r in rows:
