@@ -152,6 +152,24 @@ def test_an_import_reads_only_the_stored_patients_its_file_names(cli: Cli, tmp_p
     assert set().union(*asked) == {"SYN-STABLE", "SYN-GROWING"}
 
 
+def test_the_audit_keeps_each_new_patient_s_document_as_the_file_gives_it(cli: Cli, tmp_path: Path) -> None:
+    docs = [_doc("syn-stable.json"), _doc("syn-growing.json")]
+    text = json.dumps({"schema_version": 1, "patients": docs}, indent=2, ensure_ascii=False)
+    path = tmp_path / "cohort.json"
+    path.write_text(text, encoding="utf-8")
+    assert cli("import", str(path), *AS_OF).exit_code == 0
+    with session_scope(Settings(db_url=cli.url, user="test-user"), read_only=True) as s:
+        events = [e for e in Store(s).audit_rows(None) if e.action == "import"]
+        afters = [e.after for e in events]
+    db.dispose_all()
+    assert len(afters) == 2
+    for after, doc in zip(afters, docs, strict=True):
+        got = json.loads(after)
+        expected_text = json.dumps(doc, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        assert got["document"] == json.loads(json.dumps(doc)) and expected_text in after
+        assert got["records_added"] == sum(len(doc.get(k, [])) for k in ("visits", "labs", "scans", "pathology"))
+
+
 def test_csv_export_has_one_row_per_value(cli: Cli) -> None:
     load_examples(cli)
     result = cli("export", "--all", "--format", "csv")

@@ -448,8 +448,9 @@ class DocumentStream:
     as Python objects all at once): a single patient document, a list of them, or a cohort
     `{"schema_version": 1, "patients": [...]}`. Iterating yields (location, document); after
     it, `wrapper` is the cohort object without its patients (None for the other two shapes), and
-    `position` tells how many characters have been read (for a progress bar). A malformed text
-    raises ValidationError naming its line and column."""
+    `position` tells how many characters have been read (for a progress bar). `text_of_last()`
+    is the text of the document last yielded, as the file gives it. A malformed text raises
+    ValidationError naming its line and column."""
 
     _decoder = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=unique_keys)
     _trusting = json.JSONDecoder(parse_float=Decimal)
@@ -463,6 +464,11 @@ class DocumentStream:
             self._decoder = self._trusting
         self.position = 0
         self.wrapper: dict[str, Any] | None = None
+        self._last = (0, 0)  # where the document last yielded starts and ends in the text
+
+    def text_of_last(self) -> str:
+        """The JSON text of the document last yielded, exactly as the file gives it."""
+        return self.text[self._last[0]:self._last[1]]
 
     def __iter__(self) -> Iterator[tuple[list[Any], Any]]:
         try:
@@ -500,7 +506,9 @@ class DocumentStream:
             self.position = pos + 1
             return
         while True:
-            item, pos = self._value(pos, location([*where, i]))
+            start = self._skip(pos)
+            item, pos = self._value(start, location([*where, i]))
+            self._last = (start, pos)
             yield [*where, i], item
             i += 1
             pos = self._skip(pos)
@@ -518,7 +526,8 @@ class DocumentStream:
         elif text[pos:pos + 1] == "{":
             yield from self._object(pos)
         else:
-            value, _ = self._value(pos)
+            value, end = self._value(pos)
+            self._last = (pos, end)
             yield [], value
         end = self._skip(self.position)
         if end < len(text):
@@ -528,6 +537,7 @@ class DocumentStream:
         """A top-level object: its "patients" array is streamed; the other members are kept."""
         text = self.text
         head: dict[str, Any] = {}
+        opening = pos
         pos = self._skip(pos + 1)
         streamed = False
         if text[pos:pos + 1] == "}":
@@ -556,6 +566,7 @@ class DocumentStream:
         if streamed or "patients" in head:  # a cohort ("patients" not a list: the wrapper's check names it)
             self.wrapper = head
         else:
+            self._last = (opening, self.position)
             yield [], head
 
 

@@ -3,13 +3,14 @@
 An import spends about a quarter of its time checking documents against the schema and the
 entry rules, work that needs no database. For a large file (`PARALLEL_FROM`) a child process
 runs the same `jsonio.DocumentParser` over the same text and sends back, for every document,
-what it found: its problems, whether it could be converted at all, and the document as the
-audit trail keeps it (JSON text). The importing process decodes (without looking for repeated
-keys: the child refuses such a text, and its message is the one raised) and converts the
-documents without checking them (`DocumentParser.parse(checks=False)`); before it writes a
-chunk it has the verdicts on every document in it, so nothing is written after the first
-problem and every problem is reported, in file order, exactly as when one process does both
-(tests/test_files.py runs every import test both ways).
+what it found: its problems, whether it could be converted at all, and (on SQLite, while every
+patient is new) the state the import will cache for the patient, evaluated with the record ids
+it will be given (`surveillance.NewPatientStates`). The importing process decodes (without
+looking for repeated keys: the child refuses such a text, and its message is the one raised)
+and converts the documents without checking them (`DocumentParser.parse(checks=False)`);
+before it writes a chunk it has the verdicts on every document in it, so nothing is written
+after the first problem and every problem is reported, in file order, exactly as when one
+process does both (tests/test_files.py runs every import test both ways).
 
 The child is forked on Linux (it shares the file's text and the loaded modules, and leaves with
 `os._exit`, never closing what it inherited, such as the database connection, which it never
@@ -33,7 +34,7 @@ from typing import Any
 
 from tracker import jsonio
 from tracker.errors import ValidationError
-from tracker.store import audit_json
+from tracker.services.surveillance import NewPatientStates, Prediction
 
 #: a JSON text at least this long (characters) is checked in a second process
 PARALLEL_FROM = 2_000_000
@@ -46,13 +47,13 @@ STOP_WAIT = 10.0
 
 Problems = list[tuple[str, str]]
 #: what the checker found in one document: its problems, whether it could be converted, and the
-#: document as the audit keeps it (`store.audit_json`, "" when it could not be converted)
-Verdict = tuple[Problems, bool, str]
+#: state of a new patient evaluated ahead (None: the importing process evaluates it)
+Verdict = tuple[Problems, bool, Prediction | None]
 _STOPPED = ("the second process checking the file stopped before it had finished{kind}; nothing was "
             "written. Run the import again")
 
 
-def _child(text: str, name: str, today: date, conn: Any, parents_end: Any) -> None:
+def _child(text: str, name: str, today: date, states: NewPatientStates | None, conn: Any, parents_end: Any) -> None:
     """The child process. It first closes its copy of the parent's end of the pipe, so that if
     the importing process dies (killed), the child's next send fails and it leaves, instead of
     waiting forever on a pipe only it could still read (which would also hold its parent's
@@ -61,10 +62,10 @@ def _child(text: str, name: str, today: date, conn: Any, parents_end: Any) -> No
     parents_end.close()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    _check(text, name, today, conn)
+    _check(text, name, today, conn, states)
 
 
-def _check(text: str, name: str, today: date, conn: Any) -> None:
+def _check(text: str, name: str, today: date, conn: Any, states: NewPatientStates | None = None) -> None:
     """The child: parse every document with every check and send, in batches, one `Verdict` per
     document, then "end"."""
     parser = jsonio.DocumentParser(today=today)
@@ -74,7 +75,9 @@ def _check(text: str, name: str, today: date, conn: Any) -> None:
         for where, d in jsonio.DocumentStream(text, name):
             before = len(parser.problems)
             ip = parser.parse(where, d, check_schema=True)
-            batch.append((parser.problems[before:], ip is not None, audit_json(d) if ip is not None else ""))
+            ahead = (states.predict(ip.patient, ip.records, problems=bool(parser.problems))
+                     if states is not None and ip is not None else None)
+            batch.append((parser.problems[before:], ip is not None, ahead))
             if len(batch) == BATCH:
                 conn.send(batch)
                 batch = []
@@ -157,11 +160,18 @@ class Checker:
         self.reader.join()
 
 
+def parallel(text: str) -> bool:
+    """Whether `checking` checks this text in a second process."""
+    return len(text) >= PARALLEL_FROM
+
+
 @contextmanager
-def checking(text: str, name: str, today: date) -> Iterator[Checker | None]:
+def checking(text: str, name: str, today: date, states: NewPatientStates | None = None
+             ) -> Iterator[Checker | None]:
     """A `Checker` for a large text (None for a small one, or when no process can be started);
-    the child is stopped when the block ends, however it ends."""
-    if len(text) < PARALLEL_FROM:
+    the child is stopped when the block ends, however it ends. With `states`, it also evaluates
+    the new patients' states ahead."""
+    if not parallel(text):
         yield None
         return
     # fork with no other thread running (the reader thread starts after it): Python 3.12 warns
@@ -172,7 +182,7 @@ def checking(text: str, name: str, today: date) -> Iterator[Checker | None]:
     except OSError:  # no descriptors left: check in this process
         yield None
         return
-    proc = ctx.Process(target=_child, args=(text, name, today, send, receive), daemon=True)
+    proc = ctx.Process(target=_child, args=(text, name, today, states, send, receive), daemon=True)
     try:
         proc.start()
     except Exception:  # no process can be started here (limits, spawn cannot pickle): in this process

@@ -31,7 +31,7 @@ from tracker.domain.schedule import compute_schedule, item_status, overdue_flags
 from tracker.errors import ConflictError, NotFoundError, ValidationError
 from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
-from tracker.store import Store, now_utc
+from tracker.store import Store, merged_history, now_utc, with_id
 
 #: The longest snooze a user may set (peers: a snooze needs a maximum length and a reason).
 MAX_SNOOZE_DAYS = 183
@@ -316,20 +316,73 @@ def _evaluate(st: Store, histories: Sequence[PatientHistory], protocols: dict[st
     out: list[tuple[PatientHistory, SurveillanceProtocol, _Core | None]] = []
     new_states: list[dict[str, Any]] = []
     for h in histories:
-        p = h.patient
-        protocol = _protocol_for(protocols, p)
-        if p.has_left(as_of):
-            out.append((h, protocol, None))
-            continue
-        core = _core(h, protocol, states[p.id or -1], as_of)
+        protocol = _protocol_for(protocols, h.patient)
+        core, row = _state(h, protocol, states[h.patient.id or -1], keys, as_of)
         out.append((h, protocol, core))
-        start = valid_from(h, core)
-        if start is None or start <= as_of:
-            new_states.append({"patient_id": p.id, "as_of": as_of, "cache_key": keys[p.protocol_id],
-                               "computed": _core_doc(core), "valid_from": start})
+        if row is not None:
+            new_states.append({"patient_id": h.patient.id, **row})
     if new_states:
         st.put_states(new_states)
     return out
+
+
+def _state(h: PatientHistory, protocol: SurveillanceProtocol, state: ReviewState, keys: dict[str, str],
+           as_of: date) -> tuple[_Core | None, dict[str, Any] | None]:
+    """A whole history's core as of a date (None once the patient has left) and the state row
+    that caches it (without its patient id; None when the core does not hold from `as_of`)."""
+    if h.patient.has_left(as_of):
+        return None, None
+    core = _core(h, protocol, state, as_of)
+    start = valid_from(h, core)
+    if start is not None and start > as_of:
+        return core, None
+    return core, {"as_of": as_of, "cache_key": keys[h.patient.protocol_id], "computed": _core_doc(core),
+                  "valid_from": start}
+
+
+class NewPatientStates:
+    """The states of an import's new patients, evaluated ahead by the process that checks the
+    file (services.checker), with the record ids they will be given.
+
+    On SQLite an import gives record ids itself, in file order, following the largest stored one
+    (`Store.add_records_bulk`), under a write lock held from before this plan is read. So while
+    every patient of the file is new (not stored), the ids of each record are known before it
+    is written, and the state the import would cache for the patient can be evaluated by the
+    checker. The importing process compares the ids it gave with the ones assumed here
+    (`matches`) and evaluates a patient itself when they differ; once a patient is stored, or a
+    problem is found (nothing is written then), no more states are predicted."""
+
+    def __init__(self, next_ids: dict[str, int], stored_labels: set[str],
+                 protocols: dict[str, SurveillanceProtocol], as_of: date) -> None:
+        self.next_ids = dict(next_ids)
+        self.stored_labels = stored_labels
+        self.protocols = protocols
+        self.keys = {pid: cache_key(p) for pid, p in protocols.items()}
+        self.as_of = as_of
+        self.on = True
+
+    def predict(self, patient: Patient, records: Sequence[tuple[str, Any, str | None]], *, problems: bool
+                ) -> Prediction | None:
+        """The first id of each kind of record of this new patient, and its state row (None when
+        nothing is cached); None when no prediction can be made from here on."""
+        if not self.on or problems or patient.label in self.stored_labels or patient.protocol_id not in self.protocols:
+            self.on = False
+            return None
+        firsts: dict[str, int] = {}
+        with_ids = []
+        for kind, r, voided in records:
+            i = self.next_ids[kind]
+            self.next_ids[kind] = i + 1
+            firsts.setdefault(kind, i)
+            with_ids.append((kind, with_id(r, i), voided))
+        h = merged_history(patient, with_ids)
+        _, row = _state(h, self.protocols[patient.protocol_id], ReviewState(set(), {}), self.keys, self.as_of)
+        return firsts, row
+
+
+#: what `NewPatientStates.predict` assumed and found: the first id of each kind of record, and
+#: the state row to store (None: nothing is cached for this patient)
+Prediction = tuple[dict[str, int], dict[str, Any] | None]
 
 
 def store_states(st: Store, histories: Sequence[PatientHistory], *, as_of: date,
