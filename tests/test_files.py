@@ -168,6 +168,33 @@ def test_the_audit_keeps_each_new_patient_s_document_as_the_file_gives_it(cli: C
         expected_text = json.dumps(doc, indent=2, ensure_ascii=False).replace("\n", "\n    ")
         assert got["document"] == json.loads(json.dumps(doc)) and expected_text in after
         assert got["records_added"] == sum(len(doc.get(k, [])) for k in ("visits", "labs", "scans", "pathology"))
+    # a file that is one patient document: the whole text of its object
+    path = EXAMPLES / "syn-metastatic.json"
+    assert cli("import", str(path), *AS_OF).exit_code == 0
+    with session_scope(Settings(db_url=cli.url, user="test-user"), read_only=True) as s:
+        after = [e.after for e in Store(s).audit_rows(None) if e.action == "import"][-1]
+    db.dispose_all()
+    assert path.read_text(encoding="utf-8").strip() in after
+    assert json.loads(after)["document"] == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_numbers_out_of_range_give_the_same_problems_either_way(cli: Cli, tmp_path: Path) -> None:
+    """A record refused for its number is left out of the comparison with what is stored (no
+    second, misleading "already has a different lab"), checked here or by the checker process."""
+    assert cli("import", str(EXAMPLES / "syn-stable.json"), *AS_OF).exit_code == 0
+    before = counts(cli.url)
+    stable, growing = _doc("syn-stable.json"), _doc("syn-growing.json")
+    path = tmp_path / "cohort.json"
+    text = json.dumps({"schema_version": 1, "patients": [stable, growing]})
+    # the first lab of the stored patient, same date, now 1e50; a tiny one for the new patient
+    text = text.replace(f'"value": {stable["labs"][0]["value"]}', '"value": 1e50', 1)
+    text = text.replace(f'"value": {growing["labs"][0]["value"]}', '"value": 1e-30', 1)
+    path.write_text(text, encoding="utf-8")
+    result = cli("import", str(path), *AS_OF)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "patients[0].labs[0].value" in result.stderr and "patients[1].labs[0].value" in result.stderr
+    assert result.stderr.count("out of range") == 2 and "already has a different" not in result.stderr
+    assert counts(cli.url) == before
 
 
 def test_csv_export_has_one_row_per_value(cli: Cli) -> None:

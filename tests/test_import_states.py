@@ -16,12 +16,13 @@ from sqlalchemy import text
 
 from tracker import db, synthetic
 from tracker.config import Settings
-from tracker.services import checker, surveillance
+from tracker.errors import ProtocolError
+from tracker.services import checker, files, surveillance
 from tracker.services.files import import_file
 from tracker.store import Store
 
 AS_OF = date(2026, 11, 22)
-N = 40
+N = 120
 
 
 def _states(settings: Settings) -> list[tuple[Any, ...]]:
@@ -34,9 +35,17 @@ def _states(settings: Settings) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture
-def cohort(tmp_path: Path) -> Path:
+def cohort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """N synthetic patients, every seventh with a voided lab (voided records get ids too), written
+    in chunks of 16 after a first chunk of 7, so that ids run on from chunk to chunk."""
+    monkeypatch.setattr(files, "FIRST_CHUNK", 7)
+    monkeypatch.setattr(files, "CHUNK", 16)
+    docs = list(synthetic.cohort(N, seed=11, as_of=AS_OF))
+    for d in docs[::7]:
+        if d.get("labs"):
+            d["labs"][0]["voided_reason"] = "entered for the wrong patient (synthetic)"
     path = tmp_path / "cohort.json"
-    synthetic.write_cohort(path, N, seed=11, as_of=AS_OF)
+    path.write_text(json.dumps({"schema_version": 1, "synthetic": True, "patients": docs}), encoding="utf-8")
     return path
 
 
@@ -126,3 +135,15 @@ def test_nothing_is_predicted_when_the_database_gives_the_ids(settings: Settings
     with db.session_scope(settings, read_only=True) as s:
         n_states = s.connection().execute(text("SELECT COUNT(*) FROM patient_state")).scalar()
     assert n_states and n_states > N / 2  # tests/test_state_cache.py compares them with fresh evaluations
+
+
+def test_a_failure_while_evaluating_ahead_is_reported_as_itself(tmp_path: Path, cohort: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checker stops predicting; the importer meets the same failure and the user reads it,
+    not "the second process stopped"."""
+    def broken(*a: Any, **kw: Any) -> None:
+        raise ProtocolError("rule parameter 'max_mm' is missing from the protocol")
+
+    monkeypatch.setattr(surveillance, "_core", broken)
+    with pytest.raises(ProtocolError, match="max_mm"):
+        _import(f"sqlite:///{tmp_path / 'broken.db'}", cohort, second_process=True, monkeypatch=monkeypatch)

@@ -99,3 +99,15 @@ def test_an_unknown_enum_value_is_refused_with_the_enum_s_own_message() -> None:
     with pytest.raises(ValueError, match="'brain' is not a valid Site"):
         jsonio.scan_from_doc({"date": "2025-01-01", "modality": "MRI",
                               "lesions": [{"lesion": "P1", "site": "brain", "longest_mm": 5}]}, dm.Source.IMPORT)
+
+
+def test_a_number_the_checker_refused_is_left_out_not_read_unchecked() -> None:
+    """`parse(checks=False)` without `clean` (the checker found a problem in the document) reads
+    numbers with `exact`, so a refused value neither raises nor is kept."""
+    doc = json.loads((EXAMPLES / "syn-growing.json").read_text(encoding="utf-8"), parse_float=Decimal)
+    doc["labs"][0]["value"] = Decimal("1E+50")
+    doc["labs"][1]["value"] = Decimal("1E-30")
+    ip = jsonio.DocumentParser(today=AS_OF).parse([], doc, checks=False)
+    assert ip is not None
+    n_labs = sum(1 for kind, _, _ in ip.records if kind == "lab")
+    assert n_labs == len(doc["labs"]) - 2

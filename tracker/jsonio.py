@@ -226,7 +226,8 @@ _ONE = Decimal(1)
 
 def exact_checked(v: Any) -> Decimal:
     """`exact(v)` of a value that `exact` has already accepted (in services.checker's process):
-    the same Decimal, without checking the value again."""
+    the same Decimal, without checking the value again. Never for a value `exact` refuses (it
+    may raise decimal.InvalidOperation, or return a number out of range)."""
     if type(v) is int:
         return Decimal(v)
     if type(v) is Decimal:
@@ -272,7 +273,7 @@ def patient_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Patient:
 
 
 # The record readers below build records with `dm.assemble` (an import reads a million of them);
-# tests/test_jsonio.py checks that they equal records made by the constructors. `num` reads a
+# tests/test_readers.py checks that they equal records made by the constructors. `num` reads a
 # number: `exact`, or `exact_checked` for a document already checked (DocumentParser, checks=False).
 
 def visit_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.Visit:
@@ -387,13 +388,14 @@ class DocumentParser:
         self.problems: Problems = []
         self.labels: set[str] = set()
 
-    def parse(self, where: list[Any], d: Any, *, check_schema: bool = False, checks: bool = True
-              ) -> ImportedPatient | None:
+    def parse(self, where: list[Any], d: Any, *, check_schema: bool = False, checks: bool = True,
+              clean: bool = False) -> ImportedPatient | None:
         """One patient document at `where` (already schema-valid unless `check_schema`); None
         when it cannot be converted at all. `checks=False` converts a document that another
         parser has already checked (services.checker): no schema, entry or repetition checks,
         and a record that cannot be converted is left out without a problem (the checker
-        reported it)."""
+        reported it). `clean`: that parser found no problem in the document, so its numbers are
+        read without checking them again (`exact_checked`)."""
         problems = self.problems if checks else []
         if check_schema and checks:
             found = schema_problems(d, "patient.schema.json", where, definition="patient_document")
@@ -403,7 +405,7 @@ class DocumentParser:
         loc = location(where)
         prefix = f"{loc}." if where else ""
         today, source = self.today, self.source
-        num = exact if checks else exact_checked
+        num = exact_checked if clean and not checks else exact
         try:
             p = patient_from_doc(d["patient"], source)
         except (ValueError, ValidationError) as exc:

@@ -703,8 +703,8 @@ _DATE_ID = attrgetter("date", "id")
 
 
 def merged_history(p: dm.Patient, *parts: Iterable[tuple[str, Record, str | None]]) -> dm.PatientHistory:
-    """The history of records with ids from several lists (records stored and records just
-    added), each kind sorted by date then id."""
+    """The history of records from several lists (records stored and records just added),
+    each kind sorted by date then id: every record must have its id."""
     by = _active_by_kind(*parts)
     for records in by.values():
         records.sort(key=_DATE_ID)

@@ -153,8 +153,6 @@ def test_unrelated_record_never_removes_an_action_flag(h: PatientHistory, n: int
     assert before <= after
 
 
-
-
 @settings(max_examples=100, deadline=None)
 @given(histories(), st.integers(-30, 1700))
 def test_a_history_up_to_a_date_keeps_exactly_the_records_dated_on_or_before_it(h: PatientHistory, n: int) -> None:

@@ -417,7 +417,7 @@ def assemble(cls: Any, fields: dict[str, Any]) -> Any:
     defaults too), built as pickle builds one: a third of the time of `__init__`, which sets
     every field through `object.__setattr__`. Only for bulk conversion (an import makes a
     million records); nothing is checked, so callers are tested against the constructor
-    (tests/test_jsonio.py)."""
+    (tests/test_readers.py, tests/test_store.py)."""
     obj = object.__new__(cls)
     obj.__dict__.update(fields)
     return obj

@@ -15,7 +15,9 @@ process does both (tests/test_files.py runs every import test both ways).
 The child is forked on Linux (it shares the file's text and the loaded modules, and leaves with
 `os._exit`, never closing what it inherited, such as the database connection, which it never
 touches); elsewhere it is spawned. If it cannot be started the import checks in-process. If the
-importing process is killed, the child's next send fails and it leaves.
+importing process is killed, the child's next send fails and it leaves (until then, on
+PostgreSQL, its inherited copy of the connection's socket keeps the killed import's transaction
+and locks open on the server: the moment it takes the child to finish a batch).
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def _read(stream: jsonio.DocumentStream, parser: jsonio.DocumentParser, checker:
         else:  # checked meanwhile by a second process (services.checker)
             found, convertible, predicted = checker.next()
             parser.problems += found
-            ip = parser.parse(where, d, checks=False) if convertible else None
+            ip = parser.parse(where, d, checks=False, clean=not found) if convertible else None
         if ip is not None:
             if ip.patient.protocol_id not in known:
                 parser.problems.append((f"{ip.where + '.' if where else ''}patient.protocol.id",

@@ -348,9 +348,11 @@ class NewPatientStates:
     (`Store.add_records_bulk`), under a write lock held from before this plan is read. So while
     every patient of the file is new (not stored), the ids of each record are known before it
     is written, and the state the import would cache for the patient can be evaluated by the
-    checker. The importing process compares the ids it gave with the ones assumed here
-    (`matches`) and evaluates a patient itself when they differ; once a patient is stored, or a
-    problem is found (nothing is written then), no more states are predicted."""
+    checker. The importing process compares the first id of each kind it gave a patient with
+    the one assumed here (services.files) and evaluates the patient itself when they differ;
+    once a patient is stored, or a problem is found (nothing is written then), or an evaluation
+    fails here (the importing process then meets the same failure and reports it), no more
+    states are predicted."""
 
     def __init__(self, next_ids: dict[str, int], stored_labels: set[str],
                  protocols: dict[str, SurveillanceProtocol], as_of: date) -> None:
@@ -375,8 +377,12 @@ class NewPatientStates:
             self.next_ids[kind] = i + 1
             firsts.setdefault(kind, i)
             with_ids.append((kind, with_id(r, i), voided))
-        h = merged_history(patient, with_ids)
-        _, row = _state(h, self.protocols[patient.protocol_id], ReviewState(set(), {}), self.keys, self.as_of)
+        try:
+            h = merged_history(patient, with_ids)
+            _, row = _state(h, self.protocols[patient.protocol_id], ReviewState(set(), {}), self.keys, self.as_of)
+        except Exception:  # e.g. a protocol missing a rule parameter: the importer says what it is
+            self.on = False
+            return None
         return firsts, row
 
 
