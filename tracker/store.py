@@ -66,7 +66,8 @@ def _prov_cols(p: dm.Provenance) -> dict[str, Any]:
 # ----------------------------------------------------------------- row -> domain
 
 
-def patient_from_row(r: m.Patient) -> dm.Patient:
+def patient_from_row(r: m.Patient | sa.Row[Any]) -> dm.Patient:
+    """A patient from its ORM object or a Core row of the patient table (the same attributes)."""
     return dm.Patient(
         id=r.id, label=r.label, birth_year=r.birth_year, sex=dm.Sex(r.sex), diagnosis_date=r.diagnosis_date,
         setting=dm.Setting(r.setting), syndrome=dm.Syndrome(r.syndrome), primary_resected=r.primary_resected,
@@ -376,6 +377,7 @@ class Store:
                if table is not None and _possible_id(record_id) else None)
         if pid is None:
             self.record_row(kind, record_id)  # raises the not-found error
+            return
         self.lock_patients([pid])
 
     def record(self, kind: str, record_id: int) -> tuple[int, Record, str | None]:
