@@ -216,12 +216,16 @@ def exact(v: Any) -> Decimal:
         return Decimal(v)
     d = parse_decimal(v, "value")
     try:
-        return d.quantize(_ONE) if d == d.to_integral_value() else d.normalize()
+        return _without_trailing_zeros(d)
     except InvalidOperation:  # more digits than a decimal context holds (1e999)
         raise ValidationError(f"'{v}' is too large a number", "value") from None
 
 
 _ONE = Decimal(1)
+
+
+def _without_trailing_zeros(d: Decimal) -> Decimal:
+    return d.quantize(_ONE) if d == d.to_integral_value() else d.normalize()
 
 
 def exact_checked(v: Any) -> Decimal:
@@ -231,7 +235,7 @@ def exact_checked(v: Any) -> Decimal:
     if type(v) is int:
         return Decimal(v)
     if type(v) is Decimal:
-        return v.quantize(_ONE) if v == v.to_integral_value() else v.normalize()
+        return _without_trailing_zeros(v)
     return exact(v)
 
 

@@ -238,14 +238,8 @@ class Store:
 
     def patients_labelled(self, labels: Iterable[str]) -> dict[str, dm.Patient]:
         """The stored patients among these labels, by label (a query per 500 labels)."""
-        t = m.Patient.__table__  # type: ignore[attr-defined]
-        wanted = sorted(set(labels))
-        out: dict[str, dm.Patient] = {}
         self.s.flush()
-        for i in range(0, len(wanted), 500):
-            q = sa.select(t).where(t.c.label.in_(wanted[i:i + 500]))
-            out.update((r.label, patient_from_row(r)) for r in self.s.connection().execute(q))
-        return out
+        return {p.label: p for p in self._patients_among("label", sorted(set(labels)))}
 
     def label_exists(self, label: str) -> bool:
         return self.s.exec(select(m.Patient.id).where(m.Patient.label == label)).first() is not None
@@ -509,13 +503,17 @@ class Store:
         state is stored, and its trigger then empties it, so a cached state is never older than
         the records or the patient's details. A transaction that locks several patients must
         first call `one_bulk_command`."""
+        return {p.id: p for p in self._patients_among("id", sorted(ids), lock=True) if p.id is not None}
+
+    def _patients_among(self, column: str, values: Sequence[Any], *, lock: bool = False) -> list[dm.Patient]:
+        """The patients whose `column` is one of `values`, a query per 500 values, in id order
+        within each (`lock`: `SELECT ... FOR UPDATE`)."""
         conn = self.s.connection()
         t = m.Patient.__table__  # type: ignore[attr-defined]
-        ordered = sorted(ids)
-        out: dict[int, dm.Patient] = {}
-        for i in range(0, len(ordered), 500):
-            q = sa.select(t).where(t.c.id.in_(ordered[i:i + 500])).order_by(t.c.id).with_for_update()
-            out.update((r.id, patient_from_row(r)) for r in conn.execute(q))
+        out: list[dm.Patient] = []
+        for i in range(0, len(values), 500):
+            q = sa.select(t).where(t.c[column].in_(values[i:i + 500])).order_by(t.c.id)
+            out += [patient_from_row(r) for r in conn.execute(q.with_for_update() if lock else q)]
         return out
 
     def one_bulk_command(self) -> None:
@@ -715,12 +713,8 @@ def merged_history(p: dm.Patient, *parts: Iterable[tuple[str, Record, str | None
 
 def _json(d: dict[str, Any] | str | None) -> str | None:
     """An audit event's `before` or `after` as stored; a str is already that JSON text."""
-    return d if d is None or isinstance(d, str) else audit_json(d)
-
-
-def audit_json(d: Any) -> str:
-    """The JSON text the audit trail keeps for a value."""
-    return json.dumps(d, sort_keys=True, default=_json_value, ensure_ascii=False)
+    return d if d is None or isinstance(d, str) else json.dumps(d, sort_keys=True, default=_json_value,
+                                                                ensure_ascii=False)
 
 
 def import_event_after(records_added: int, document_json: str) -> str:

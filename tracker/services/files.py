@@ -230,7 +230,6 @@ class _Writer:
             st.put_states(predicted_rows)
         surveillance.store_states(st, histories, as_of=self.today, protocols=self.protocols)
 
-
     def _compare(self, target: dm.Patient, ip: jsonio.ImportedPatient, have: Sequence[tuple[str, Record, str | None]],
                  prefix: str, problems: list[tuple[str, str]]) -> list[tuple[str, Record, str | None]]:
         """The records of `ip` to add to the stored records `have` of `target`: a record stored
