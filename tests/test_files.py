@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,17 +16,6 @@ from tracker.store import Store
 
 AS_OF = ["--as-of", "2027-12-31"]
 JSON_EXAMPLES = sorted(EXAMPLES.glob("syn-*.json"))
-
-
-@pytest.fixture(autouse=True, params=["one process", "checker process"])
-def checking_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every import test runs twice: checked in the importing process (a small file), and
-    checked by a second process while the first writes (services.checker, for large files)."""
-    from tracker.services import checker
-
-    if request.param == "checker process":
-        monkeypatch.setattr(checker, "PARALLEL_FROM", 0)
-    return str(request.param)
 
 
 def counts(url: str) -> dict[str, int]:
@@ -178,9 +165,9 @@ def test_the_audit_keeps_each_new_patient_s_document_as_the_file_gives_it(cli: C
     assert json.loads(after)["document"] == json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_numbers_out_of_range_give_the_same_problems_either_way(cli: Cli, tmp_path: Path) -> None:
+def test_a_record_refused_for_its_number_is_not_also_a_conflict(cli: Cli, tmp_path: Path) -> None:
     """A record refused for its number is left out of the comparison with what is stored (no
-    second, misleading "already has a different lab"), checked here or by the checker process."""
+    second, misleading "already has a different lab")."""
     assert cli("import", str(EXAMPLES / "syn-stable.json"), *AS_OF).exit_code == 0
     before = counts(cli.url)
     stable, growing = _doc("syn-stable.json"), _doc("syn-growing.json")
@@ -410,59 +397,7 @@ def test_an_import_pauses_the_cycle_collector_and_restores_it_even_when_refused(
     assert gc.isenabled()
 
 
-def synthetic_cohort(cli: Cli, tmp_path: Path, patients: int = 30) -> Path:
-    out = tmp_path / "cohort.json"
-    result = cli("synth", "--patients", str(patients), "--seed", "3", "--out", str(out))
-    assert result.exit_code == 0, result.stderr
-    return out
-
-
-def test_a_large_file_is_checked_by_a_second_process(cli: Cli, checking_mode: str, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracker.services import checker
-
-    used: list[int] = []
-    real = checker.Checker.next
-
-    def spy(self: checker.Checker) -> checker.Verdict:
-        used.append(self.proc.pid)
-        return real(self)
-
-    monkeypatch.setattr(checker.Checker, "next", spy)
-    cohort = synthetic_cohort(cli, tmp_path)
-    result = cli("import", str(cohort), *AS_OF)
-    assert result.exit_code == 0, result.stderr
-    documents = len(json.loads(cohort.read_text(encoding="utf-8"))["patients"])
-    if checking_mode == "checker process":
-        assert len(used) == documents and len(set(used)) == 1 and used[0] != os.getpid()
-    else:
-        assert used == []
-
-
-def test_a_checker_that_stops_is_one_sentence_and_nothing_is_written(
-        cli: Cli, checking_mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracker.services import checker
-
-    if sys.platform != "linux":
-        pytest.skip("the replaced checker reaches a forked child only")
-    load_examples(cli)
-    before = counts(cli.url)
-
-    def dies_early(text: str, name: str, today: object, conn: object) -> None:
-        os._exit(3)  # as if killed: no verdict, no "end"
-
-    cohort = synthetic_cohort(cli, tmp_path)
-    monkeypatch.setattr(checker, "_check", dies_early)
-    result = cli("import", str(cohort), *AS_OF)
-    if checking_mode == "one process":  # a small file: no second process, nothing to stop
-        assert result.exit_code == 0, result.stderr
-        return
-    assert result.exit_code == 1
-    assert "second process checking the file stopped" in result.stderr and result.stderr.count("\n") == 1
-    assert counts(cli.url) == before
-
-
-def test_a_problem_after_the_last_document_is_reported_the_same_way_by_both(cli: Cli, tmp_path: Path) -> None:
+def test_a_problem_after_the_last_document_is_reported_and_nothing_is_written(cli: Cli, tmp_path: Path) -> None:
     doc = json.loads((EXAMPLES / "syn-stable.json").read_text(encoding="utf-8"))
     f = tmp_path / "cohort.json"
     f.write_text('{"patients": [' + json.dumps(doc) + '], "schema_version": 1, "synthetic": {"a": 1, "a": 2}}',
@@ -471,27 +406,3 @@ def test_a_problem_after_the_last_document_is_reported_the_same_way_by_both(cli:
     result = cli("import", str(f), *AS_OF)
     assert result.exit_code == 1 and "'a'" in result.stderr and "twice" in result.stderr, result.stderr
     assert counts(cli.url) == before
-
-
-def test_a_checker_that_ignores_sigterm_is_killed_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    import signal
-    import time
-    from datetime import date
-
-    from tracker.services import checker
-
-    if sys.platform != "linux":
-        pytest.skip("the stubborn child is forked")
-
-    def stubborn(text: str, name: str, today: object, conn: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        time.sleep(600)
-
-    monkeypatch.setattr(checker, "_check", stubborn)
-    monkeypatch.setattr(checker, "PARALLEL_FROM", 0)
-    monkeypatch.setattr(checker, "STOP_WAIT", 0.5)
-    began = time.monotonic()
-    with pytest.raises(KeyboardInterrupt), checker.checking("[]", "x.json", date(2026, 1, 1)) as c:
-        assert c is not None and c.proc.is_alive()
-        raise KeyboardInterrupt  # Ctrl-C while the child still works
-    assert time.monotonic() - began < 30 and not c.proc.is_alive() and not c.reader.is_alive()

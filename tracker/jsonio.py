@@ -228,20 +228,6 @@ def _without_trailing_zeros(d: Decimal) -> Decimal:
     return d.quantize(_ONE) if d == d.to_integral_value() else d.normalize()
 
 
-def exact_checked(v: Any) -> Decimal:
-    """`exact(v)` of a value that `exact` has already accepted (in services.checker's process):
-    the same Decimal, without checking the value again. Never for a value `exact` refuses (it
-    may raise decimal.InvalidOperation, or return a number out of range)."""
-    if type(v) is int:
-        return Decimal(v)
-    if type(v) is Decimal:
-        return _without_trailing_zeros(v)
-    return exact(v)
-
-
-Number = Callable[[Any], Decimal]
-
-
 def _prov(d: dict[str, Any], default: dm.Source) -> dm.Provenance:
     return _provenance(d.get("source", default._value_), bool(d.get("verified", False)), str(d.get("notes", "")))
 
@@ -277,42 +263,41 @@ def patient_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Patient:
 
 
 # The record readers below build records with `dm.assemble` (an import reads a million of them);
-# tests/test_readers.py checks that they equal records made by the constructors. `num` reads a
-# number: `exact`, or `exact_checked` for a document already checked (DocumentParser, checks=False).
+# tests/test_readers.py checks that they equal records made by the constructors.
 
-def visit_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.Visit:
+def visit_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Visit:
     g = d.get
     weight = g("weight_kg")
     return dm.assemble(dm.Visit, {
         "date": date.fromisoformat(d["date"]),
         "symptoms": tuple(sorted(_member(dm.Symptom, _SYMPTOM, s) for s in g("symptoms", ()))),
-        "symptom_other": g("symptom_other", ""), "weight_kg": None if weight is None else num(weight),
+        "symptom_other": g("symptom_other", ""), "weight_kg": None if weight is None else exact(weight),
         "performance_status": g("performance_status"), "on_ppi": bool(g("on_ppi", False)),
         "wants_to_leave": bool(g("wants_to_leave", False)), "provenance": _prov(d, source), "id": None,
     })
 
 
-def lab_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.LabResult:
+def lab_from_doc(d: dict[str, Any], source: dm.Source) -> dm.LabResult:
     g = d.get
     analyte = parse_analyte(d["analyte"])
     upper = g("upper_limit")
     return dm.assemble(dm.LabResult, {
-        "date": date.fromisoformat(d["date"]), "analyte": analyte, "value": num(d["value"]),
+        "date": date.fromisoformat(d["date"]), "analyte": analyte, "value": exact(d["value"]),
         "unit": normalize_unit(analyte, d["unit"]), "lab": g("lab", ""), "assay": g("assay", ""),
         "specimen": _member(dm.Specimen, _SPECIMEN, g("specimen", "serum")),
-        "upper_limit": None if upper is None else num(upper), "analyte_other": g("analyte_other", ""),
+        "upper_limit": None if upper is None else exact(upper), "analyte_other": g("analyte_other", ""),
         "provenance": _prov(d, source), "id": None,
     })
 
 
-def _lesion_from_doc(x: dict[str, Any], num: Number) -> dm.LesionMeasurement:
+def _lesion_from_doc(x: dict[str, Any]) -> dm.LesionMeasurement:
     g = x.get
     longest, short = g("longest_mm"), g("short_axis_mm")
     return dm.assemble(dm.LesionMeasurement, {
         "lesion": x["lesion"], "site": _member(dm.Site, _SITE, x["site"]),
-        "longest_mm": None if longest is None else num(longest),
-        "short_axis_mm": None if short is None else num(short),
-        "other_dims_mm": tuple(num(o) for o in g("other_dims_mm", ())), "is_new": bool(g("is_new", False)),
+        "longest_mm": None if longest is None else exact(longest),
+        "short_axis_mm": None if short is None else exact(short),
+        "other_dims_mm": tuple(exact(o) for o in g("other_dims_mm", ())), "is_new": bool(g("is_new", False)),
         "pet_avid": g("pet_avid"),
     })
 
@@ -321,23 +306,23 @@ def _lesion_label(x: dm.LesionMeasurement) -> str:
     return x.lesion
 
 
-def scan_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.ImagingStudy:
+def scan_from_doc(d: dict[str, Any], source: dm.Source) -> dm.ImagingStudy:
     g = d.get
-    lesions = [_lesion_from_doc(x, num) for x in g("lesions", ())]
+    lesions = [_lesion_from_doc(x) for x in g("lesions", ())]
     if len(lesions) > 1:
         lesions.sort(key=_lesion_label)
     mpd, cbd = g("mpd_mm"), g("cbd_mm")
     return dm.assemble(dm.ImagingStudy, {
         "date": date.fromisoformat(d["date"]), "modality": _member(dm.Modality, _MODALITY, d["modality"]),
-        "lesions": tuple(lesions), "mpd_mm": None if mpd is None else num(mpd),
-        "cbd_mm": None if cbd is None else num(cbd), "provenance": _prov(d, source), "id": None,
+        "lesions": tuple(lesions), "mpd_mm": None if mpd is None else exact(mpd),
+        "cbd_mm": None if cbd is None else exact(cbd), "provenance": _prov(d, source), "id": None,
     })
 
 
-def pathology_from_doc(d: dict[str, Any], source: dm.Source, num: Number = exact) -> dm.Pathology:
+def pathology_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Pathology:
     ki67, mitoses = d.get("ki67_pct"), d.get("mitoses_per_2mm2")
-    ki67 = None if ki67 is None else num(ki67)
-    mitoses = None if mitoses is None else num(mitoses)
+    ki67 = None if ki67 is None else exact(ki67)
+    mitoses = None if mitoses is None else exact(mitoses)
     grade = dm.Grade(d["grade"]) if d.get("grade") else who_grade(ki67, mitoses)
     return dm.Pathology(date=date.fromisoformat(d["date"]), ki67_pct=ki67, mitoses_per_2mm2=mitoses, grade=grade,
                         provenance=_prov(d, source))
@@ -392,16 +377,11 @@ class DocumentParser:
         self.problems: Problems = []
         self.labels: set[str] = set()
 
-    def parse(self, where: list[Any], d: Any, *, check_schema: bool = False, checks: bool = True,
-              clean: bool = False) -> ImportedPatient | None:
+    def parse(self, where: list[Any], d: Any, *, check_schema: bool = False) -> ImportedPatient | None:
         """One patient document at `where` (already schema-valid unless `check_schema`); None
-        when it cannot be converted at all. `checks=False` converts a document that another
-        parser has already checked (services.checker): no schema, entry or repetition checks,
-        and a record that cannot be converted is left out without a problem (the checker
-        reported it). `clean`: that parser found no problem in the document, so its numbers are
-        read without checking them again (`exact_checked`)."""
-        problems = self.problems if checks else []
-        if check_schema and checks:
+        when it cannot be converted at all."""
+        problems = self.problems
+        if check_schema:
             found = schema_problems(d, "patient.schema.json", where, definition="patient_document")
             if found:
                 problems += found
@@ -409,24 +389,22 @@ class DocumentParser:
         loc = location(where)
         prefix = f"{loc}." if where else ""
         today, source = self.today, self.source
-        num = exact_checked if clean and not checks else exact
         try:
             p = patient_from_doc(d["patient"], source)
         except (ValueError, ValidationError) as exc:
             problems.append((f"{prefix}patient", _msg(exc)))
             return None
-        if checks:
-            if p.label in self.labels:
-                problems.append((f"{prefix}patient.label", f"patient {p.label} appears twice in this file"))
-            self.labels.add(p.label)
-            problems += check_patient(p, today=today, prefix=f"{prefix}patient")
+        if p.label in self.labels:
+            problems.append((f"{prefix}patient.label", f"patient {p.label} appears twice in this file"))
+        self.labels.add(p.label)
+        problems += check_patient(p, today=today, prefix=f"{prefix}patient")
         records: list[tuple[str, Record, str | None]] = []
         for kind, key in LIST_KEYS.items():
             seen: dict[tuple[Any, ...], str] = {}
             read = READERS[kind]
             for i, rd in enumerate(d.get(key, ())):
                 try:
-                    r = read(rd, source, num)
+                    r = read(rd, source)
                 except ValidationError as exc:
                     here = f"{prefix}{key}[{i}]"
                     problems += [(f"{here}.{f}" if f else here, m) for f, m in exc.problems]
@@ -435,16 +413,13 @@ class DocumentParser:
                     problems.append((f"{prefix}{key}[{i}]", _msg(exc)))
                     continue
                 voided = rd.get("voided_reason")
-                if checks:
-                    found = check_record(r, p, today=today, allow_future=False, prefix=f"{prefix}{key}[{i}]")
-                    if found:
-                        problems += found
-                    if voided is None:
-                        nk = dm.natural_key(r)
-                        if nk in seen:
-                            problems.append((f"{prefix}{key}[{i}]", f"duplicates {seen[nk]} (same {kind} on "
-                                                                    f"{r.date}); void one or merge them"))
-                        seen[nk] = f"{prefix}{key}[{i}]"
+                problems += check_record(r, p, today=today, allow_future=False, prefix=f"{prefix}{key}[{i}]")
+                if voided is None:
+                    nk = dm.natural_key(r)
+                    if nk in seen:
+                        problems.append((f"{prefix}{key}[{i}]", f"duplicates {seen[nk]} (same {kind} on "
+                                                                f"{r.date}); void one or merge them"))
+                    seen[nk] = f"{prefix}{key}[{i}]"
                 records.append((kind, r, voided))
         return ImportedPatient(p, tuple(records), loc)
 
@@ -459,15 +434,10 @@ class DocumentStream:
     ValidationError naming its line and column."""
 
     _decoder = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=unique_keys)
-    _trusting = json.JSONDecoder(parse_float=Decimal)
 
-    def __init__(self, text: str, name: str, *, repeated_keys_checked: bool = False) -> None:
-        """`repeated_keys_checked`: another reader of the same text refuses a key given twice in
-        an object (services.checker), so this one decodes without looking (a third faster)."""
+    def __init__(self, text: str, name: str) -> None:
         self.text = text
         self.name = name
-        if repeated_keys_checked:
-            self._decoder = self._trusting
         self.position = 0
         self.wrapper: dict[str, Any] | None = None
         self._last = (0, 0)  # where the document last yielded starts and ends in the text

@@ -319,22 +319,6 @@ class Store:
                               for x in out[n][1].lesions])  # type: ignore[union-attr]
         return out
 
-    @property
-    def gives_record_ids(self) -> bool:
-        """Whether `add_records_bulk` gives the ids itself (SQLite; PostgreSQL's sequences do)."""
-        return bool(self.s.connection().dialect.name == "sqlite")
-
-    def next_record_ids(self) -> dict[str, int]:
-        """By record kind, the id `add_records_bulk` gives next on SQLite: the largest stored + 1."""
-        conn = self.s.connection()
-        return {kind: _next_id(conn, table) for kind, table in KINDS.items()}
-
-    def labels(self) -> set[str]:
-        """Every stored patient's label."""
-        t = m.Patient.__table__  # type: ignore[attr-defined]
-        self.s.flush()
-        return set(self.s.connection().execute(sa.select(t.c.label)).scalars())
-
     def record_row(self, kind: str, record_id: int) -> Any:
         table = KINDS.get(kind)
         row = self.s.get(table, record_id) if table is not None and _possible_id(record_id) else None

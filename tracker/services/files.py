@@ -26,9 +26,7 @@ from tracker.domain.model import kind_of
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import ValidationError
 from tracker.services import no_cycle_collection, surveillance
-from tracker.services.checker import Checker, checking, parallel
 from tracker.services.protocols import all_protocols
-from tracker.services.surveillance import Prediction
 from tracker.store import Record, Store, import_event_after, merged_history
 
 Progress = Callable[[int, int], None]  # (characters read, characters in the file)
@@ -54,8 +52,6 @@ def _fingerprint(r: Record, voided: str | None) -> str:
 #: Patient documents converted, checked and written at a time: memory stays bounded by a chunk
 #: (plus the file's text), whatever the size of the cohort.
 CHUNK = 500
-#: the first chunk is smaller: with a checker process, its verdicts on it come sooner
-FIRST_CHUNK = 50
 
 
 @no_cycle_collection()
@@ -75,12 +71,8 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
     with session_scope(settings) as s:
         st = Store(s)
         writer = _Writer(st, settings.user, path.name, today=today, protocols=known)
-        # read under the write lock the transaction holds from here on (db._sqlite_on_begin)
-        ahead = (surveillance.NewPatientStates(st.next_record_ids(), st.labels(), known, today)
-                 if parallel(text) and st.gives_record_ids else None)
-        with checking(text, path.name, today, ahead) as checker:
-            stream = jsonio.DocumentStream(text, path.name, repeated_keys_checked=checker is not None)
-            _read(stream, parser, checker, writer, progress)
+        stream = jsonio.DocumentStream(text, path.name)
+        _read(stream, parser, writer, progress)
         if stream.wrapper is not None:
             parser.problems += jsonio.schema_problems(stream.wrapper, "patient.schema.json",
                                                       definition="cohort_document")
@@ -91,34 +83,26 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
         return writer.summary
 
 
-def _read(stream: jsonio.DocumentStream, parser: jsonio.DocumentParser, checker: Checker | None, writer: _Writer,
+def _read(stream: jsonio.DocumentStream, parser: jsonio.DocumentParser, writer: _Writer,
           progress: Progress | None) -> None:
-    """Convert the documents of `stream` (checked here, or by `checker`) and give them to
-    `writer` chunk by chunk; the problems found go to `parser.problems`."""
+    """Check and convert the documents of `stream` and give them to `writer` chunk by chunk; the
+    problems found go to `parser.problems`."""
     known = writer.protocols
-    chunk: list[tuple[jsonio.ImportedPatient, str, Prediction | None]] = []
-    limit = min(FIRST_CHUNK, CHUNK)  # a small first chunk: writing begins sooner (services.checker)
+    chunk: list[tuple[jsonio.ImportedPatient, str]] = []
     for where, d in stream:
-        if checker is None:
-            ip, predicted = parser.parse(where, d, check_schema=True), None
-        else:  # checked meanwhile by a second process (services.checker)
-            found, convertible, predicted = checker.next()
-            parser.problems += found
-            ip = parser.parse(where, d, checks=False, clean=not found) if convertible else None
+        ip = parser.parse(where, d, check_schema=True)
         if ip is not None:
             if ip.patient.protocol_id not in known:
                 parser.problems.append((f"{ip.where + '.' if where else ''}patient.protocol.id",
                                         f"protocol '{ip.patient.protocol_id}' not found; known: "
                                         f"{', '.join(sorted(known))}"))
-            chunk.append((ip, stream.text_of_last(), predicted))
-        if len(chunk) == limit:
+            chunk.append((ip, stream.text_of_last()))
+        if len(chunk) == CHUNK:
             writer.add(chunk, parser.problems)
-            chunk, limit = [], CHUNK
+            chunk = []
             if progress:
                 progress(stream.position, len(stream.text))
     writer.add(chunk, parser.problems)
-    if checker is not None:
-        checker.finish()
 
 
 class _Writer:
@@ -147,16 +131,14 @@ class _Writer:
         self.existing.update(self.st.patients_labelled(
             label for label in labels if label not in self.existing and label not in self.created))
 
-    def add(self, chunk: Sequence[tuple[jsonio.ImportedPatient, str, Prediction | None]],
-            problems: list[tuple[str, str]]) -> None:
-        """Compare `chunk` (each patient with its document's text, and the state the checker
-        predicted for it, if any) with the database (conflicts go to `problems`) and write it
-        while `problems` is empty."""
+    def add(self, chunk: Sequence[tuple[jsonio.ImportedPatient, str]], problems: list[tuple[str, str]]) -> None:
+        """Compare `chunk` (each patient with its document's text) with the database (conflicts go
+        to `problems`) and write it while `problems` is empty."""
         if not chunk:
             return
-        self.load(ip.patient.label for ip, *_ in chunk)
+        self.load(ip.patient.label for ip, _ in chunk)
         st, summary, existing = self.st, self.summary, self.existing
-        old = [existing[ip.patient.label] for ip, *_ in chunk if ip.patient.label in existing]
+        old = [existing[ip.patient.label] for ip, _ in chunk if ip.patient.label in existing]
         old_ids = [p.id for p in old if p.id is not None]
         # what is stored for them cannot change until this import ends; compare with them as
         # they are now (a patient renamed meanwhile frees the old label)
@@ -170,13 +152,13 @@ class _Writer:
                 existing[p.label] = now
         stored = st.all_records(old_ids) if old else {}
         write = not problems
-        new_patients = [ip.patient for ip, *_ in chunk if ip.patient.label not in existing]
+        new_patients = [ip.patient for ip, _ in chunk if ip.patient.label not in existing]
         created = {p.label: p for p in st.add_patients_bulk(new_patients)} if write else {}
         self.created.update(created)
         to_add: list[tuple[int, Record, str | None]] = []
         events: list[dict[str, Any]] = []
-        written: list[tuple[dm.Patient, Prediction | None]] = []
-        for ip, source_json, predicted in chunk:
+        written: list[dm.Patient] = []
+        for ip, source_json in chunk:
             prefix = "" if ip.where == "(document)" else f"{ip.where}."
             target = created.get(ip.patient.label) or existing.get(ip.patient.label)
             if target is None:  # not created: an earlier problem stopped the writing
@@ -201,7 +183,7 @@ class _Writer:
             elif not fresh:
                 summary.patients_unchanged += 1
             if fresh or is_new:
-                written.append((target, predicted if is_new else None))
+                written.append(target)
                 # the audit keeps what was imported: a new patient's document as the file gave it,
                 # or the canonical document of the records added to a stored patient
                 after = (import_event_after(len(fresh), source_json) if is_new else
@@ -215,19 +197,9 @@ class _Writer:
         for pid, r, voided in st.add_records_bulk(to_add):
             added[pid].append((kind_of(r), r, voided))
         summary.records_added += len(to_add)
-        # a state the checker predicted is stored when the ids it assumed are the ones given; the
-        # others are evaluated from the whole histories as they now are (what was stored, read
-        # after the lock, and what was added)
-        predicted_rows, histories = [], []
-        for p, predicted in written:
-            mine = added[p.id or -1]
-            if predicted is not None and _first_ids(mine) == predicted[0]:
-                if predicted[1] is not None:
-                    predicted_rows.append({"patient_id": p.id, **predicted[1]})
-            else:
-                histories.append(merged_history(p, stored.get(p.id or -1, ()), mine))
-        if predicted_rows:
-            st.put_states(predicted_rows)
+        # the states of the patients written, from their whole histories as they now are (what was
+        # stored, read after the lock, and what was added, with its new ids)
+        histories = [merged_history(p, stored.get(p.id or -1, ()), added[p.id or -1]) for p in written]
         surveillance.store_states(st, histories, as_of=self.today, protocols=self.protocols)
 
     def _compare(self, target: dm.Patient, ip: jsonio.ImportedPatient, have: Sequence[tuple[str, Record, str | None]],
@@ -251,15 +223,6 @@ class _Writer:
         return fresh
 
 
-def _first_ids(records: Sequence[tuple[str, Record, str | None]]) -> dict[str, int | None]:
-    """The id of the first record of each kind."""
-    firsts: dict[str, int | None] = {}
-    for kind, r, _ in records:
-        if kind not in firsts:
-            firsts[kind] = r.id
-    return firsts
-
-
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:
     text = jsonio.read_text(path)
     with session_scope(settings) as s:
@@ -271,7 +234,7 @@ def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSum
         for p, r in rows:
             by_patient.setdefault(p.label, []).append(("lab", r, None))
         problems: list[tuple[str, str]] = []
-        writer.add([(jsonio.ImportedPatient(writer.existing[lbl], tuple(recs), "(document)"), "", None)
+        writer.add([(jsonio.ImportedPatient(writer.existing[lbl], tuple(recs), "(document)"), "")
                     for lbl, recs in by_patient.items()], problems)
         if problems:
             raise ValidationError(problems)

@@ -31,7 +31,7 @@ from tracker.domain.schedule import compute_schedule, item_status, overdue_flags
 from tracker.errors import ConflictError, NotFoundError, ValidationError
 from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
-from tracker.store import Store, merged_history, now_utc, with_id
+from tracker.store import Store, now_utc
 
 #: The longest snooze a user may set (peers: a snooze needs a maximum length and a reason).
 MAX_SNOOZE_DAYS = 183
@@ -338,57 +338,6 @@ def _state(h: PatientHistory, protocol: SurveillanceProtocol, state: ReviewState
         return core, None
     return core, {"as_of": as_of, "cache_key": keys[h.patient.protocol_id], "computed": _core_doc(core),
                   "valid_from": start}
-
-
-class NewPatientStates:
-    """The states of an import's new patients, evaluated ahead by the process that checks the
-    file (services.checker), with the record ids they will be given.
-
-    On SQLite an import gives record ids itself, in file order, following the largest stored one
-    (`Store.add_records_bulk`), under a write lock held from before this plan is read. So while
-    every patient of the file is new (not stored), the ids of each record are known before it
-    is written, and the state the import would cache for the patient can be evaluated by the
-    checker. The importing process compares the first id of each kind it gave a patient with
-    the one assumed here (services.files) and evaluates the patient itself when they differ;
-    once a patient is stored, or a problem is found (nothing is written then), or an evaluation
-    fails here (the importing process then meets the same failure and reports it), no more
-    states are predicted."""
-
-    def __init__(self, next_ids: dict[str, int], stored_labels: set[str],
-                 protocols: dict[str, SurveillanceProtocol], as_of: date) -> None:
-        self.next_ids = dict(next_ids)
-        self.stored_labels = stored_labels
-        self.protocols = protocols
-        self.keys = {pid: cache_key(p) for pid, p in protocols.items()}
-        self.as_of = as_of
-        self.on = True
-
-    def predict(self, patient: Patient, records: Sequence[tuple[str, Any, str | None]], *, problems: bool
-                ) -> Prediction | None:
-        """The first id of each kind of record of this new patient, and its state row (None when
-        nothing is cached); None when no prediction can be made from here on."""
-        if not self.on or problems or patient.label in self.stored_labels or patient.protocol_id not in self.protocols:
-            self.on = False
-            return None
-        firsts: dict[str, int] = {}
-        with_ids = []
-        for kind, r, voided in records:
-            i = self.next_ids[kind]
-            self.next_ids[kind] = i + 1
-            firsts.setdefault(kind, i)
-            with_ids.append((kind, with_id(r, i), voided))
-        try:
-            h = merged_history(patient, with_ids)
-            _, row = _state(h, self.protocols[patient.protocol_id], ReviewState(set(), {}), self.keys, self.as_of)
-        except Exception:  # e.g. a protocol missing a rule parameter: the importer says what it is
-            self.on = False
-            return None
-        return firsts, row
-
-
-#: what `NewPatientStates.predict` assumed and found: the first id of each kind of record, and
-#: the state row to store (None: nothing is cached for this patient)
-Prediction = tuple[dict[str, int], dict[str, Any] | None]
 
 
 def store_states(st: Store, histories: Sequence[PatientHistory], *, as_of: date,
