@@ -405,10 +405,10 @@ def test_a_postgresql_deadlock_or_serialization_failure_says_run_again() -> None
 
     exc = OperationalError("UPDATE ...", {}, Orig("deadlock detected\nProcess 1 waits for ShareLock; blocked by "
                                                   "process 2."))
-    assert db._operational_message(exc) == ("another command was changing the same patients at the same moment; "
+    assert db.database_message(exc) == ("another command was changing the same patients at the same moment; "
                                             "nothing was written. Run the command again")
     Orig.sqlstate = "40001"
-    assert "Run the command again" in db._operational_message(exc)
+    assert "Run the command again" in db.database_message(exc)
     Orig.sqlstate = "XX000"
-    assert "30 s" not in db._operational_message(exc)
-    assert "30 s" in db._operational_message(OperationalError("x", {}, Exception("database is locked")))
+    assert "30 s" not in db.database_message(exc)
+    assert "30 s" in db.database_message(OperationalError("x", {}, Exception("database is locked")))

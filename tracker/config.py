@@ -27,6 +27,17 @@ def home_dir() -> Path:
     return Path(typer.get_app_dir(APP_NAME))
 
 
+def package_folder(name: str) -> Path:
+    """A folder of files shipped with the package (`schemas`, `examples`, `protocols`): inside the
+    installed package, or beside it in a checkout (the folder holding pyproject.toml)."""
+    here = Path(__file__).resolve().parent
+    if (here / name).is_dir():
+        return here / name
+    if (here.parent / name).is_dir() and (here.parent / "pyproject.toml").is_file():
+        return here.parent / name
+    raise FileNotFoundError(f"the {name} folder is missing from this installation; reinstall tracker")
+
+
 def current_user(explicit: str | None = None) -> str:
     """Who is recorded in the audit trail: `--user`, then `TRACKER_USER`, then the login name."""
     if explicit:

@@ -245,7 +245,7 @@ def open_engine(settings: Settings) -> Engine:
         if isinstance(exc, PermissionError):
             raise DatabaseError(f"cannot open the database file: {exc.strerror}; check its permissions") from None
         if isinstance(exc, OperationalError):
-            raise DatabaseError(_operational_message(exc)) from None
+            raise DatabaseError(database_message(exc)) from None
         if isinstance(exc, SADatabaseError):  # e.g. "file is not a database"
             raise DatabaseError("the file given by --db or TRACKER_DB is not a tracker database (SQLite cannot "
                                 "read it); check the path") from None
@@ -263,18 +263,24 @@ def dispose_all() -> None:
     _engines.clear()
 
 
-def _operational_message(exc: OperationalError) -> str:
-    raw = str(exc.orig) if exc.orig is not None else str(exc)
+def database_message(exc: OperationalError | sqlite3.Error, what: str = "the database") -> str:
+    """The sentence for a database error: from SQLAlchemy (the database of --db or TRACKER_DB),
+    or from the sqlite3 module reading or writing the file `what` (a backup, a restore)."""
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    raw = str(orig if orig is not None else exc)
     low = raw.lower()
-    if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001"):  # PostgreSQL: deadlock, serialization
+    if getattr(orig, "sqlstate", None) in ("40P01", "40001"):  # PostgreSQL: deadlock, serialization
         return ("another command was changing the same patients at the same moment; nothing was written. "
                 "Run the command again")
+    if "not a database" in low or "malformed" in low:
+        return f"{what} is not a SQLite database (or is damaged)"
     if "readonly" in low or "read-only" in low:
-        return "the database is read-only; nothing was written. Check the file's permissions"
+        return f"{what} is read-only; nothing was written. Check the file's permissions"
     if "disk" in low and "full" in low:
         return "the disk is full; nothing was written. Free some space and run the command again"
     if "unable to open" in low:
-        return "cannot open the database file; check the path given by --db or TRACKER_DB"
+        return ("cannot open the database file; check the path given by --db or TRACKER_DB"
+                if what == "the database" else f"cannot open {what}; check its path and permissions")
     if "database is locked" in low:  # SQLite's busy timeout
         return _LOCKED
     if "connection" in low or "could not connect" in low:
@@ -294,7 +300,7 @@ def session_scope(settings: Settings, *, read_only: bool = False) -> Iterator[Se
         session.commit()
     except OperationalError as exc:
         session.rollback()
-        raise DatabaseError(_operational_message(exc)) from None
+        raise DatabaseError(database_message(exc)) from None
     except IntegrityError:
         # the checks before writing passed, so another process stored the same thing meanwhile
         session.rollback()

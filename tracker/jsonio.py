@@ -19,29 +19,21 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from tracker.config import package_folder
 from tracker.domain import model as dm
 from tracker.domain.checks import Problems, check_patient, check_record
 from tracker.domain.dates import parse_iso_date
-from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, who_grade
+from tracker.domain.model import Record
+from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, who_grade, without_trailing_zeros
 from tracker.errors import ValidationError
 
-Record = dm.Visit | dm.LabResult | dm.ImagingStudy | dm.Pathology
 #: the key of each record list in a patient document, by record kind
 LIST_KEYS = {"visit": "visits", "lab": "labs", "scan": "scans", "pathology": "pathology"}
 
 
-def schema_dir() -> Path:
-    """`schemas/` beside the package in a checkout, or inside the installed package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "schemas", here.parent / "schemas"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("the schemas folder is missing from this installation")
-
-
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    with (schema_dir() / name).open(encoding="utf-8") as f:
+    with (package_folder("schemas") / name).open(encoding="utf-8") as f:
         result: dict[str, Any] = json.load(f)
         return result
 
@@ -216,16 +208,9 @@ def exact(v: Any) -> Decimal:
         return Decimal(v)
     d = parse_decimal(v, "value")
     try:
-        return _without_trailing_zeros(d)
+        return without_trailing_zeros(d)
     except InvalidOperation:  # more digits than a decimal context holds (1e999)
         raise ValidationError(f"'{v}' is too large a number", "value") from None
-
-
-_ONE = Decimal(1)
-
-
-def _without_trailing_zeros(d: Decimal) -> Decimal:
-    return d.quantize(_ONE) if d == d.to_integral_value() else d.normalize()
 
 
 def _prov(d: dict[str, Any], default: dm.Source) -> dm.Provenance:
@@ -236,9 +221,6 @@ def _prov(d: dict[str, Any], default: dm.Source) -> dm.Provenance:
 def _provenance(source: str, verified: bool, notes: str) -> dm.Provenance:
     """Provenance values are few (most records share one): made once each, shared (immutable)."""
     return dm.Provenance(source=dm.Source(source), verified=verified, notes=notes)
-
-
-_SYMPTOM, _SPECIMEN, _MODALITY, _SITE = (dm.by_value(e) for e in (dm.Symptom, dm.Specimen, dm.Modality, dm.Site))
 
 
 def _member(enum: Any, by_value: dict[Any, Any], value: Any) -> Any:
@@ -270,7 +252,7 @@ def visit_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Visit:
     weight = g("weight_kg")
     return dm.assemble(dm.Visit, {
         "date": date.fromisoformat(d["date"]),
-        "symptoms": tuple(sorted(_member(dm.Symptom, _SYMPTOM, s) for s in g("symptoms", ()))),
+        "symptoms": tuple(sorted(_member(dm.Symptom, dm.SYMPTOM_OF, s) for s in g("symptoms", ()))),
         "symptom_other": g("symptom_other", ""), "weight_kg": None if weight is None else exact(weight),
         "performance_status": g("performance_status"), "on_ppi": bool(g("on_ppi", False)),
         "wants_to_leave": bool(g("wants_to_leave", False)), "provenance": _prov(d, source), "id": None,
@@ -284,7 +266,7 @@ def lab_from_doc(d: dict[str, Any], source: dm.Source) -> dm.LabResult:
     return dm.assemble(dm.LabResult, {
         "date": date.fromisoformat(d["date"]), "analyte": analyte, "value": exact(d["value"]),
         "unit": normalize_unit(analyte, d["unit"]), "lab": g("lab", ""), "assay": g("assay", ""),
-        "specimen": _member(dm.Specimen, _SPECIMEN, g("specimen", "serum")),
+        "specimen": _member(dm.Specimen, dm.SPECIMEN_OF, g("specimen", "serum")),
         "upper_limit": None if upper is None else exact(upper), "analyte_other": g("analyte_other", ""),
         "provenance": _prov(d, source), "id": None,
     })
@@ -294,7 +276,7 @@ def _lesion_from_doc(x: dict[str, Any]) -> dm.LesionMeasurement:
     g = x.get
     longest, short = g("longest_mm"), g("short_axis_mm")
     return dm.assemble(dm.LesionMeasurement, {
-        "lesion": x["lesion"], "site": _member(dm.Site, _SITE, x["site"]),
+        "lesion": x["lesion"], "site": _member(dm.Site, dm.SITE_OF, x["site"]),
         "longest_mm": None if longest is None else exact(longest),
         "short_axis_mm": None if short is None else exact(short),
         "other_dims_mm": tuple(exact(o) for o in g("other_dims_mm", ())), "is_new": bool(g("is_new", False)),
@@ -313,7 +295,7 @@ def scan_from_doc(d: dict[str, Any], source: dm.Source) -> dm.ImagingStudy:
         lesions.sort(key=_lesion_label)
     mpd, cbd = g("mpd_mm"), g("cbd_mm")
     return dm.assemble(dm.ImagingStudy, {
-        "date": date.fromisoformat(d["date"]), "modality": _member(dm.Modality, _MODALITY, d["modality"]),
+        "date": date.fromisoformat(d["date"]), "modality": _member(dm.Modality, dm.MODALITY_OF, d["modality"]),
         "lesions": tuple(lesions), "mpd_mm": None if mpd is None else exact(mpd),
         "cbd_mm": None if cbd is None else exact(cbd), "provenance": _prov(d, source), "id": None,
     })

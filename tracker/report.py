@@ -127,7 +127,7 @@ def _signed(x: Any) -> str:
 
 def flag_lines(d: ReportData) -> list[tuple[Severity, str]]:
     """(severity, 'ACTION rule (date): message') per open flag, action first, newest first."""
-    ordered = sorted(d.flags, key=lambda f: (f.severity.rank, -f.date.toordinal(), f.rule_id))
+    ordered = sorted(d.flags, key=Flag.sort_key)
     return [(f.severity, f"{f.severity.value.upper()} {f.rule_id} ({f.date}): {f.message}") for f in ordered]
 
 

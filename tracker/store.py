@@ -24,11 +24,14 @@ from sqlmodel import Session, col, select
 from tracker import jsonio
 from tracker import models as m
 from tracker.domain import model as dm
-from tracker.domain.model import kind_of, natural_key
+from tracker.domain.model import Record, kind_of, natural_key
 from tracker.errors import NotFoundError
 
-Record = dm.Visit | dm.LabResult | dm.ImagingStudy | dm.Pathology
 T = TypeVar("T")
+
+#: how many go together: the values of one `IN (...)` query here, the patients of one chunk of an
+#: import (services.files) or of an evaluation (services.surveillance)
+CHUNK = 500
 
 #: the per-patient state cache (migration 0003); no model class: only the surveillance service uses it
 PATIENT_STATE = sa.Table(
@@ -237,7 +240,7 @@ class Store:
         return [patient_from_row(r) for r in self.s.connection().execute(q)]
 
     def patients_labelled(self, labels: Iterable[str]) -> dict[str, dm.Patient]:
-        """The stored patients among these labels, by label (a query per 500 labels)."""
+        """The stored patients among these labels, by label (a query per `CHUNK` labels)."""
         self.s.flush()
         return {p.label: p for p in self._patients_among("label", sorted(set(labels)))}
 
@@ -414,7 +417,7 @@ class Store:
     def histories(self, patients: Sequence[dm.Patient]) -> list[dm.PatientHistory]:
         """Histories (active records only) of these patients, loaded in bulk."""
         ids = [p.id for p in patients if p.id is not None]
-        recs = self.all_records(ids if len(ids) <= 500 else None)
+        recs = self.all_records(ids if len(ids) <= CHUNK else None)
         return [history_from_records(p, recs.get(p.id or -1, [])) for p in patients]
 
     def history(self, p: dm.Patient) -> dm.PatientHistory:
@@ -490,13 +493,13 @@ class Store:
         return {p.id: p for p in self._patients_among("id", sorted(ids), lock=True) if p.id is not None}
 
     def _patients_among(self, column: str, values: Sequence[Any], *, lock: bool = False) -> list[dm.Patient]:
-        """The patients whose `column` is one of `values`, a query per 500 values, in id order
+        """The patients whose `column` is one of `values`, a query per `CHUNK` values, in id order
         within each (`lock`: `SELECT ... FOR UPDATE`)."""
         conn = self.s.connection()
         t = m.Patient.__table__  # type: ignore[attr-defined]
         out: list[dm.Patient] = []
-        for i in range(0, len(values), 500):
-            q = sa.select(t).where(t.c[column].in_(values[i:i + 500])).order_by(t.c.id)
+        for i in range(0, len(values), CHUNK):
+            q = sa.select(t).where(t.c[column].in_(values[i:i + CHUNK])).order_by(t.c.id)
             out += [patient_from_row(r) for r in conn.execute(q.with_for_update() if lock else q)]
         return out
 
@@ -513,8 +516,8 @@ class Store:
         """Store computed patient states (replacing any row of those patients)."""
         conn = self.s.connection()
         ids = [r["patient_id"] for r in rows]
-        for i in range(0, len(ids), 500):
-            conn.execute(delete(PATIENT_STATE).where(PATIENT_STATE.c.patient_id.in_(ids[i:i + 500])))
+        for i in range(0, len(ids), CHUNK):
+            conn.execute(delete(PATIENT_STATE).where(PATIENT_STATE.c.patient_id.in_(ids[i:i + CHUNK])))
         conn.execute(insert(PATIENT_STATE), list(rows))
 
     def add_flag_rows(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -588,8 +591,6 @@ _COLS: dict[str, tuple[str, ...]] = {
     "pathology": (*_BASE, "ki67_pct", "mitoses_per_2mm2", "grade"),
     "lesion": ("study_id", "lesion", "site", "longest_mm", "short_axis_mm", "other_dims_mm", "is_new", "pet_avid"),
 }
-_SYMPTOM, _ANALYTE, _SPECIMEN, _MODALITY, _SITE, _GRADE = (
-    dm.by_value(e) for e in (dm.Symptom, dm.Analyte, dm.Specimen, dm.Modality, dm.Site, dm.Grade))
 
 
 class _Provenances:
@@ -611,34 +612,34 @@ class _Provenances:
 
 def _visit_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.Visit:
     return dm.assemble(dm.Visit, {
-        "date": r[2], "symptoms": tuple(_SYMPTOM[s] for s in r[7].split(",") if s), "symptom_other": r[8],
+        "date": r[2], "symptoms": tuple(dm.SYMPTOM_OF[s] for s in r[7].split(",") if s), "symptom_other": r[8],
         "weight_kg": _dec(r[9]), "performance_status": r[10], "on_ppi": r[11], "wants_to_leave": r[12],
         "provenance": prov, "id": r[0]})
 
 
 def _lab_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.LabResult:
     return dm.assemble(dm.LabResult, {
-        "date": r[2], "analyte": _ANALYTE[r[7]], "value": Decimal(r[9]), "unit": r[10], "lab": r[11],
-        "assay": r[12], "specimen": _SPECIMEN[r[13]], "upper_limit": _dec(r[14]), "analyte_other": r[8],
+        "date": r[2], "analyte": dm.ANALYTE_OF[r[7]], "value": Decimal(r[9]), "unit": r[10], "lab": r[11],
+        "assay": r[12], "specimen": dm.SPECIMEN_OF[r[13]], "upper_limit": _dec(r[14]), "analyte_other": r[8],
         "provenance": prov, "id": r[0]})
 
 
 def _scan_tuple(r: Any, prov: dm.Provenance, lesions: dict[int, list[dm.LesionMeasurement]]) -> dm.ImagingStudy:
     return dm.assemble(dm.ImagingStudy, {
-        "date": r[2], "modality": _MODALITY[r[7]], "lesions": tuple(lesions.get(r[0], ())), "mpd_mm": _dec(r[8]),
+        "date": r[2], "modality": dm.MODALITY_OF[r[7]], "lesions": tuple(lesions.get(r[0], ())), "mpd_mm": _dec(r[8]),
         "cbd_mm": _dec(r[9]), "provenance": prov, "id": r[0]})
 
 
 def _pathology_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.Pathology:
     return dm.assemble(dm.Pathology, {
         "date": r[2], "ki67_pct": _dec(r[7]), "mitoses_per_2mm2": _dec(r[8]),
-        "grade": _GRADE[r[9]] if r[9] else None, "provenance": prov, "id": r[0]})
+        "grade": dm.GRADE_OF[r[9]] if r[9] else None, "provenance": prov, "id": r[0]})
 
 
 def _lesion_tuple(lesion: str, site: str, longest: str | None, short: str | None, other: str, is_new: bool,
                   pet_avid: bool | None) -> dm.LesionMeasurement:
     return dm.assemble(dm.LesionMeasurement, {
-        "lesion": lesion, "site": _SITE[site], "longest_mm": _dec(longest), "short_axis_mm": _dec(short),
+        "lesion": lesion, "site": dm.SITE_OF[site], "longest_mm": _dec(longest), "short_axis_mm": _dec(short),
         "other_dims_mm": tuple(Decimal(x) for x in other.split(",") if x), "is_new": is_new, "pet_avid": pet_avid})
 
 

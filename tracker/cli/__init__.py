@@ -1,7 +1,7 @@
 """The command-line interface: parse, call one service, render. The only package importing typer.
 
-Exit codes: 0 success; 1 a TrackerError (one sentence on stderr, database unchanged);
-2 a usage error. Any other exception is a bug and keeps its traceback (locals never shown).
+Exit codes: 0 success; 1 a TrackerError or a usage error (one sentence on stderr, database
+unchanged). Any other exception is a bug and keeps its traceback (locals never shown).
 """
 
 from __future__ import annotations

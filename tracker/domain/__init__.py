@@ -1,5 +1,5 @@
 """The pure domain core: records, protocols, measures, flags and schedules.
 
-Imports only the standard library, python-dateutil and `tracker.errors`; no database, CLI,
-plotting or JSON-Schema library (tests/test_architecture.py checks this).
+Imports only the standard library and `tracker.errors`; no database, CLI, plotting or
+JSON-Schema library (tests/test_architecture.py checks this).
 """

@@ -17,6 +17,7 @@ from tracker.domain.model import (
     LabResult,
     Pathology,
     Patient,
+    Record,
     Site,
     Visit,
 )
@@ -30,7 +31,6 @@ from tracker.domain.units import (
 )
 
 Problems = list[tuple[str, str]]
-Record = Visit | LabResult | ImagingStudy | Pathology
 
 #: The dates the tool works with: as-of dates and every stored date lie within these years.
 EARLIEST = date(1900, 1, 1)

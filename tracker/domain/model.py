@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from functools import cache
 from typing import Any
 
 
@@ -359,6 +358,11 @@ class Flag:
         """Identity of a flag across evaluations: the same rule on the same evidence."""
         return f"{self.rule_id}|{','.join(sorted(self.evidence))}"
 
+    def sort_key(self) -> tuple[int, int, str, tuple[str, ...]]:
+        """The order flags are listed in everywhere: most urgent first (action, watch, info),
+        then the newest, then by rule and evidence."""
+        return (self.severity.rank, -self.date.toordinal(), self.rule_id, self.evidence)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "rule_id": self.rule_id,
@@ -405,11 +409,14 @@ class DueItem:
 Record = Visit | LabResult | ImagingStudy | Pathology
 
 
-@cache
-def by_value(enum: Any) -> dict[str, Any]:
-    """An enum's members by value, for bulk reads (a dict lookup is ten times faster than
-    `enum(value)`); one shared table per enum."""
-    return {m._value_: m for m in enum}
+# The members of the enums read in bulk, by value: a dict lookup is ten times faster than
+# `Enum(value)`. The importer's readers (jsonio) and the store's loaders share these tables.
+SYMPTOM_OF: dict[str, Symptom] = {e.value: e for e in Symptom}
+ANALYTE_OF: dict[str, Analyte] = {e.value: e for e in Analyte}
+SPECIMEN_OF: dict[str, Specimen] = {e.value: e for e in Specimen}
+MODALITY_OF: dict[str, Modality] = {e.value: e for e in Modality}
+SITE_OF: dict[str, Site] = {e.value: e for e in Site}
+GRADE_OF: dict[str, Grade] = {e.value: e for e in Grade}
 
 
 def assemble(cls: Any, fields: dict[str, Any]) -> Any:

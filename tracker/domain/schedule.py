@@ -1,6 +1,6 @@
 """The surveillance schedule: which item of each kind falls due next, when, and why.
 
-Pure: standard library, python-dateutil (through `dates`) and `tracker.domain` only. Time is
+Pure: standard library and `tracker.domain` only (calendar months: `dates`). Time is
 passed in as `as_of`; nothing here reads the clock, a database or a file.
 
 The semantics are rules.md §3 "Scheduling semantics" and §4 "Scheduling"; where those are

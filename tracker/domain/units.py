@@ -103,6 +103,16 @@ def parse_decimal(text: str | int | float | Decimal, field: str) -> Decimal:
     return value
 
 
+_ONE = Decimal(1)
+
+
+def without_trailing_zeros(d: Decimal) -> Decimal:
+    """The same number with no trailing zeros and no exponent for an integer: 12.50 -> 12.5,
+    1E+2 -> 100, 0.0 -> 0. Raises decimal.InvalidOperation for an integer of more digits than
+    the decimal context holds (1E+999)."""
+    return d.quantize(_ONE) if d == d.to_integral_value() else d.normalize()
+
+
 def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Decimal = MAX_LESION_MM) -> Decimal:
     """Parse a size such as "14", "14 mm" or "1.4 cm" into millimetres (plain numbers are mm).
 
@@ -116,7 +126,7 @@ def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Deci
         value = parse_decimal(m.group(1), field)
         unit = (m.group(2) or "mm").lower()
     mm = value * 10 if unit == "cm" else value
-    mm = mm.quantize(Decimal(1)) if mm == mm.to_integral_value() else mm.normalize()
+    mm = without_trailing_zeros(mm)
     if mm <= 0:
         raise ValidationError(f"a size must be above 0 mm, got {text}", field)
     if mm > max_mm:

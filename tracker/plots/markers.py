@@ -18,7 +18,7 @@ from datetime import date
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from tracker.domain.measures import CONTEXT_ANALYTES
+from tracker.domain.measures import CONTEXT_ANALYTES, fmt
 from tracker.domain.model import LabResult, PatientHistory, Visit
 from tracker.plots import style
 
@@ -98,7 +98,7 @@ def _upper_limit(ax: Axes, rs: Sequence[LabResult], colour: str, unit: str, as_o
     xs = [style.to_num(r.date) for r in with_uln] + [style.to_num(max(as_of, with_uln[-1].date))]
     ys = [float(r.upper_limit) for r in with_uln if r.upper_limit is not None]
     ys.append(ys[-1])
-    limits = sorted({style.num(r.upper_limit) for r in with_uln})
+    limits = sorted({fmt(r.upper_limit) for r in with_uln if r.upper_limit is not None})
     ax.step(xs, ys, where="post", color=colour, linestyle="--", linewidth=1.1, alpha=0.8, zorder=2,
             label=f"upper limit {' / '.join(limits)} {unit}")
 

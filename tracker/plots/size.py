@@ -27,7 +27,7 @@ from decimal import Decimal
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from tracker.domain.measures import LesionMeasures, SizePoint, lesion_measures, ols_fit, rate_evaluable
+from tracker.domain.measures import LesionMeasures, SizePoint, fmt, lesion_measures, ols_fit, rate_evaluable
 from tracker.domain.model import Flag, PatientHistory, Severity, Site
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.plots import style
@@ -147,9 +147,9 @@ def _draw_growth_line(ax: Axes, m: LesionMeasures, protocol: SurveillanceProtoco
         return
     step = _param(protocol, "growth.absolute", "abs_growth_mm", Decimal(5))
     nadir = min(m.points, key=lambda p: (p.mm, p.date))
-    y = float(nadir.mm + step)
-    ax.hlines(y, style.to_num(nadir.date), style.to_num(as_of), colors=colour, linestyles=":", linewidth=1.6,
-              zorder=2, label=f"{m.lesion} nadir {style.num(nadir.mm)} + {style.num(step)} mm = {style.num(y)} mm")
+    y = nadir.mm + step
+    ax.hlines(float(y), style.to_num(nadir.date), style.to_num(as_of), colors=colour, linestyles=":", linewidth=1.6,
+              zorder=2, label=f"{m.lesion} nadir {fmt(nadir.mm)} + {fmt(step)} mm = {fmt(y)} mm")
 
 
 def _draw_threshold(ax: Axes, protocol: SurveillanceProtocol) -> None:
@@ -157,7 +157,7 @@ def _draw_threshold(ax: Axes, protocol: SurveillanceProtocol) -> None:
         return
     limit = _param(protocol, "size.threshold", "size_max_mm", Decimal(20))
     ax.axhline(float(limit), color=style.BLACK, linestyle="-.", linewidth=1.2, zorder=2,
-               label=f"size threshold {style.num(limit)} mm")
+               label=f"size threshold {fmt(limit)} mm")
 
 
 def _draw_fired(ax: Axes, points: Sequence[SizePoint], fired: dict[str, Severity]) -> None:

@@ -120,10 +120,3 @@ def themed() -> Any:
 
     return matplotlib.rc_context(RC)
 
-
-def num(value: object) -> str:
-    """A number without trailing zeros: 12, 12.5."""
-    from decimal import Decimal
-
-    text = format(Decimal(str(value)).normalize(), "f")
-    return text

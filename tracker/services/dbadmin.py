@@ -89,7 +89,7 @@ def check(settings: Settings) -> CheckReport:
         with db.reading(engine).connect() as conn:
             return _check(conn, head)
     except OperationalError as exc:
-        raise DatabaseError(db._operational_message(exc)) from None
+        raise DatabaseError(db.database_message(exc)) from None
     finally:
         engine.dispose()
 
@@ -187,23 +187,12 @@ def _checked_copy(src: Path, dest: Path, before_replace: Callable[[], None] | No
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
     except sqlite3.DatabaseError as exc:
-        raise DatabaseError(_sqlite_message(exc, "the database")) from None
+        raise DatabaseError(db.database_message(exc, "the database")) from None
     except OSError as exc:
         raise DatabaseError(f"cannot write {dest}: {exc.strerror}; nothing was changed") from None
     finally:
         with contextlib.suppress(OSError):  # nothing to clean up on a read-only folder
             tmp.unlink(missing_ok=True)
-
-
-def _sqlite_message(exc: sqlite3.Error, what: str) -> str:
-    low = str(exc).lower()
-    if "not a database" in low or "malformed" in low:
-        return f"{what} is not a SQLite database (or is damaged)"
-    if "full" in low:
-        return "the disk is full; nothing was written. Free some space and try again"
-    if "readonly" in low or "read-only" in low:
-        return "the destination is read-only; nothing was written"
-    return f"SQLite refused: {str(exc).splitlines()[0][:120]}"
 
 
 def _sqlite_problem(path: Path) -> str | None:
@@ -213,7 +202,7 @@ def _sqlite_problem(path: Path) -> str | None:
             result = conn.execute("PRAGMA quick_check").fetchone()
         conn.close()
     except sqlite3.DatabaseError as exc:
-        return _sqlite_message(exc, path.name)
+        return db.database_message(exc, path.name)
     return None if result and result[0] == "ok" else f"integrity check: {result[0] if result else 'no answer'}"
 
 
@@ -241,7 +230,7 @@ def inspect_backup(path: Path) -> str:
                 if "alembic_version" in names else None
         conn.close()
     except sqlite3.DatabaseError as exc:
-        raise DatabaseError(f"{path.name} cannot be restored: {_sqlite_message(exc, path.name)}") from None
+        raise DatabaseError(f"{path.name} cannot be restored: {db.database_message(exc, path.name)}") from None
     if revision is None or not {"patient", "audit_event"} <= names:
         raise DatabaseError(f"{path.name} is not a tracker database (no schema revision); nothing was changed")
     if revision not in db.known_revisions():
@@ -296,7 +285,7 @@ def _quiesce(target: Path) -> None:
     try:
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise DatabaseError(f"the current database cannot be read ({_sqlite_message(exc, 'it')}); move it away "
+        raise DatabaseError(f"the current database cannot be read ({db.database_message(exc, 'it')}); move it away "
                             "by hand, then restore") from None
     finally:
         conn.close()

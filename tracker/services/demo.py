@@ -15,17 +15,8 @@ from tracker.jsonio import LIST_KEYS
 from tracker.services.files import import_file
 
 
-def examples_dir() -> Path:
-    """`examples/` beside the package in a checkout, or inside the installed package."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "examples", here.parent / "examples"):
-        if (candidate / "syn-stable.json").is_file():
-            return candidate
-    raise FileNotFoundError("the examples folder is missing from this installation")
-
-
 def example_files() -> list[Path]:
-    folder = examples_dir()
+    folder = config.package_folder("examples")
     return [*sorted(folder.glob("syn-*.json")), folder / "labs.csv"]
 
 

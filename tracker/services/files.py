@@ -27,7 +27,7 @@ from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import ValidationError
 from tracker.services import no_cycle_collection, surveillance
 from tracker.services.protocols import all_protocols
-from tracker.store import Record, Store, import_event_after, merged_history
+from tracker.store import CHUNK, Record, Store, import_event_after, merged_history
 
 Progress = Callable[[int, int], None]  # (characters read, characters in the file)
 
@@ -49,16 +49,12 @@ def _fingerprint(r: Record, voided: str | None) -> str:
     return json.dumps(jsonio.record_doc(r, voided), sort_keys=True, default=str)
 
 
-#: Patient documents converted, checked and written at a time: memory stays bounded by a chunk
-#: (plus the file's text), whatever the size of the cohort.
-CHUNK = 500
-
-
 @no_cycle_collection()
 def import_file(settings: Settings, path: Path, *, today: date, progress: Progress | None = None) -> ImportSummary:
     """Import a JSON history (one patient, a list, or a cohort) or a lab-results CSV.
 
-    A JSON file is read as a stream of patient documents, in chunks of `CHUNK`: each chunk is
+    A JSON file is read as a stream of patient documents, in chunks of `CHUNK` (memory stays
+    bounded by a chunk, plus the file's text, whatever the size of the cohort): each chunk is
     checked, compared with what is stored and (while no problem has been found) written, all in
     one transaction. Any problem anywhere rolls the whole import back, after the rest of the file
     has still been checked, so that every problem is reported at once. `progress(done, total)`

@@ -115,13 +115,8 @@ def cohort_figure_for(all_views: Sequence[PatientView], *, as_of: date) -> Figur
 def plot_cohort(settings: Settings, path: Path, *, as_of: date) -> Path:
     """Spider plot and waterfall of every patient under surveillance into `path`."""
     check_target(path, PLOT_FORMATS)
-    all_views = [v for v in views(settings, None, as_of=as_of, record=False) if not _left(v, as_of)]
+    all_views = [v for v in views(settings, None, as_of=as_of, record=False) if not v.patient.has_left(as_of)]
     return _save_closed(cohort_figure_for(all_views, as_of=as_of), path)
-
-
-def _left(v: PatientView, as_of: date) -> bool:
-    left = v.history.patient.left_on
-    return left is not None and left <= as_of
 
 
 def write_report(settings: Settings, label: str, path: Path, *, as_of: date) -> Path:

@@ -11,8 +11,6 @@ from tracker import config, jsonio
 from tracker.domain.protocol import SurveillanceProtocol, protocol_from_dict
 from tracker.errors import NotFoundError, ProtocolError, ValidationError
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "protocols"
-
 
 def user_dir() -> Path:
     return config.home_dir() / "protocols"
@@ -34,7 +32,8 @@ def _plain(doc: object) -> object:
 
 @cache
 def _builtin() -> dict[str, SurveillanceProtocol]:
-    return {p.id: p for p in (parse_protocol_file(f) for f in sorted(BUILTIN_DIR.glob("*.json")))}
+    files = sorted(config.package_folder("protocols").glob("*.json"))
+    return {p.id: p for p in (parse_protocol_file(f) for f in files)}
 
 
 def all_protocols() -> dict[str, SurveillanceProtocol]:

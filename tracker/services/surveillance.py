@@ -31,7 +31,7 @@ from tracker.domain.schedule import compute_schedule, item_status, overdue_flags
 from tracker.errors import ConflictError, NotFoundError, ValidationError
 from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
-from tracker.store import Store, now_utc
+from tracker.store import CHUNK, Store, now_utc
 
 #: The longest snooze a user may set (peers: a snooze needs a maximum length and a reason).
 MAX_SNOOZE_DAYS = 183
@@ -108,10 +108,6 @@ def review_state(reviews: Sequence[m.FlagReview]) -> dict[int, ReviewState]:
     return out
 
 
-def _sort_key(f: Flag) -> tuple[int, int, str, str]:
-    return (f.severity.rank, -f.date.toordinal(), f.rule_id, f.key)
-
-
 def _hidden(f: Flag, state: ReviewState, as_of: date) -> bool:
     """A watch flag snoozed until after `as_of`."""
     until = state.snoozed.get(f.key)
@@ -146,7 +142,7 @@ def _finish(history: PatientHistory | None, core: _Core, protocol: SurveillanceP
         items.append(it if it.status is status else replace(it, status=status))
     overdue = overdue_flags(items, protocol, as_of=as_of) if protocol.enabled("schedule.overdue") else []
     views = [FlagView(f, f.key not in seen, f.key in state.acknowledged, state.snoozed.get(f.key))
-             for f in sorted([*core.clinical, *overdue], key=_sort_key)]
+             for f in sorted([*core.clinical, *overdue], key=Flag.sort_key)]
     return PatientView(history, protocol, flags=[v for v in views if not _hidden(v.flag, state, as_of)],
                        snoozed=[v for v in views if _hidden(v.flag, state, as_of)], schedule=items,
                        patient=patient, loader=loader)
@@ -186,8 +182,6 @@ def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) 
 # read (`Store.lock_patients`), so a concurrent write waits and then empties the new row.
 
 CACHE_FORMAT = "2"
-#: patients evaluated together: their histories are loaded, evaluated, stored and dropped
-CHUNK = 500
 
 
 def cache_key(protocol: SurveillanceProtocol) -> str:

@@ -37,13 +37,12 @@ def evaluate_flags(history: PatientHistory, protocol: SurveillanceProtocol, *, a
 
     Uses only records dated up to `as_of`; none once the patient has left surveillance
     (`left_on` on or before `as_of`); only the rules the protocol enables."""
-    left = history.patient.left_on
-    if left is not None and left <= as_of:
+    if history.patient.has_left(as_of):
         return []
     known = history.up_to(as_of)
     ctx = RuleContext(history=known, protocol=protocol, as_of=as_of, measures=Measures(known, protocol))
     flags = [f for rule in RULES if (cfg := protocol.rule(rule.id)).enabled for f in rule.check(ctx.bind(rule, cfg))]
-    return sorted(flags, key=lambda f: (f.severity.rank, -f.date.toordinal(), f.rule_id, f.evidence))
+    return sorted(flags, key=Flag.sort_key)
 
 
 def rule_source(protocol: SurveillanceProtocol, rule_id: str) -> str:
