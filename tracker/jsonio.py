@@ -745,7 +745,8 @@ def history_csv_rows(p: dm.Patient, records: Sequence[tuple[str, Record, str | N
 
 def _values(r: Record) -> list[tuple[str, Any, str, str]]:
     if isinstance(r, dm.Visit):
-        out = [("symptoms", ";".join(s.value for s in r.symptoms) or "none", "", r.symptom_other)]
+        out: list[tuple[str, Any, str, str]] = [
+            ("symptoms", ";".join(s.value for s in r.symptoms) or "none", "", r.symptom_other)]
         if r.weight_kg is not None:
             out.append(("weight", r.weight_kg, "kg", ""))
         if r.on_ppi:

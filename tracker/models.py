@@ -10,6 +10,7 @@ table is append-only (database triggers refuse UPDATE and DELETE, see the migrat
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime
 
 from sqlalchemy import UniqueConstraint
@@ -140,7 +141,7 @@ class FlagLog(SQLModel, table=True):
     source: str = ""
     rule_version: str = ""
     first_seen_at: datetime
-    first_seen_as_of: date
+    first_seen_as_of: dt.date  # `date` here is the field above
 
 
 class FlagReview(SQLModel, table=True):

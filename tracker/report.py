@@ -75,7 +75,7 @@ def summary(d: ReportData) -> str:
              f"protocol {d.protocol.id} since {p.protocol_start.isoformat()}", _grade(d.history, d.as_of)]
     if p.has_left(d.as_of):
         reason = p.leave_reason.value.replace("_", " ") if p.leave_reason else "no reason recorded"
-        parts.append(f"left surveillance {p.left_on.isoformat()} ({reason})")
+        parts.append(f"left surveillance {p.left_on} ({reason})")
     return " · ".join(parts)
 
 
@@ -104,9 +104,9 @@ def changes(d: ReportData) -> tuple[str, list[str]]:
                 if prev else " (first size)"
             lines.append(f"Lesion {m.lesion}: {fmt(p.mm)} mm ({p.modality.value} {p.date}){was}")
     for r in (r for r in h.labs if r.date >= since):
-        prev = next((x for x in reversed(h.labs) if x.series_key == r.series_key and x.date < r.date), None)
+        before = next((x for x in reversed(h.labs) if x.series_key == r.series_key and x.date < r.date), None)
         high = " — above upper limit" if r.upper_limit is not None and r.value > r.upper_limit else ""
-        was = f", was {fmt(prev.value)} ({prev.date})" if prev else ""
+        was = f", was {fmt(before.value)} ({before.date})" if before else ""
         lines.append(f"{analyte_name(r)}: {fmt(r.value)} {r.unit} ({r.date}){was}{high}")
     for v in (v for v in h.visits if v.date >= since):
         sym = ", ".join(s.value.replace("_", " ") for s in v.symptoms) or "no symptoms"
@@ -214,7 +214,7 @@ _REPORT_RC = {**style.RC, "font.size": 7, "axes.titlesize": 8, "axes.labelsize":
 
 def report_figure(d: ReportData) -> Figure:
     """The whole page as one A4 Figure."""
-    with matplotlib.rc_context(_REPORT_RC):
+    with matplotlib.rc_context(_REPORT_RC):  # type: ignore[arg-type]  # matplotlib types the keys as literals
         fig = Figure(figsize=A4_IN, dpi=100)
         _place_text(fig, d)
         size_ax = fig.add_axes((0.09, 0.335, 0.86, 0.135))
@@ -259,8 +259,8 @@ def _legend_at(fig: Figure, ax: Axes, top: float, ncol: int = 2) -> None:
     if leg is None:
         return
     handles, labels = leg.legend_handles, [t.get_text() for t in leg.get_texts()]
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, top), bbox_transform=fig.transFigure,
-              ncol=ncol, frameon=False, fontsize=6.5)
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, top),  # type: ignore[call-overload]
+              bbox_transform=fig.transFigure, ncol=ncol, frameon=False, fontsize=6.5)
 
 
 def _narrow_dates(ax: Axes, maxticks: int) -> None:
@@ -271,7 +271,7 @@ def write_pdf(d: ReportData, path: Path) -> Path:
     """The page as a one-page PDF (no creation date, so the same data gives the same file)."""
     fig = report_figure(d)
     meta = {"Creator": "tracker", "CreationDate": None, "Title": f"{d.label} surveillance summary"}
-    with matplotlib.rc_context(_REPORT_RC), PdfPages(path, metadata=meta) as pdf:
+    with matplotlib.rc_context(_REPORT_RC), PdfPages(path, metadata=meta) as pdf:  # type: ignore[arg-type]
         pdf.savefig(fig)
     return path
 

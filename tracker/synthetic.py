@@ -53,6 +53,8 @@ def _mm(x: float) -> float:
 
 
 class _Patient:
+    t_stage: str | None
+
     def __init__(self, index: int, seed: int, years: float, as_of: date) -> None:
         self.rng = rng = random.Random(f"{seed}:{index}")
         self.as_of = as_of
@@ -240,7 +242,7 @@ class _Patient:
 
     def document(self) -> dict[str, Any]:
         rng = self.rng
-        self.t_stage: str | None = None
+        self.t_stage = None
         self.primary_resected = False
         if self.metastatic:
             self.metastatic_ww()

@@ -93,7 +93,7 @@ def choice(enum: type[Enum]) -> Callable[[str], Any]:
         try:
             return enum(text.strip())
         except ValueError:
-            names = ", ".join(str(e.value) for e in enum)  # type: ignore[attr-defined]
+            names = ", ".join(str(e.value) for e in enum)
             raise ValidationError(f"'{text}' is not one of {names}") from None
     return parse
 

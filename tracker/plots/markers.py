@@ -82,7 +82,7 @@ def plot_markers(ax: Axes, key: PanelKey, results: Sequence[LabResult], visits: 
     if log and all(r.value > 0 for r in results):
         ax.set_yscale("log")
     else:  # from 0 to 12 % above the highest value or limit, so the limit line never sits on the frame
-        ax.set_ylim(0, 1.12 * max(float(y) for ln in ax.get_lines() for y in ln.get_ydata()))
+        ax.set_ylim(0, 1.12 * max(float(y) for ln in ax.get_lines() for y in ln.get_ydata()))  # type: ignore[arg-type,union-attr]
     style.mark_as_of(ax, as_of, text=False)
     style.iso_date_axis(ax)
     ax.set_ylabel(f"{name} ({unit})")
@@ -118,17 +118,17 @@ def draw_marker_panels(fig: Figure | object, history: PatientHistory, panels: di
                        legend: str = "below", title: bool = True) -> list[Axes]:
     """Draw every panel into `fig` (a Figure or SubFigure), one row each; returns the axes."""
     if not panels:
-        ax = fig.add_subplot()  # type: ignore[attr-defined]
+        ax = fig.add_subplot()  # type: ignore[union-attr]
         style.empty_message(ax, "no tumour-marker results yet")
         if title:
             ax.set_title(f"{history.patient.label} (synthetic): tumour markers")
         return [ax]
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]  # type: ignore[attr-defined]
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]  # type: ignore[union-attr]
     for ax, (key, results) in zip(axes, panels.items(), strict=True):
         plot_markers(ax, key, results, history.visits, as_of=as_of, log=log, ppi_window_days=ppi_window_days,
                      legend=legend)
     if title:
-        fig.suptitle(f"{history.patient.label} (synthetic): tumour markers"  # type: ignore[attr-defined]
+        fig.suptitle(f"{history.patient.label} (synthetic): tumour markers"  # type: ignore[union-attr]
                      + (" (log scale)" if log and any(a.get_yscale() == "log" for a in axes) else ""))
     return list(axes)
 

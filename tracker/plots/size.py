@@ -100,7 +100,9 @@ def _headroom(ax: Axes) -> None:
     """From 0 mm to 12 % above the highest thing drawn, so a threshold line never sits on the frame."""
     ax.relim()
     ax.autoscale_view()
-    top = max(ax.get_ylim()[1], *(float(y) for ln in ax.get_lines() for y in ln.get_ydata() if ln.get_visible()))
+    drawn = (y for ln in ax.get_lines() if ln.get_visible()
+             for y in ln.get_ydata())  # type: ignore[union-attr]  # matplotlib types the data as any array
+    top = max(ax.get_ylim()[1], *(float(y) for y in drawn))  # type: ignore[arg-type]
     ax.set_ylim(0, top * 1.12)
 
 

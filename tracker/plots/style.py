@@ -118,5 +118,5 @@ def themed() -> Any:
     """A context in which figures are built and saved with the tracker's sizes and fonts."""
     import matplotlib
 
-    return matplotlib.rc_context(RC)
+    return matplotlib.rc_context(RC)  # type: ignore[arg-type]  # matplotlib types the keys as literals
 

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from tracker.domain.measures import fmt
-from tracker.domain.model import DueItem, DueStatus, Flag, PatientHistory, Severity
+from tracker.domain.model import DueItem, DueStatus, Flag, PatientHistory, Record, Severity
 from tracker.plots import style
 
 ROWS = ("visits", "scans", "labs", "pathology", "flags", "scheduled")
@@ -39,7 +39,8 @@ def plot_timeline(ax: Axes, history: PatientHistory, flags: Sequence[Flag] = (),
     _schedule(ax, open_items)
     ax.set_yticks([_Y[r] for r in ROWS], [r.capitalize() for r in ROWS])
     ax.set_ylim(-0.7, len(ROWS) - 0.3)
-    dates = [r.date for r in (*known.visits, *known.scans, *known.labs, *known.pathology)]
+    records: tuple[Record, ...] = (*known.visits, *known.scans, *known.labs, *known.pathology)
+    dates = [r.date for r in records]
     dates += [i.window_end for i in open_items] + [as_of]
     span = max(dates) - min(dates)
     pad = max(timedelta(days=20), span * 0.03)
@@ -127,8 +128,8 @@ def _schedule(ax: Axes, items: Sequence[DueItem]) -> None:
         ax.plot([], [], color=colour, linewidth=7, alpha=0.6, label=label)
     kinds = sorted({(i.due_date, i.kind.value) for i in items})
     by_date: dict[date, list[str]] = {}
-    for d, k in kinds:
-        by_date.setdefault(d, []).append(k)
+    for d, kind in kinds:
+        by_date.setdefault(d, []).append(kind)
     for k, (d, names) in enumerate(sorted(by_date.items())):
         ax.annotate(f"{d.isoformat()}: {', '.join(names)}", (style.to_num(d), y), xytext=(0, -14 - 9 * (k % 2)),
                     textcoords="offset points", ha="center", fontsize=style.FONT_SIZE - 2)

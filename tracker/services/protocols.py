@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from tracker import config, jsonio
 from tracker.domain.protocol import SurveillanceProtocol, protocol_from_dict
@@ -25,7 +26,7 @@ def parse_protocol_file(path: Path) -> SurveillanceProtocol:
     return protocol_from_dict(_plain(doc))
 
 
-def _plain(doc: object) -> object:
+def _plain(doc: object) -> Any:
     """Decimals from the JSON reader back to plain numbers for the protocol parser."""
     return json.loads(jsonio.dumps(doc))
 

@@ -366,8 +366,9 @@ def flag_history(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
     with session_scope(settings, read_only=True) as s:
         st = Store(s)
         patients = {p.id: p.label for p in ([st.patient(ref)] if ref else st.patients())}
-        rows = st.flag_rows(list(patients)) if ref else st.flag_rows()
-        reviews = st.reviews(list(patients)) if ref else st.reviews()
+        ids = [pid for pid in patients if pid is not None]
+        rows = st.flag_rows(ids) if ref else st.flag_rows()
+        reviews = st.reviews(ids) if ref else st.reviews()
     by_key: dict[tuple[int, str], list[m.FlagReview]] = defaultdict(list)
     for r in reviews:
         by_key[(r.patient_id, r.flag_key)].append(r)

@@ -82,7 +82,7 @@ def _missing_at_latest(ctx: RuleContext) -> list[Flag]:
         return []
     return [
         ctx.flag(f"Lesion {m.lesion} was not sized at the {scan.modality.value} of {scan.date.isoformat()} (last "
-                 f"size {size_text(m.latest)}): its change is not evaluable.",
+                 f"size {size_text(m.latest)}): its change is not evaluable.",  # type: ignore[arg-type]  # set: _not_sized
                  [*ev([m.latest]), (scan.ref, scan.date)], None)
         for m in ctx.measures.lesions if _not_sized(m, scan.date)
     ]

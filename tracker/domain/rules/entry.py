@@ -21,7 +21,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 from tracker.domain.measures import fmt
-from tracker.domain.model import Analyte, Flag, LabResult
+from tracker.domain.model import Analyte, Flag, LabResult, Record
 from tracker.domain.rules._base import Evidence, RuleContext, ev, param_or, size_text
 from tracker.domain.units import analyte_name
 
@@ -82,7 +82,7 @@ def _jumps(ctx: RuleContext) -> list[Flag]:
 
 def _before_birth(ctx: RuleContext) -> list[Flag]:
     h = ctx.history
-    records = [*h.visits, *h.labs, *h.scans, *h.pathology]
+    records: list[Record] = [*h.visits, *h.labs, *h.scans, *h.pathology]
     return [
         ctx.flag(f"Record {r.ref} is dated {r.date.isoformat()}, before the birth year {h.patient.birth_year}: "
                  "check the date.", [(r.ref, r.date)], None)
