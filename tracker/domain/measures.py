@@ -19,10 +19,10 @@ re-exported here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
 from tracker.domain.dates import DAYS_PER_YEAR, add_months, months_between
@@ -62,6 +62,29 @@ _PairFormula = Callable[[float, float, float], "float | None"]
 def fmt(value: Decimal | int) -> str:
     """An exact number as people write it: 12, 12.5, 0.8 (no trailing zeros, no exponent)."""
     return format(Decimal(value).normalize(), "f")
+
+
+def near(value: Decimal | float | int, thresholds: Iterable[Decimal | float | int] = (), places: int = 1) -> str:
+    """`value` rounded to `places` decimals, with more decimals where rounding would put it on the
+    other side of a threshold, or on it: 19.95 with threshold 20 prints "19.95", never "20.0"
+    (a value on the near side of a threshold is never printed as the threshold)."""
+    exact = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    limits = [Decimal(str(t)) if isinstance(t, float) else Decimal(t) for t in thresholds]
+
+    def side(x: Decimal, t: Decimal) -> int:
+        return (x > t) - (x < t)
+
+    for p in range(places, places + 12):
+        shown = exact.quantize(Decimal(1).scaleb(-p), rounding=ROUND_HALF_EVEN)
+        if all(side(shown, t) == side(exact, t) for t in limits):
+            return format(shown, "f")
+    return format(exact, "f")
+
+
+def pct_text(value: Decimal | float, threshold: Decimal | float | None = None) -> str:
+    """A signed percentage change for people: "+19.95 %", "-30.0 %", "0.0 %"; see `near`."""
+    limits = () if threshold is None else (threshold, -threshold)
+    return f"{'+' if value > 0 else ''}{near(value, limits)} %"
 
 
 # --------------------------------------------------------------------------- formulas
