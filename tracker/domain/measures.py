@@ -340,7 +340,7 @@ def _marker(rs: Sequence[LabResult], min_values: int, min_spacing: int) -> Marke
     change = pct_change(rs[-2].value, last.value) if len(rs) > 1 and rs[-2].value > 0 else None
     dt, notes = _marker_doubling(rs, min_values, min_spacing)
     return MarkerMeasures(
-        analyte=first.series_key[0], unit=first.unit, assay=first.assay, lab=first.lab,
+        analyte=first.series_key[0], unit=first.series_key[1], assay=first.assay, lab=first.lab,
         specimen=first.specimen.value, points=tuple((r.date, r.value, r.ref) for r in rs),
         change_pct=change, doubling_months=dt, not_evaluable=notes,
     )

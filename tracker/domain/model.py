@@ -101,6 +101,11 @@ class Analyte(str, Enum):
     OTHER = "other"
 
 
+#: Units that are one unit for every rule (1 µg/L = 1 ng/mL): a series switching between them is
+#: one series, keyed by the unit given here.
+SAME_UNIT = {"ug/L": "ng/mL"}
+
+
 class Specimen(str, Enum):
     SERUM = "serum"
     PLASMA = "plasma"
@@ -263,8 +268,9 @@ class LabResult:
 
     @property
     def series_key(self) -> tuple[str, str, str, str, str]:
-        """Results are compared only within one analyte, unit, assay, lab and specimen."""
-        return (self.series_name, self.unit, self.assay, self.lab, self.specimen._value_)
+        """Results are compared only within one analyte, unit, assay, lab and specimen; ng/mL and
+        µg/L are one unit (`SAME_UNIT`)."""
+        return (self.series_name, SAME_UNIT.get(self.unit, self.unit), self.assay, self.lab, self.specimen._value_)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 `marker.rise` compares the latest two results of each analyte in `analytes`. When the pair differs
 in unit, assay, lab or specimen no rise is computed (`data.assay_change` says so). A rise is
-`> rel_rise_pct` % AND a latest value `> abs_floor_ng_ml` in ng/mL or µg/L; in other units the
+`> rel_rise_pct` % AND a latest value `> abs_floor_ng_ml` in ng/mL or µg/L (one unit for every
+rule: a pair switching between them is compared directly); in other units the
 floor is the latest result's own upper reference limit, and without one only the relative part
 is judged (the message says so). Both comparisons are strict and exact.
 """
@@ -16,7 +17,7 @@ from tracker.domain.model import Flag, LabResult, Severity
 from tracker.domain.rules._base import Rule, RuleContext
 from tracker.domain.units import NG_PER_ML_EQUIVALENT, analyte_name
 
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 def latest_pair(ctx: RuleContext, analyte: str) -> tuple[LabResult, LabResult] | None:
@@ -40,7 +41,8 @@ def _rise(ctx: RuleContext, prev: LabResult, cur: LabResult) -> Flag | None:
              else " (no upper limit recorded: relative rise only)")
     name = analyte_name(cur.analyte, cur.analyte_other)
     return ctx.flag(
-        f"{name} rose from {fmt(prev.value)} to {fmt(cur.value)} {cur.unit} ({prev.date.isoformat()} to "
+        f"{name} rose from {fmt(prev.value)}{'' if prev.unit == cur.unit else ' ' + prev.unit} to "
+        f"{fmt(cur.value)} {cur.unit} ({prev.date.isoformat()} to "
         f"{cur.date.isoformat()}, same assay): +{fmt(rise)} %; threshold > {fmt(pct)} %{above}. Check "
         "confounders and repeat.", [(prev.ref, prev.date), (cur.ref, cur.date)], f"> {fmt(pct)} %")
 
