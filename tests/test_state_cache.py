@@ -484,3 +484,34 @@ def test_two_imports_of_the_same_patients_in_opposite_orders_both_complete(
         n = s.connection().execute(text("SELECT count(*) FROM visit WHERE date IN ('2026-11-20', '2026-11-21')"))
         assert n.scalar_one() == 2 * len(docs)
     assert snapshot(settings) == fresh(settings)
+
+
+@pytest.mark.parametrize("change", ["rule", "schedule", "protocol"])
+def test_a_rule_schedule_or_protocol_change_never_serves_old_flags(loaded: Settings, evaluations: list[str],
+                                                                  monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The cache key holds a hash of every rule's VERSION, of the schedule rule version and of the
+    protocol file's content: after a change of any of them every patient is evaluated again."""
+    served_from_cache(loaded, AS_OF, evaluations)
+    before = {pid: surveillance.cache_key(p) for pid, p in surveillance.all_protocols().items()}
+    if change == "rule":
+        first, *rest = surveillance.RULES
+        monkeypatch.setattr(surveillance, "RULES", (replace(first, version=first.version + ".1"), *rest))
+    elif change == "schedule":
+        monkeypatch.setattr(surveillance, "SCHEDULE_RULE_VERSION", "schedule-next")
+    else:
+        real = surveillance.all_protocols
+
+        def edited() -> dict[str, Any]:
+            out = {}
+            for pid, p in real().items():
+                raw = json.loads(json.dumps(p.raw))
+                raw["rules"]["marker.rise"]["source"] += " (edited)"
+                out[pid] = replace(p, raw=raw)
+            return out
+
+        monkeypatch.setattr(surveillance, "all_protocols", edited)
+    after = {pid: surveillance.cache_key(p) for pid, p in surveillance.all_protocols().items()}
+    assert all(before[pid] != after[pid] for pid in before)
+    evaluations.clear()
+    snapshot(loaded)
+    assert sorted(evaluations) == ["SYN-GROWING", "SYN-METASTATIC", "SYN-STABLE"]
