@@ -193,7 +193,7 @@ CHUNK = 500
 
 def rules_digest() -> str:
     """A hash of every flag rule's id and VERSION and of the schedule rule version."""
-    versions = sorted(f"{r.id}={r.version}" for r in RULES) + [f"schedule={SCHEDULE_RULE_VERSION}"]
+    versions = [*sorted(f"{r.id}={r.version}" for r in RULES), f"schedule={SCHEDULE_RULE_VERSION}"]
     return hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
 
 
