@@ -247,15 +247,17 @@ def test_a_snooze_that_ends(loaded: Settings, evaluations: list[str]) -> None:
 
 
 def test_leaving_surveillance(loaded: Settings, evaluations: list[str]) -> None:
-    """A future leaving date: items due on or after it are left out; from it on, nothing at all."""
+    """A future leaving date does not exist before it: the schedule is that of a patient under
+    surveillance (items due after the leaving date included); from it on, nothing at all."""
     left_on = date(2027, 2, 1)
+    staying = {d: by_label(snapshot(loaded, d), 3)["SYN-STABLE"] for d in (AS_OF, date(2027, 1, 31))}
+    assert any(date.fromisoformat(i["due_date"]) >= left_on for i in staying[AS_OF])
     records.leave_surveillance(loaded, "SYN-STABLE", left_on, dm.LeaveReason.TREATMENT, note="surgery",
                                today=date(2027, 2, 1))
     snapshot(loaded)  # store the state
     for d in (AS_OF, date(2027, 1, 31)):
         got = served_from_cache(loaded, d, evaluations)
-        stable = by_label(got, 3)["SYN-STABLE"]
-        assert all(date.fromisoformat(i["due_date"]) < left_on for i in stable)
+        assert by_label(got, 3)["SYN-STABLE"] == staying[d]
     for d in (left_on, date(2027, 5, 1)):
         got = served_from_cache(loaded, d, evaluations)
         assert by_label(got, 1)["SYN-STABLE"] == by_label(got, 2)["SYN-STABLE"] == by_label(got, 3)["SYN-STABLE"] == []

@@ -26,7 +26,9 @@ silent, the choice made here is written down in `schemas/protocol.schema.json` (
   it.
 - Flags: every flag given is taken as this patient's open flag; one dated after `as_of` is
   ignored.
-- An item that would fall due on or after a future leaving date is left out.
+- As of a date, only what is dated on or before it exists, the leaving event too: before the
+  leaving date the schedule is that of a patient under surveillance (items due after the leaving
+  date included); from the leaving date nothing is due.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from tracker.domain.units import analyte_name
 
 OVERDUE_RULE = "schedule.overdue"
 #: Version stamped on the flags this module raises; bump it when their logic changes.
-SCHEDULE_RULE_VERSION = "schedule-1"
+SCHEDULE_RULE_VERSION = "schedule-2"
 #: Columns of a schedule row, in order (schemas/due-item.schema.json; CSV header).
 DUE_ITEM_FIELDS = (
     "patient", "kind", "what", "due_date", "window_start", "window_end", "status", "reason",
@@ -253,7 +255,6 @@ def compute_schedule(history: PatientHistory, protocol: SurveillanceProtocol, fl
     return [
         _due_item(patient.label, kind, what, plan, protocol, item_status(plan.due, as_of, protocol))
         for kind, what, plan in planned
-        if patient.left_on is None or plan.due < patient.left_on
     ]
 
 
