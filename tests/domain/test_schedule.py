@@ -390,7 +390,7 @@ def test_overdue_message_names_item_date_days_and_grace() -> None:
                              as_of=D("2025-08-19"))
     (f, _) = overdue_flags(items, proto(SMALL), as_of=D("2025-08-19"))
     assert "imaging (MRI preferred; CT or EUS accepted) was due on 2025-07-10 and is 40 days overdue" in f.message
-    assert "grace period 30 days: rules.md §3" in f.message
+    assert "(grace period 30 days: a design default of the protocol)" in f.message
     assert f.threshold == "30 days"
 
 

@@ -2,7 +2,7 @@
 
 Pure: standard library and `tracker.domain` only. The caller passes `history.up_to(as_of)`.
 
-Conventions (rules.md §2 and §4, clinical-evidence §5):
+Conventions:
 - Sizes come from CT, MRI and EUS only; PET and ultrasound sizes are never used for growth.
   Nodes (`NODE_SITES`) are measured by short axis, other lesions by longest diameter.
 - Nadir = the smallest EARLIER size of the same lesion over all earlier scans (records before the
@@ -123,7 +123,7 @@ def ols_fit(points: Sequence[tuple[date, float]]) -> tuple[float, float]:
 
 def tgr_pct_per_month(d0: float, d1: float, months: float) -> float:
     """Ferté tumour growth rate (%/month) from diameters d0 -> d1 over `months`:
-    100 × (exp(3 × ln(d1/d0) / months) − 1) (clinical-evidence §5.3)."""
+    100 × (exp(3 × ln(d1/d0) / months) − 1)."""
     return 100 * (math.exp(3 * math.log(d1 / d0) / months) - 1)
 
 
@@ -136,7 +136,7 @@ def volume_doubling_months(d0: float, d1: float, months: float) -> float | None:
 
 def doubling_months(points: Sequence[tuple[date, Decimal]]) -> float | None:
     """Marker doubling time ln2 / k, k the log-linear slope per month (PSADT method,
-    clinical-evidence §5.7); None when k ≤ 0 (stable or falling)."""
+    Pound 1999); None when k ≤ 0 (stable or falling)."""
     slope_per_year, _ = _ols_ratios([d for d, _ in points], [math.log(v).as_integer_ratio() for _, v in points])
     k = float(slope_per_year) / 12
     return math.log(2) / k if k > 0 else None

@@ -3,7 +3,7 @@
 Pure: standard library, python-dateutil (through `dates`) and `tracker.domain` only. Time is
 passed in as `as_of`; nothing here reads the clock, a database or a file.
 
-The semantics are rules.md §3 "Scheduling semantics" and §4 "Scheduling"; where those are
+The semantics are those of the protocol rule book ("Scheduling"); where it is
 silent, the choice made here is written down in `schemas/protocol.schema.json` ($comment
 "scheduling choices") and below:
 
@@ -84,7 +84,7 @@ class _Cycle:
 
 
 def item_status(due: date, as_of: date, protocol: SurveillanceProtocol) -> DueStatus:
-    """The window of an item due on `due`, on the date `as_of` (rules.md §4 "Windows")."""
+    """The window of an item due on `due`, on the date `as_of`."""
     if as_of < add_days(due, -protocol.due_soon_days):
         return DueStatus.NOT_DUE
     if as_of < due:
@@ -120,7 +120,7 @@ def imaging_spec(protocol: SurveillanceProtocol) -> ItemSpec:
 
 def imaging_interval(spec: ItemSpec, start: date, last: date, *, flag_open: bool) -> int:
     """Months to the next imaging: the phase is chosen by calendar months from the start to the
-    last completed imaging (rules.md §4 "Interval phase")."""
+    last completed imaging."""
     months = calendar_months_between(start, last)
     phase = spec.phases[0]
     for candidate in spec.phases:

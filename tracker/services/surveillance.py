@@ -33,7 +33,7 @@ from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
 from tracker.store import Store, merged_history, now_utc, with_id
 
-#: The longest snooze a user may set (peers: a snooze needs a maximum length and a reason).
+#: The longest snooze a user may set (a snooze needs a maximum length and a reason).
 MAX_SNOOZE_DAYS = 183
 
 
@@ -173,7 +173,7 @@ def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) 
 #
 # `patient_state` (migrations 0003, 0004) keeps each patient's `_Core`: the clinical flags and due
 # items evaluated from their whole history. Flags as of a date read only records dated up to it
-# (rules.md §4), so a core holds for every as-of date on or after `valid_from` (the latest active
+#, so a core holds for every as-of date on or after `valid_from` (the latest active
 # record, or the latest date a flag names); an earlier date is evaluated afresh and not stored.
 # On read, the item windows, overdue flags, acknowledgements, snoozes and new marks are derived
 # for the asked date (`_finish`); a core is used only when the clinical flags the schedule left out

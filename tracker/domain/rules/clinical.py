@@ -1,7 +1,6 @@
-"""Clinical triggers: symptoms, weight loss, bile and pancreatic ducts, patient preference and grade
-(rules.md §2 and §4; clinical-evidence §3.6–3.9, §3.12, §3.14).
+"""Clinical triggers: symptoms, weight loss, bile and pancreatic ducts, patient preference and grade.
 
-Settled in rules.md §4: baseline symptoms are those of visits dated up to `baseline_days` after
+Settled in the rule book: baseline symptoms are those of visits dated up to `baseline_days` after
 the protocol start (earlier visits included); the symptom rules read the latest visit only;
 jaundice is `bile.obstruction`, never `symptom.new`; the weight window runs from the visit minus
 `weight_window_months` calendar months (inclusive) to the visit (exclusive).
@@ -19,7 +18,7 @@ from tracker.domain.rules._base import Evidence, Rule, RuleContext
 
 VERSION = "1.1"
 
-#: Tumour-attributable symptoms (clinical-evidence §3.8).
+#: Tumour-attributable symptoms.
 TUMOUR_SYMPTOMS = (Symptom.ABDOMINAL_PAIN, Symptom.BACK_PAIN, Symptom.WEIGHT_LOSS, Symptom.PANCREATITIS,
                    Symptom.GI_BLEEDING, Symptom.PALPABLE_MASS)
 

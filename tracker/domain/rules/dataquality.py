@@ -1,4 +1,4 @@
-"""Data-quality flags (info): what the reader must know before trusting a number (rules.md §2, §4).
+"""Data-quality flags (info): what the reader must know before trusting a number.
 
 - `data.modality_change`: a lesion's latest size is compared (with its previous size or nadir)
   across CT, MRI and EUS.

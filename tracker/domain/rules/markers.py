@@ -1,4 +1,4 @@
-"""Marker rise and marker doubling time (rules.md §2 and §4; clinical-evidence §3.13, §5.7, §5.8).
+"""Marker rise and marker doubling time.
 
 `marker.rise` compares the latest two results of each analyte in `analytes`. When the pair differs
 in unit, assay, lab or specimen no rise is computed (`data.assay_change` says so). A rise is

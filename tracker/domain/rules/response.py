@@ -1,5 +1,4 @@
-"""Metastatic protocol: RECIST 1.1 progression, tumour growth rate and Gao risk factors
-(rules.md §2 and §4; clinical-evidence §3.5, §3.15, §4.1, §5.3).
+"""Metastatic protocol: RECIST 1.1 progression, tumour growth rate and Gao risk factors.
 
 TGR is float arithmetic (exp and log); its threshold is compared with a documented tolerance of
 1e-9 %/month so that a value computed as 0.7999999999 counts as 0.8.
