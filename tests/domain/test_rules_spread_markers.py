@@ -143,3 +143,9 @@ def test_a_switch_to_ug_per_l_is_one_marker_series() -> None:
     h = history(patient(), lab("2025-01-10", 90, unit="ng/mL"), lab("2025-04-10", 140, unit="ug/L"))
     (series,) = marker_measures(h)
     assert series.unit == "ng/mL" and len(series.points) == 2
+
+
+def test_a_rise_just_over_the_threshold_is_never_printed_as_the_threshold() -> None:
+    """100 -> 150.04 ng/mL is +50.04 %, over the strict > 50 %: printed +50.04 %, not +50.0 %."""
+    (f,) = of(flags(lab("2025-01-10", 100), lab("2025-04-10", "150.04")), "marker.rise")
+    assert "+50.04 %" in f.message
