@@ -247,15 +247,17 @@ def test_a_snooze_that_ends(loaded: Settings, evaluations: list[str]) -> None:
 
 
 def test_leaving_surveillance(loaded: Settings, evaluations: list[str]) -> None:
-    """A future leaving date: items due on or after it are left out; from it on, nothing at all."""
+    """A future leaving date does not exist before it: the schedule is that of a patient under
+    surveillance (items due after the leaving date included); from it on, nothing at all."""
     left_on = date(2027, 2, 1)
+    staying = {d: by_label(snapshot(loaded, d), 3)["SYN-STABLE"] for d in (AS_OF, date(2027, 1, 31))}
+    assert any(date.fromisoformat(i["due_date"]) >= left_on for i in staying[AS_OF])
     records.leave_surveillance(loaded, "SYN-STABLE", left_on, dm.LeaveReason.TREATMENT, note="surgery",
                                today=date(2027, 2, 1))
     snapshot(loaded)  # store the state
     for d in (AS_OF, date(2027, 1, 31)):
         got = served_from_cache(loaded, d, evaluations)
-        stable = by_label(got, 3)["SYN-STABLE"]
-        assert all(date.fromisoformat(i["due_date"]) < left_on for i in stable)
+        assert by_label(got, 3)["SYN-STABLE"] == staying[d]
     for d in (left_on, date(2027, 5, 1)):
         got = served_from_cache(loaded, d, evaluations)
         assert by_label(got, 1)["SYN-STABLE"] == by_label(got, 2)["SYN-STABLE"] == by_label(got, 3)["SYN-STABLE"] == []
@@ -484,3 +486,34 @@ def test_two_imports_of_the_same_patients_in_opposite_orders_both_complete(
         n = s.connection().execute(text("SELECT count(*) FROM visit WHERE date IN ('2026-11-20', '2026-11-21')"))
         assert n.scalar_one() == 2 * len(docs)
     assert snapshot(settings) == fresh(settings)
+
+
+@pytest.mark.parametrize("change", ["rule", "schedule", "protocol"])
+def test_a_rule_schedule_or_protocol_change_never_serves_old_flags(loaded: Settings, evaluations: list[str],
+                                                                  monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The cache key holds a hash of every rule's VERSION, of the schedule rule version and of the
+    protocol file's content: after a change of any of them every patient is evaluated again."""
+    served_from_cache(loaded, AS_OF, evaluations)
+    before = {pid: surveillance.cache_key(p) for pid, p in surveillance.all_protocols().items()}
+    if change == "rule":
+        first, *rest = surveillance.RULES
+        monkeypatch.setattr(surveillance, "RULES", (replace(first, version=first.version + ".1"), *rest))
+    elif change == "schedule":
+        monkeypatch.setattr(surveillance, "SCHEDULE_RULE_VERSION", "schedule-next")
+    else:
+        real = surveillance.all_protocols
+
+        def edited() -> dict[str, Any]:
+            out = {}
+            for pid, p in real().items():
+                raw = json.loads(json.dumps(p.raw))
+                raw["rules"]["marker.rise"]["source"] += " (edited)"
+                out[pid] = replace(p, raw=raw)
+            return out
+
+        monkeypatch.setattr(surveillance, "all_protocols", edited)
+    after = {pid: surveillance.cache_key(p) for pid, p in surveillance.all_protocols().items()}
+    assert all(before[pid] != after[pid] for pid in before)
+    evaluations.clear()
+    snapshot(loaded)
+    assert sorted(evaluations) == ["SYN-GROWING", "SYN-METASTATIC", "SYN-STABLE"]

@@ -86,14 +86,43 @@ def _is_date(text: Any) -> bool:
     return True
 
 
+#: 2020-12 keywords that fastjsonschema (drafts 4, 6 and 7) does not implement: it ignores them.
+DRAFT7_UNKNOWN = frozenset({"prefixItems", "minContains", "maxContains", "dependentRequired", "dependentSchemas",
+                            "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$dynamicAnchor", "$anchor"})
+#: keywords that may stand beside a `$ref` in draft 7, which ignores every other sibling of a `$ref`
+_ANNOTATIONS = frozenset({"$ref", "description", "$comment", "title", "default", "examples"})
+
+
+def draft7_gaps(schema: Any, where: str = "#") -> list[str]:
+    """Where a 2020-12 schema says what a draft-7 validator (fastjsonschema) would not check:
+    a keyword of `DRAFT7_UNKNOWN`, or a `$ref` with validating siblings. [] when both read the
+    schema alike."""
+    out: list[str] = []
+    if isinstance(schema, dict):
+        out += [f"{where}/{k}" for k in schema if k in DRAFT7_UNKNOWN]
+        if "$ref" in schema and set(schema) - _ANNOTATIONS:
+            out.append(f"{where}/$ref")
+        for k, v in schema.items():
+            if k not in ("enum", "const", "examples", "default"):
+                out += draft7_gaps(v, f"{where}/{k}")
+    elif isinstance(schema, list):
+        for i, v in enumerate(schema):
+            out += draft7_gaps(v, f"{where}/{i}")
+    return out
+
+
 @cache
 def _fast_validator(schema_name: str, definition: str | None) -> Callable[[Any], Any] | None:
-    """A compiled validator (fastjsonschema) of the schema or one of its `$defs`, or None."""
+    """A compiled validator (fastjsonschema) of the schema or one of its `$defs`, or None when
+    fastjsonschema would not check everything the schema says (`draft7_gaps`): the 2020-12
+    validator then checks every document (the protocol schema, a few kB, read once a command)."""
     try:
         import fastjsonschema
     except ImportError:  # pragma: no cover - a declared dependency; the full check still runs
         return None
     schema = load_schema(schema_name)
+    if draft7_gaps(schema):
+        return None
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     else:

@@ -1,7 +1,7 @@
 """A seeded synthetic cohort: patient documents (schemas/patient.schema.json) for benchmarks,
 demos and tests. Pure: standard library only, no database, no clock (the as-of date is passed in).
 
-Proportions and rates (clinical-evidence §2, §7; rules.md §3):
+Proportions and rates:
 
 - 80 % small non-functioning pNET on `pnet-small-nf`: baseline MRI (+ SSTR-PET in most, EUS-FNA
   with Ki-67 in half), imaging at months 6 and 12, yearly to year 5, then every 24 months, a clinic

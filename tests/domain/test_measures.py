@@ -160,15 +160,16 @@ def test_recist_needs_both_twenty_percent_and_five_mm(now: int, response: str) -
 
 
 def test_recist_targets_largest_first_two_per_organ_five_in_all() -> None:
-    """Targets: measurable lesions largest first, at most 2 per organ and 5 in all; small ones are not."""
+    """Targets: measurable lesions largest first, at most 2 per organ and 5 in all; small ones and
+    bone lesions are not."""
     liver = [lesion(f"L{i}", 30 + i, site="liver") for i in range(4)]
     others = [lesion("B1", 12, site="bone"), lesion("P1", 9), lesion("N1", 30, site="regional_node", short_axis=16),
               lesion("N2", 30, site="regional_node", short_axis=14), lesion("U1", 11, site="lung"),
               lesion("O1", 10, site="other")]
     h = history(metastatic_patient(), scan("2025-01-10", *liver, *others))
     (base,) = recist_series(h, builtin_protocol("pnet-metastatic-ww"))
-    assert base.targets == ("L3", "L2", "N1", "B1", "U1")
-    assert base.sum_mm == 33 + 32 + 16 + 12 + 11
+    assert base.targets == ("L3", "L2", "N1", "U1", "O1")
+    assert base.sum_mm == 33 + 32 + 16 + 11 + 10
 
 
 def test_recist_targets_chosen_at_first_scan_on_or_after_start() -> None:

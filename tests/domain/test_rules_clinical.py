@@ -69,12 +69,18 @@ def test_weight_window_starts_six_calendar_months_before(heavy: str, fires: bool
     assert bool(of(fs, "symptom.new")) is fires
 
 
-@pytest.mark.parametrize(("symptom", "test_name"), [("hypoglycaemia", "insulin"), ("flushing", "5-HIAA"),
-                                                    ("watery_diarrhoea", "VIP"), ("cushingoid", "ACTH")])
-def test_functional_symptom_names_the_hormone_tests(symptom: str, test_name: str) -> None:
-    """A new hormone-syndrome symptom fires symptom.functional naming the tests to order."""
+@pytest.mark.parametrize(("symptom", "tests"), [
+    ("hypoglycaemia", ["glucose", "insulin", "C-peptide", "proinsulin"]), ("peptic_ulcer", ["gastrin"]),
+    ("diarrhoea", ["gastrin"]), ("watery_diarrhoea", ["VIP"]), ("migratory_rash", ["glucagon"]),
+    ("new_diabetes", ["glucagon"]), ("cushingoid", ["cortisol", "ACTH"]), ("flushing", ["5-HIAA"]),
+])
+def test_functional_symptom_names_the_hormone_tests(symptom: str, tests: list[str]) -> None:
+    """A new hormone-syndrome symptom fires symptom.functional naming the tests to order: hypoglycaemia →
+    glucose, insulin, C-peptide, proinsulin; peptic ulcer or diarrhoea → gastrin; watery diarrhoea → VIP;
+    migratory rash or new diabetes → glucagon; Cushingoid → cortisol and ACTH."""
     (f,) = of(flags(visit("2025-07-10", symptom)), "symptom.functional")
-    assert test_name in f.message
+    order = f.message.split("Order: ")[1]
+    assert all(t in order for t in tests), order
 
 
 @pytest.mark.parametrize(("cbd", "days", "fires"), [("7.9", 0, False), (8, 30, True), (8, 31, False),

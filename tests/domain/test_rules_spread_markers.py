@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from tests.factories import builtin_protocol, history, lab, lesion, scan, visit, with_rules
+from tests.factories import builtin_protocol, history, lab, lesion, patient, scan, visit, with_rules
+from tracker.domain.measures import marker_measures
 from tracker.domain.model import Flag
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import evaluate_flags
@@ -127,3 +128,24 @@ def test_marker_doubling_off_by_default_and_on_when_enabled() -> None:
                                           ("2025-10-10", 170)))
     assert not of(flags(*records), "marker.doubling")
     assert of(flags(*records, protocol=with_rules(SMALL, marker_doubling=True)), "marker.doubling")
+
+
+@pytest.mark.parametrize("units", [("ng/mL", "ug/L"), ("ug/L", "ng/mL"), ("ug/L", "ug/L")])
+def test_ng_per_ml_and_ug_per_l_are_one_unit_for_every_rule(units: tuple[str, str]) -> None:
+    """1 µg/L = 1 ng/mL: a chromogranin A series switching between them is compared directly, with the
+    100 ng/mL floor: 90 -> 140 fires marker.rise and no data.assay_change."""
+    fs = flags(lab("2025-01-10", 90, unit=units[0]), lab("2025-04-10", 140, unit=units[1]))
+    (f,) = of(fs, "marker.rise")
+    assert not of(fs, "data.assay_change") and "to above 100" in f.message
+
+
+def test_a_switch_to_ug_per_l_is_one_marker_series() -> None:
+    h = history(patient(), lab("2025-01-10", 90, unit="ng/mL"), lab("2025-04-10", 140, unit="ug/L"))
+    (series,) = marker_measures(h)
+    assert series.unit == "ng/mL" and len(series.points) == 2
+
+
+def test_a_rise_just_over_the_threshold_is_never_printed_as_the_threshold() -> None:
+    """100 -> 150.04 ng/mL is +50.04 %, over the strict > 50 %: printed +50.04 %, not +50.0 %."""
+    (f,) = of(flags(lab("2025-01-10", 100), lab("2025-04-10", "150.04")), "marker.rise")
+    assert "+50.04 %" in f.message

@@ -344,10 +344,15 @@ def test_nothing_due_after_leaving(left_on: str) -> None:
     assert schedule(scan("2025-01-10"), as_of="2025-06-01", p=p) == {}
 
 
-def test_items_after_future_leaving_date_are_left_out() -> None:
-    """Before a known leaving date, items that would fall due on or after it are left out."""
+@pytest.mark.parametrize("as_of", ["2025-06-01", "2025-07-09"])
+def test_before_the_leaving_date_the_schedule_is_that_of_a_patient_under_surveillance(as_of: str) -> None:
+    """As of a date, only what is dated on or before it exists, the leaving event too: before the
+    leaving date of 2025-07-10 the items due on or after it are still due, as if no leaving was known."""
     p = patient(left_on="2025-07-10", leave_reason="patient_choice")
-    assert {"chromogranin_a"} == set(schedule(as_of="2025-06-01", p=p))
+    staying = patient()
+    assert schedule(scan("2025-01-10"), as_of=as_of, p=p) == schedule(scan("2025-01-10"), as_of=as_of, p=staying)
+    assert set(schedule(scan("2025-01-10"), as_of=as_of, p=p)) == {"imaging", "visit", "chromogranin_a"}
+    assert schedule(scan("2025-01-10"), as_of="2025-07-10", p=p) == {}
 
 
 def test_protocol_change_counts_from_new_start() -> None:
@@ -385,7 +390,7 @@ def test_overdue_message_names_item_date_days_and_grace() -> None:
                              as_of=D("2025-08-19"))
     (f, _) = overdue_flags(items, proto(SMALL), as_of=D("2025-08-19"))
     assert "imaging (MRI preferred; CT or EUS accepted) was due on 2025-07-10 and is 40 days overdue" in f.message
-    assert "grace period 30 days: rules.md §3" in f.message
+    assert "(grace period 30 days: a design default of the protocol)" in f.message
     assert f.threshold == "30 days"
 
 

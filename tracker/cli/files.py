@@ -36,7 +36,9 @@ def import_(
     with progress_bar("Importing") as progress:
         summary = _svc().import_file(settings(ctx), file, today=as_of(today), progress=progress)
     note(f"Imported {file.name}: {summary.patients_created} new patient(s), {summary.records_added} record(s) "
-         f"added, {summary.records_unchanged} already present.")
+         f"added, {summary.records_unchanged} already present"
+         + (f", {summary.records_voided_here} voided here, not imported again" if summary.records_voided_here else "")
+         + ".")
 
 
 

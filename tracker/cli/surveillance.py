@@ -163,8 +163,9 @@ def schedule(
 
     Example: tracker schedule SYN-GROWING --as-of 2026-02-15 ; tracker schedule SYN-GROWING --format ics > syn.ics
     """
-    v = _svc().views(settings(ctx), patient, as_of=as_of(today), record=False)[0]
-    if v.history.patient.left_on is not None:
+    when = as_of(today)
+    v = _svc().views(settings(ctx), patient, as_of=when, record=False)[0]
+    if v.history.patient.has_left(when):
         note(f"{v.label} left surveillance on {v.history.patient.left_on}: nothing is due.")
     _emit_items(v.schedule, fmt)
 

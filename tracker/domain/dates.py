@@ -1,4 +1,4 @@
-"""Date arithmetic with the two month conventions of rules.md.
+"""Date arithmetic with the two month conventions of the rule book.
 
 - Scheduling counts calendar months with month-end clipping, as python-dateutil's
   `relativedelta(months=n)` does (computed here directly, which is much faster):

@@ -2,7 +2,7 @@
 
 Pure: standard library and `tracker.domain` only. The caller passes `history.up_to(as_of)`.
 
-Conventions (rules.md §2 and §4, clinical-evidence §5):
+Conventions:
 - Sizes come from CT, MRI and EUS only; PET and ultrasound sizes are never used for growth.
   Nodes (`NODE_SITES`) are measured by short axis, other lesions by longest diameter.
 - Nadir = the smallest EARLIER size of the same lesion over all earlier scans (records before the
@@ -19,10 +19,10 @@ re-exported here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
 from tracker.domain.dates import DAYS_PER_YEAR, add_months, months_between
@@ -64,6 +64,29 @@ def fmt(value: Decimal | int) -> str:
     return format(Decimal(value).normalize(), "f")
 
 
+def near(value: Decimal | float | int, thresholds: Iterable[Decimal | float | int] = (), places: int = 1) -> str:
+    """`value` rounded to `places` decimals, with more decimals where rounding would put it on the
+    other side of a threshold, or on it: 19.95 with threshold 20 prints "19.95", never "20.0"
+    (a value on the near side of a threshold is never printed as the threshold)."""
+    exact = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    limits = [Decimal(str(t)) if isinstance(t, float) else Decimal(t) for t in thresholds]
+
+    def side(x: Decimal, t: Decimal) -> int:
+        return (x > t) - (x < t)
+
+    for p in range(places, places + 12):
+        shown = exact.quantize(Decimal(1).scaleb(-p), rounding=ROUND_HALF_EVEN)
+        if all(side(shown, t) == side(exact, t) for t in limits):
+            return format(shown, "f")
+    return format(exact, "f")
+
+
+def pct_text(value: Decimal | float, threshold: Decimal | float | None = None) -> str:
+    """A signed percentage change for people: "+19.95 %", "-30.0 %", "0.0 %"; see `near`."""
+    limits = () if threshold is None else (threshold, -threshold)
+    return f"{'+' if value > 0 else ''}{near(value, limits)} %"
+
+
 # --------------------------------------------------------------------------- formulas
 
 
@@ -100,7 +123,7 @@ def ols_fit(points: Sequence[tuple[date, float]]) -> tuple[float, float]:
 
 def tgr_pct_per_month(d0: float, d1: float, months: float) -> float:
     """Ferté tumour growth rate (%/month) from diameters d0 -> d1 over `months`:
-    100 × (exp(3 × ln(d1/d0) / months) − 1) (clinical-evidence §5.3)."""
+    100 × (exp(3 × ln(d1/d0) / months) − 1)."""
     return 100 * (math.exp(3 * math.log(d1 / d0) / months) - 1)
 
 
@@ -113,7 +136,7 @@ def volume_doubling_months(d0: float, d1: float, months: float) -> float | None:
 
 def doubling_months(points: Sequence[tuple[date, Decimal]]) -> float | None:
     """Marker doubling time ln2 / k, k the log-linear slope per month (PSADT method,
-    clinical-evidence §5.7); None when k ≤ 0 (stable or falling)."""
+    Pound 1999); None when k ≤ 0 (stable or falling)."""
     slope_per_year, _ = _ols_ratios([d for d, _ in points], [math.log(v).as_integer_ratio() for _, v in points])
     k = float(slope_per_year) / 12
     return math.log(2) / k if k > 0 else None
@@ -317,7 +340,7 @@ def _marker(rs: Sequence[LabResult], min_values: int, min_spacing: int) -> Marke
     change = pct_change(rs[-2].value, last.value) if len(rs) > 1 and rs[-2].value > 0 else None
     dt, notes = _marker_doubling(rs, min_values, min_spacing)
     return MarkerMeasures(
-        analyte=first.series_key[0], unit=first.unit, assay=first.assay, lab=first.lab,
+        analyte=first.series_key[0], unit=first.series_key[1], assay=first.assay, lab=first.lab,
         specimen=first.specimen.value, points=tuple((r.date, r.value, r.ref) for r in rs),
         change_pct=change, doubling_months=dt, not_evaluable=notes,
     )

@@ -3,7 +3,7 @@
 Pure: imports only the standard library. Nothing here touches a database, a file or the clock.
 
 Numbers that rules compare against thresholds (sizes, marker values, Ki-67) are `Decimal`, so
-that boundaries are exact (rules.md section 2, the float trap). Sizes are millimetres.
+that boundaries are exact. Sizes are millimetres.
 
 Every stored record has a `ref`, a short stable string ("visit:3", "lab:17", "scan:5",
 "pathology:2") that flags quote as their evidence. A lesion measurement is cited as
@@ -59,7 +59,7 @@ class LeaveReason(str, Enum):
 
 
 class Symptom(str, Enum):
-    """Controlled list of symptoms recorded at a visit (rules.md §3.8, §3.9)."""
+    """Controlled list of symptoms recorded at a visit."""
 
     ABDOMINAL_PAIN = "abdominal_pain"
     BACK_PAIN = "back_pain"
@@ -100,6 +100,11 @@ class Analyte(str, Enum):
     OTHER = "other"
 
 
+#: Units that are one unit for every rule (1 µg/L = 1 ng/mL): a series switching between them is
+#: one series, keyed by the unit given here.
+SAME_UNIT = {"ug/L": "ng/mL"}
+
+
 class Specimen(str, Enum):
     SERUM = "serum"
     PLASMA = "plasma"
@@ -116,7 +121,7 @@ class Modality(str, Enum):
     FDG_PET = "FDG-PET"
 
 
-#: Modalities whose sizes may be compared for growth (rules.md §4 "Modalities").
+#: Modalities whose sizes may be compared for growth.
 SIZING_MODALITIES = frozenset({Modality.CT, Modality.MRI, Modality.EUS})
 #: Modalities that count for avidity and new lesions only.
 PET_MODALITIES = frozenset({Modality.SSTR_PET, Modality.FDG_PET})
@@ -160,7 +165,7 @@ class Severity(str, Enum):
 
 
 class DueStatus(str, Enum):
-    """Window of a due item on the as-of date (rules.md §4 "Windows"), in the order it moves."""
+    """Window of a due item on the as-of date, in the order it moves."""
 
     NOT_DUE = "not_due"
     DUE_SOON = "due_soon"
@@ -262,8 +267,9 @@ class LabResult:
 
     @property
     def series_key(self) -> tuple[str, str, str, str, str]:
-        """Results are compared only within one analyte, unit, assay, lab and specimen."""
-        return (self.series_name, self.unit, self.assay, self.lab, self.specimen._value_)
+        """Results are compared only within one analyte, unit, assay, lab and specimen; ng/mL and
+        µg/L are one unit (`SAME_UNIT`)."""
+        return (self.series_name, SAME_UNIT.get(self.unit, self.unit), self.assay, self.lab, self.specimen._value_)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ _DISABLED = RuleConfig(enabled=False, params=MappingProxyType({}), source="")
 class Phase:
     """From `from_month` (calendar months after the protocol start) the interval is
     `interval_months`; `interval_months_if_flag_open` replaces it while a watch or action flag
-    is open (rules.md §4 "Interval phase")."""
+    is open."""
 
     from_month: int
     interval_months: int

@@ -3,7 +3,7 @@
 Pure: standard library and `tracker.domain` only (calendar months: `dates`). Time is
 passed in as `as_of`; nothing here reads the clock, a database or a file.
 
-The semantics are rules.md §3 "Scheduling semantics" and §4 "Scheduling"; where those are
+The semantics are those of the protocol rule book ("Scheduling"); where it is
 silent, the choice made here is written down in `schemas/protocol.schema.json` ($comment
 "scheduling choices") and below:
 
@@ -26,7 +26,9 @@ silent, the choice made here is written down in `schemas/protocol.schema.json` (
   it.
 - Flags: every flag given is taken as this patient's open flag; one dated after `as_of` is
   ignored.
-- An item that would fall due on or after a future leaving date is left out.
+- As of a date, only what is dated on or before it exists, the leaving event too: before the
+  leaving date the schedule is that of a patient under surveillance (items due after the leaving
+  date included); from the leaving date nothing is due.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from tracker.domain.units import analyte_name
 
 OVERDUE_RULE = "schedule.overdue"
 #: Version stamped on the flags this module raises; bump it when their logic changes.
-SCHEDULE_RULE_VERSION = "schedule-1"
+SCHEDULE_RULE_VERSION = "schedule-2"
 #: Columns of a schedule row, in order (schemas/due-item.schema.json; CSV header).
 DUE_ITEM_FIELDS = (
     "patient", "kind", "what", "due_date", "window_start", "window_end", "status", "reason",
@@ -82,7 +84,7 @@ class _Cycle:
 
 
 def item_status(due: date, as_of: date, protocol: SurveillanceProtocol) -> DueStatus:
-    """The window of an item due on `due`, on the date `as_of` (rules.md §4 "Windows")."""
+    """The window of an item due on `due`, on the date `as_of`."""
     if as_of < add_days(due, -protocol.due_soon_days):
         return DueStatus.NOT_DUE
     if as_of < due:
@@ -118,7 +120,7 @@ def imaging_spec(protocol: SurveillanceProtocol) -> ItemSpec:
 
 def imaging_interval(spec: ItemSpec, start: date, last: date, *, flag_open: bool) -> int:
     """Months to the next imaging: the phase is chosen by calendar months from the start to the
-    last completed imaging (rules.md §4 "Interval phase")."""
+    last completed imaging."""
     months = calendar_months_between(start, last)
     phase = spec.phases[0]
     for candidate in spec.phases:
@@ -253,7 +255,6 @@ def compute_schedule(history: PatientHistory, protocol: SurveillanceProtocol, fl
     return [
         _due_item(patient.label, kind, what, plan, protocol, item_status(plan.due, as_of, protocol))
         for kind, what, plan in planned
-        if patient.left_on is None or plan.due < patient.left_on
     ]
 
 

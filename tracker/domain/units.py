@@ -15,7 +15,7 @@ from functools import lru_cache
 from tracker.domain.model import Analyte, Grade, LesionMeasurement, Site
 from tracker.errors import ValidationError
 
-#: LOINC codes (clinical-evidence §8). None where the code was not verified.
+#: LOINC codes. None where the code was not verified.
 LOINC: dict[Analyte, str | None] = {
     Analyte.CHROMOGRANIN_A: "9811-1",
     Analyte.PANCREASTATIN: None,
@@ -35,7 +35,7 @@ LOINC: dict[Analyte, str | None] = {
     Analyte.OTHER: None,
 }
 
-#: UCUM units each analyte accepts (clinical-evidence §6, §8).
+#: UCUM units each analyte accepts.
 UNITS: dict[Analyte, tuple[str, ...]] = {
     Analyte.CHROMOGRANIN_A: ("ng/mL", "ug/L", "U/L", "nmol/L"),
     Analyte.PANCREASTATIN: ("pg/mL", "pmol/L"),
@@ -172,7 +172,7 @@ def normalize_unit(analyte: Analyte, unit: str, field: str = "unit") -> str:
 
 def who_grade(ki67_pct: Decimal | None, mitoses: Decimal | None) -> Grade | None:
     """WHO 2019 grade: the higher of the Ki-67 grade (<3 %, 3–20 %, >20 %) and the mitotic
-    grade (<2, 2–20, >20 per 2 mm²) (clinical-evidence §1)."""
+    grade (<2, 2–20, >20 per 2 mm²)."""
     grades = []
     if ki67_pct is not None:
         grades.append(Grade.G1 if ki67_pct < 3 else Grade.G3 if ki67_pct > 20 else Grade.G2)

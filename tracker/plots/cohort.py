@@ -61,7 +61,7 @@ def burden_series(history: PatientHistory, protocol: SurveillanceProtocol, *, as
             return None
         sums = [(p.date, p.sum_mm) for p in rs if p.sum_mm is not None]
         return _series(label, "RECIST target sum", rs[0].baseline_mm, sums)
-    base = recist_baseline(known)
+    base = recist_baseline(known, SIZING_MODALITIES)
     if base is None:
         return None
     lesions = {m.lesion for m in base.lesions if m.site is Site.PANCREAS and size_of(m) is not None}

@@ -1,7 +1,7 @@
 """Tumour markers over time: one panel per analyte and unit, never two units on one axis.
 
 Within a panel each series (assay, lab, specimen) is its own line, because results are
-compared only within one series (rules.md §4). Each series shows its lab's upper limit of
+compared only within one series. Each series shows its lab's upper limit of
 normal as a step line (it may change between results). A result taken on a proton-pump
 inhibitor (the latest visit on or before it, within the protocol's `ppi_window_days` of
 `data.confounder`, default 90, records one) is ringed: chromogranin A may read falsely high.

@@ -37,12 +37,15 @@ class ImportSummary:
     patients_created: int = 0
     records_added: int = 0
     records_unchanged: int = 0
+    #: records of the file that match a record voided here: skipped, never brought back
+    records_voided_here: int = 0
     patients_unchanged: int = 0
     labels: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"patients_created": self.patients_created, "patients_unchanged": self.patients_unchanged,
-                "records_added": self.records_added, "records_unchanged": self.records_unchanged}
+                "records_added": self.records_added, "records_unchanged": self.records_unchanged,
+                "records_voided_here": self.records_voided_here}
 
 
 def _fingerprint(r: Record, voided: str | None) -> str:
@@ -201,13 +204,18 @@ class _Writer:
     def _compare(self, target: dm.Patient, ip: jsonio.ImportedPatient, have: Sequence[tuple[str, Record, str | None]],
                  prefix: str, problems: list[tuple[str, str]]) -> list[tuple[str, Record, str | None]]:
         """The records of `ip` to add to the stored records `have` of `target`: a record stored
-        identically is skipped, one that differs from a stored one of the same date is a problem."""
+        identically is skipped, and so is one that matches a record voided here (a voided record
+        never comes back); one that differs from a stored one of the same date is a problem."""
         prints = {_fingerprint(r, v) for _, r, v in have}
+        voided_here = {_fingerprint(r, None) for _, r, v in have if v is not None}
         active = {dm.natural_key(r): r for _, r, v in have if v is None}
         fresh: list[tuple[str, Record, str | None]] = []
         for kind, r, voided in ip.records:
             if _fingerprint(r, voided) in prints:
                 self.summary.records_unchanged += 1
+                continue
+            if voided is None and _fingerprint(r, None) in voided_here:
+                self.summary.records_voided_here += 1
                 continue
             clash = active.get(dm.natural_key(r)) if voided is None else None
             if clash is not None:

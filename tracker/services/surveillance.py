@@ -26,14 +26,14 @@ from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Patient, PatientHistory, Severity
 from tracker.domain.protocol import SurveillanceProtocol
-from tracker.domain.rules import evaluate_flags
-from tracker.domain.schedule import compute_schedule, item_status, overdue_flags
+from tracker.domain.rules import RULES, evaluate_flags
+from tracker.domain.schedule import SCHEDULE_RULE_VERSION, compute_schedule, item_status, overdue_flags
 from tracker.errors import ConflictError, NotFoundError, ValidationError
 from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
 from tracker.store import CHUNK, Store, now_utc
 
-#: The longest snooze a user may set (peers: a snooze needs a maximum length and a reason).
+#: The longest snooze a user may set (a snooze needs a maximum length and a reason).
 MAX_SNOOZE_DAYS = 183
 
 
@@ -169,14 +169,15 @@ def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) 
 #
 # `patient_state` (migrations 0003, 0004) keeps each patient's `_Core`: the clinical flags and due
 # items evaluated from their whole history. Flags as of a date read only records dated up to it
-# (rules.md §4), so a core holds for every as-of date on or after `valid_from` (the latest active
+#, so a core holds for every as-of date on or after `valid_from` (the latest active
 # record, or the latest date a flag names); an earlier date is evaluated afresh and not stored.
 # On read, the item windows, overdue flags, acknowledgements, snoozes and new marks are derived
 # for the asked date (`_finish`); a core is used only when the clinical flags the schedule left out
 # as snoozed are the same on that date (a snooze that has ended, or not yet, recomputes). A
 # patient who has left by the date has nothing, without the cache. The database empties a
 # patient's row on every write to their records, their patient row or their flag reviews
-# (triggers), and the cache key names the format, tracker version and protocol content.
+# (triggers), and the cache key names the format, the tracker version, every rule's VERSION, the
+# schedule rule version and the protocol's content (`cache_key`): a fixed rule never serves old flags.
 # States are stored by `views` for the patients it had to evaluate, and by an import for the
 # patients it wrote (`store_states`). The patient rows are locked before their histories are
 # read (`Store.lock_patients`), so a concurrent write waits and then empties the new row.
@@ -184,11 +185,19 @@ def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) 
 CACHE_FORMAT = "2"
 
 
+def rules_digest() -> str:
+    """A hash of every flag rule's id and VERSION and of the schedule rule version."""
+    versions = [*sorted(f"{r.id}={r.version}" for r in RULES), f"schedule={SCHEDULE_RULE_VERSION}"]
+    return hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
+
+
 def cache_key(protocol: SurveillanceProtocol) -> str:
+    """The key a cached state must carry to be used: the cache format, the tracker version, a hash
+    of the rule versions (`rules_digest`) and a hash of the protocol document's whole content."""
     from tracker import __version__
 
     digest = hashlib.sha256(json.dumps(protocol.raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{CACHE_FORMAT}|{__version__}|{protocol.id}|{protocol.version}|{digest}"
+    return f"{CACHE_FORMAT}|{__version__}|{rules_digest()}|{protocol.id}|{protocol.version}|{digest}"
 
 
 def _core_doc(core: _Core) -> str:

@@ -1,10 +1,10 @@
-"""The flag engine: every rule of rules.md §2, run as protocol data says.
+"""The flag engine: every rule of the rule catalogue, run as protocol data says.
 
     flags = evaluate_flags(history, protocol, as_of=date(2026, 1, 8))
 
 A rule is a small check over a `RuleContext`; which rules run, their thresholds and their cited
 sources all come from the protocol. Flags describe the current state of the data dated up to
-`as_of` (rules.md §4): each rule reads the latest relevant evidence. Pure: standard library and
+`as_of`: each rule reads the latest relevant evidence. Pure: standard library and
 `tracker.domain` only; the clock is never read.
 
 Modules by theme: `growth` (small-tumour growth), `response` (RECIST, TGR, Gao), `clinical`
@@ -28,7 +28,7 @@ RULES: tuple[Rule, ...] = (
     *growth.RULES, *response.RULES, *clinical.RULES, *spread.RULES, *markers.RULES, *dataquality.RULES,
 )
 
-#: Every rule id of rules.md §2, including `schedule.overdue` (raised by the schedule module).
+#: Every rule id of the catalogue, including `schedule.overdue` (raised by the schedule module).
 RULE_IDS: frozenset[str] = frozenset({r.id for r in RULES} | {"schedule.overdue"})
 
 

@@ -54,7 +54,7 @@ _CLOSING = {
 
 @dataclass(frozen=True)
 class Rule:
-    """A flag rule: a stable id (rules.md §2), its severity, the version of its logic and its check."""
+    """A flag rule: a stable id, its severity, the version of its logic and its check."""
 
     id: str
     severity: Severity
@@ -179,7 +179,8 @@ class RuleContext:
 
 
 def short_source(source: str) -> str:
-    """The citation before the first ' — ' (the part after it points into our evidence file)."""
+    """The citation before the first ' — ', for messages (the part after it is the full published
+    reference, kept in the flag's `source`)."""
     return source.split(" — ")[0].strip() or "protocol"
 
 

@@ -1,7 +1,6 @@
-"""Clinical triggers: symptoms, weight loss, bile and pancreatic ducts, patient preference and grade
-(rules.md §2 and §4; clinical-evidence §3.6–3.9, §3.12, §3.14).
+"""Clinical triggers: symptoms, weight loss, bile and pancreatic ducts, patient preference and grade.
 
-Settled in rules.md §4: baseline symptoms are those of visits dated up to `baseline_days` after
+Settled in the rule book: baseline symptoms are those of visits dated up to `baseline_days` after
 the protocol start (earlier visits included); the symptom rules read the latest visit only;
 jaundice is `bile.obstruction`, never `symptom.new`; the weight window runs from the visit minus
 `weight_window_months` calendar months (inclusive) to the visit (exclusive).
@@ -17,22 +16,22 @@ from tracker.domain.measures import fmt
 from tracker.domain.model import Analyte, Flag, Pathology, Severity, Symptom, Visit
 from tracker.domain.rules._base import Evidence, Rule, RuleContext
 
-VERSION = "1.0"
+VERSION = "1.1"
 
-#: Tumour-attributable symptoms (clinical-evidence §3.8).
+#: Tumour-attributable symptoms.
 TUMOUR_SYMPTOMS = (Symptom.ABDOMINAL_PAIN, Symptom.BACK_PAIN, Symptom.WEIGHT_LOSS, Symptom.PANCREATITIS,
                    Symptom.GI_BLEEDING, Symptom.PALPABLE_MASS)
 
-#: Hormone-syndrome symptoms and the tests to order (clinical-evidence §3.9).
+#: Hormone-syndrome symptoms and the tests to order (ENETS 2023 functioning-pNET guidance).
 FUNCTIONAL_TESTS = {
     Symptom.HYPOGLYCAEMIA: "glucose, insulin, C-peptide and proinsulin (insulinoma)",
-    Symptom.PEPTIC_ULCER: "fasting gastrin after a proton-pump inhibitor washout (gastrinoma)",
-    Symptom.DIARRHOEA: "fasting gastrin after a proton-pump inhibitor washout (gastrinoma)",
+    Symptom.PEPTIC_ULCER: "gastrin (gastrinoma; fasting, after a proton-pump inhibitor washout)",
+    Symptom.DIARRHOEA: "gastrin (gastrinoma; fasting, after a proton-pump inhibitor washout)",
     Symptom.MIGRATORY_RASH: "glucagon (glucagonoma)",
     Symptom.NEW_DIABETES: "glucagon (glucagonoma)",
-    Symptom.WATERY_DIARRHOEA: "VIP and potassium (VIPoma)",
+    Symptom.WATERY_DIARRHOEA: "VIP (VIPoma)",
     Symptom.FLUSHING: "serotonin and 24-hour urine 5-HIAA",
-    Symptom.CUSHINGOID: "ACTH and cortisol",
+    Symptom.CUSHINGOID: "cortisol and ACTH",
 }
 
 

@@ -1,4 +1,4 @@
-"""Data-quality flags (info): what the reader must know before trusting a number (rules.md §2, §4).
+"""Data-quality flags (info): what the reader must know before trusting a number.
 
 - `data.modality_change`: a lesion's latest size is compared (with its previous size or nadir)
   across CT, MRI and EUS.
@@ -21,7 +21,7 @@ from tracker.domain.rules._base import Rule, RuleContext, ev, size_text
 from tracker.domain.rules.entry import data_confounder, data_implausible
 from tracker.domain.rules.markers import current_markers, latest_pair
 
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 def _modality_change(ctx: RuleContext) -> list[Flag]:
@@ -99,7 +99,7 @@ def _tgr_insufficient(ctx: RuleContext) -> list[Flag]:
     base = ctx.measures.recist_baseline
     if base is None:
         return []
-    if not series:
+    if not series or not series[0].targets:
         return [ctx.flag(f"Tumour growth rate not evaluable: no measurable target lesion on the baseline "
                          f"{base.modality.value} of {base.date.isoformat()}.", [(base.ref, base.date)], None)]
     if len(series) == 1:

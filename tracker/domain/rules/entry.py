@@ -1,9 +1,9 @@
-"""Entry-level checks behind `data.confounder` and `data.implausible` (rules.md §2 and §4).
+"""Entry-level checks behind `data.confounder` and `data.implausible`.
 
-`data.confounder` (choices where rules.md is silent are marked "ours"):
+`data.confounder` (choices where the rule book is silent are marked "ours"):
 - for each analyte that `marker.rise` watches (chromogranin A by default), the latest two results;
 - a proton-pump inhibitor at the time of a result: the latest visit on or before it within
-  `ppi_window_days` records one (rules.md §4);
+  `ppi_window_days` records one;
 - renal impairment (ours): the latest eGFR on or before the result within `renal_window_days` is
   below `egfr_low`, or the latest creatinine in that window is above its own upper limit.
 

@@ -1,4 +1,4 @@
-"""Growth of pancreatic lesions on the small-tumour protocol (rules.md §2; clinical-evidence §3.1–3.4).
+"""Growth of pancreatic lesions on the small-tumour protocol.
 
 Only pancreatic lesions with CT/MRI/EUS sizes are judged; nodes belong to `spread.node`. Every
 comparison is exact (`Decimal` sizes, `Fraction` slopes): 48 over 40 is 20 %, never 19.999… %.

@@ -1,8 +1,9 @@
-"""Marker rise and marker doubling time (rules.md §2 and §4; clinical-evidence §3.13, §5.7, §5.8).
+"""Marker rise and marker doubling time.
 
 `marker.rise` compares the latest two results of each analyte in `analytes`. When the pair differs
 in unit, assay, lab or specimen no rise is computed (`data.assay_change` says so). A rise is
-`> rel_rise_pct` % AND a latest value `> abs_floor_ng_ml` in ng/mL or µg/L; in other units the
+`> rel_rise_pct` % AND a latest value `> abs_floor_ng_ml` in ng/mL or µg/L (one unit for every
+rule: a pair switching between them is compared directly); in other units the
 floor is the latest result's own upper reference limit, and without one only the relative part
 is judged (the message says so). Both comparisons are strict and exact.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tracker.domain.measures import CONTEXT_ANALYTES, MarkerMeasures, fmt
+from tracker.domain.measures import CONTEXT_ANALYTES, MarkerMeasures, fmt, near
 from tracker.domain.model import Flag, LabResult, Severity
 from tracker.domain.rules._base import Rule, RuleContext
 from tracker.domain.units import NG_PER_ML_EQUIVALENT, analyte_name
 
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 def latest_pair(ctx: RuleContext, analyte: str) -> tuple[LabResult, LabResult] | None:
@@ -35,13 +36,14 @@ def _rise(ctx: RuleContext, prev: LabResult, cur: LabResult) -> Flag | None:
         return None
     if floor is not None and cur.value <= floor:
         return None
-    rise = round(100 * (cur.value - prev.value) / prev.value, 1)
+    rise = near(100 * (cur.value - prev.value) / prev.value, [pct])
     above = (f" to above {fmt(floor)} {cur.unit}" if floor is not None
              else " (no upper limit recorded: relative rise only)")
     name = analyte_name(cur.analyte, cur.analyte_other)
     return ctx.flag(
-        f"{name} rose from {fmt(prev.value)} to {fmt(cur.value)} {cur.unit} ({prev.date.isoformat()} to "
-        f"{cur.date.isoformat()}, same assay): +{fmt(rise)} %; threshold > {fmt(pct)} %{above}. Check "
+        f"{name} rose from {fmt(prev.value)}{'' if prev.unit == cur.unit else ' ' + prev.unit} to "
+        f"{fmt(cur.value)} {cur.unit} ({prev.date.isoformat()} to "
+        f"{cur.date.isoformat()}, same assay): +{rise} %; threshold > {fmt(pct)} %{above}. Check "
         "confounders and repeat.", [(prev.ref, prev.date), (cur.ref, cur.date)], f"> {fmt(pct)} %")
 
 
@@ -72,7 +74,8 @@ def _marker_doubling(ctx: RuleContext) -> list[Flag]:
         if m.doubling_months is not None and m.doubling_months < float(limit):
             first, last = m.points[0], m.points[-1]
             out.append(ctx.flag(
-                f"{m.analyte.replace('_', ' ')} doubles every {m.doubling_months:.1f} months (log-linear fit of "
+                f"{m.analyte.replace('_', ' ')} doubles every {near(m.doubling_months, [limit])} months "
+                f"(log-linear fit of "
                 f"{len(m.points)} results, {first[0].isoformat()} to {last[0].isoformat()}, {m.unit}); threshold "
                 f"< {fmt(limit)} months.", [(ref, d) for d, _, ref in m.points], f"< {fmt(limit)} months"))
     return out

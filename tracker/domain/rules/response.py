@@ -1,5 +1,4 @@
-"""Metastatic protocol: RECIST 1.1 progression, tumour growth rate and Gao risk factors
-(rules.md §2 and §4; clinical-evidence §3.5, §3.15, §4.1, §5.3).
+"""Metastatic protocol: RECIST 1.1 progression, tumour growth rate and Gao risk factors.
 
 TGR is float arithmetic (exp and log); its threshold is compared with a documented tolerance of
 1e-9 %/month so that a value computed as 0.7999999999 counts as 0.8.
@@ -8,17 +7,18 @@ TGR is float arithmetic (exp and log); its threshold is compared with a document
 from __future__ import annotations
 
 from tracker.domain.dates import months_between
-from tracker.domain.measures import RecistPoint, fmt, tgr_pct_per_month
+from tracker.domain.measures import RecistPoint, fmt, pct_text, tgr_pct_per_month
 from tracker.domain.model import Flag, Severity, Site
 from tracker.domain.recist import is_progression
 from tracker.domain.rules._base import Evidence, Rule, RuleContext
 
-VERSION = "1.0"
+VERSION = "1.1"
 TGR_TOLERANCE = 1e-9
 
 
 def _point_text(p: RecistPoint) -> str:
-    return f"{fmt(p.sum_mm or 0)} mm ({p.modality.value}, {p.date.isoformat()})"
+    total = p.sum_mm if p.sum_mm is not None else p.measured_mm
+    return f"{fmt(total or 0)} mm ({p.modality.value}, {p.date.isoformat()})"
 
 
 def _point_ev(p: RecistPoint) -> list[Evidence]:
@@ -28,17 +28,21 @@ def _point_ev(p: RecistPoint) -> list[Evidence]:
 def _sum_progression(ctx: RuleContext) -> list[Flag]:
     series = ctx.measures.recist
     last = series[-1] if len(series) > 1 else None
-    if last is None or last.sum_mm is None or last.nadir_mm is None:
+    if last is None or last.measured_mm is None or last.nadir_mm is None:
         return []
     rel, absolute = ctx.dec("rel_pct"), ctx.dec("abs_mm")
-    if not is_progression(last.sum_mm, last.nadir_mm, rel, absolute):
+    if not is_progression(last.measured_mm, last.nadir_mm, rel, absolute):
         return []
     nadir = next(p for p in series if p.sum_mm == last.nadir_mm)
-    rise = last.sum_mm - last.nadir_mm
-    pct = round(100 * rise / last.nadir_mm, 1)
+    rise = last.measured_mm - last.nadir_mm
+    what = "RECIST target sum"
+    if last.missing:
+        what = (f"Sum of the RECIST targets measured (target{'s' if len(last.missing) > 1 else ''} "
+                f"{', '.join(last.missing)} not measured)")
     return [ctx.flag(
-        f"RECIST target sum rose from its nadir {_point_text(nadir)} to {_point_text(last)}: +{fmt(pct)} % "
-        f"and +{fmt(rise)} mm (progressive disease); threshold ≥ {fmt(rel)} % and ≥ {fmt(absolute)} mm.",
+        f"{what} rose from its nadir {_point_text(nadir)} to {_point_text(last)}: "
+        f"{pct_text(last.pct_from_nadir or 0, rel)} and +{fmt(rise)} mm (progressive disease); "
+        f"threshold ≥ {fmt(rel)} % and ≥ {fmt(absolute)} mm.",
         _point_ev(nadir) + _point_ev(last), f"≥ {fmt(rel)} % and ≥ {fmt(absolute)} mm")]
 
 

@@ -1,11 +1,10 @@
-"""Spread: suspicious regional nodes and new distant lesions (rules.md §2 and §4; clinical-evidence
-§3.10–3.11).
+"""Spread: suspicious regional nodes and new distant lesions.
 
 - `spread.node`: a regional node (site `regional_node`) whose latest CT/MRI/EUS short axis is
   ≥ `node_short_axis_mm`, or whose latest avidity report (any scan) says avid. It fires whether or
   not the node was there at baseline.
 - `spread.distant`: a lesion at a distant site (`DISTANT_SITES`, distant nodes included) that a scan
-  marks new (`is_new`). Our choice where rules.md is silent: only the explicit mark counts (a
+  marks new (`is_new`). Our choice where the rule book is silent: only the explicit mark counts (a
   lesion first recorded later without the mark is reported by `data.implausible` instead), and the
   flag stays current from that scan on, cited by the measurement that marked it, so the same
   flag is not raised again at each later scan.
