@@ -79,16 +79,41 @@ MAX_WEIGHT_KG = Decimal(350)
 MAX_DIGITS = 15
 MIN_ADJUSTED, MAX_ADJUSTED = -9, 12
 
-_SIZE_RE = re.compile(r"^\s*([-+]?\d+(?:[.,]\d+)?)\s*(mm|cm)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(mm|cm)?\s*$", re.IGNORECASE)
+
+
+def comma_problem(text: str) -> str | None:
+    """The sentence refusing a number written with a comma ("1,400" is 1400 to some, 1.4 to
+    others; rules.md §5), or None when `text` has no comma. It shows both readings."""
+    if "," not in text:
+        return None
+    shown = text.strip()
+    m = _COMMA_NUMBER.search(shown)
+    if m is None:
+        return f"'{shown}' has a comma; write the number with a point for decimals and no comma"
+    number = m.group(0)
+    whole = shown.replace(number, number.replace(",", ""))
+    if number.count(",") == 1 and "." not in number:
+        point = shown.replace(number, number.replace(",", ".").rstrip("0").rstrip("."))
+        return f"'{shown}' can be read two ways: write {whole} or {point} (no comma in a number)"
+    return f"'{shown}' has a comma: write {whole} (no comma in a number; a point for decimals)"
+
+
+_COMMA_NUMBER = re.compile(r"\d[\d,.]*,[\d,.]*")
 
 
 def parse_decimal(text: str | int | float | Decimal, field: str) -> Decimal:
-    """An exact decimal from user text; a comma decimal separator is accepted."""
+    """An exact decimal from what a person or a file wrote. The one number parser of the
+    tracker (options, prompts, CSV cells, JSON strings, amend --set): a comma is refused, never
+    guessed as a thousands separator or a decimal point."""
     if isinstance(text, Decimal):
         value = text
     else:
+        problem = comma_problem(str(text))
+        if problem:
+            raise ValidationError(problem, field)
         try:
-            value = Decimal(str(text).strip().replace(",", "."))
+            value = Decimal(str(text).strip())
         except InvalidOperation:
             raise ValidationError(f"'{text}' is not a number; write it like 12.5", field) from None
     if not value.is_finite():
@@ -110,6 +135,9 @@ def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Deci
     if isinstance(text, (int, float, Decimal)):
         value, unit = parse_decimal(text, field), "mm"
     else:
+        problem = comma_problem(str(text))
+        if problem:
+            raise ValidationError(problem, field)
         m = _SIZE_RE.match(str(text))
         if not m:
             raise ValidationError(f"'{text}' is not a size; write it like '14 mm' or '1.4 cm'", field)

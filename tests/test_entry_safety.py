@@ -1,0 +1,80 @@
+"""Entry safety (rules.md §5 "Entry errors"): what a patient or nurse types is never stored as
+something they did not mean.
+
+Each test is one point of the rule book; prompts are answered through typer's prompt input with
+the terminal check switched on (`terminal` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, Cli
+from tests.test_cli_records import AS_OF, refused
+from tracker.domain.units import parse_decimal, parse_size_mm
+from tracker.errors import ValidationError
+
+P1 = ("patient", "add", "P-1", "--birth-year", "1960", "--sex", "female", "--diagnosis-date", "2024-12-01",
+      "--setting", "small_nf", "--start", "2025-01-10", "--as-of", AS_OF)
+
+
+@pytest.fixture
+def enrolled(sqlite_url: str) -> Cli:
+    """P-1 on the small protocol from 2025-01-10, on one SQLite file."""
+    cli = Cli(sqlite_url)
+    assert cli(*P1).exit_code == 0
+    return cli
+
+
+# ----------------------------------------------------------------------------- numbers read two ways
+
+
+@pytest.mark.parametrize(("text", "both"), [("1,400", "write 1400 or 1.4"), ("70,5 kg", "write 705 kg or 70.5 kg"),
+                                            ("1,4 cm", "write 14 cm or 1.4 cm")])
+def test_a_number_with_a_comma_is_refused_showing_both_readings(text: str, both: str) -> None:
+    """"1,400" is 1400 to some readers and 1.4 to others: refused, never guessed."""
+    parse = parse_size_mm if "cm" in text else parse_decimal
+    with pytest.raises(ValidationError, match=both):
+        parse(text, "the value")
+
+
+def test_a_point_is_the_decimal_separator() -> None:
+    assert parse_decimal("1.4", "v") == parse_decimal(" 1.4 ", "v") and parse_size_mm("1.4 cm", "s") == 14
+
+
+@pytest.mark.parametrize("args", [
+    ("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "1,400", "--unit", "ng/mL"),
+    ("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
+     "--uln", "1,02"),
+    ("log", "visit", "P-1", "--date", "2025-03-01", "--weight", "70,5"),
+    ("log", "scan", "P-1", "--date", "2025-03-01", "--modality", "MRI", "--lesion", "P1:pancreas:1,4cm"),
+    ("log", "scan", "P-1", "--date", "2025-03-01", "--modality", "MRI", "--lesion", "P1:pancreas:14mm",
+     "--mpd", "2,5mm"),
+    ("log", "pathology", "P-1", "--date", "2025-03-01", "--ki67", "2,5"),
+])
+def test_a_comma_in_an_option_is_refused(enrolled: Cli, args: tuple[str, ...]) -> None:
+    refused(enrolled, *args, "--as-of", AS_OF, field="", words="can be read two ways")
+
+
+def test_a_comma_in_a_lab_csv_cell_is_refused(enrolled: Cli, tmp_path: Path) -> None:
+    f = tmp_path / "labs.csv"
+    f.write_text('patient,date,analyte,value,unit\nP-1,2025-03-01,CgA,"1,400",ng/mL\n')
+    refused(enrolled, "import", str(f), "--as-of", AS_OF, field="row 2", words="write 1400 or 1.4")
+
+
+def test_a_comma_in_a_json_string_is_refused(enrolled: Cli, tmp_path: Path) -> None:
+    doc = json.loads((EXAMPLES / "syn-growing.json").read_text(encoding="utf-8"))
+    doc["labs"][0]["value"] = "1,400"
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(doc))
+    refused(enrolled, "import", str(f), "--as-of", AS_OF, field="labs[0].value", words="write 1400 or 1.4")
+
+
+def test_a_comma_in_an_amendment_is_refused(enrolled: Cli) -> None:
+    enrolled("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
+             "--as-of", AS_OF)
+    refused(enrolled, "amend", "lab", "1", "--set", "value=1,400", "--reason", "typo",
+            "--as-of", AS_OF, field="value", words="write 1400 or 1.4")
