@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, Cli
-from tests.test_cli_records import AS_OF, refused
+from tests.test_cli_records import AS_OF, dump, export, refused
 from tracker.domain.units import parse_decimal, parse_size_mm
 from tracker.errors import ValidationError
 
@@ -76,5 +76,70 @@ def test_a_comma_in_a_json_string_is_refused(enrolled: Cli, tmp_path: Path) -> N
 def test_a_comma_in_an_amendment_is_refused(enrolled: Cli) -> None:
     enrolled("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
              "--as-of", AS_OF)
-    refused(enrolled, "amend", "lab", "1", "--set", "value=1,400", "--reason", "typo",
+    refused(enrolled, "amend", "P-1", "lab", "1", "--set", "value=1,400", "--reason", "typo", "--yes",
             "--as-of", AS_OF, field="value", words="write 1400 or 1.4")
+
+
+# ----------------------------------------------------------------------------- corrections name the patient
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands believe they run in a terminal (their prompts read CliRunner's input)."""
+    from tracker.cli import common, records
+
+    monkeypatch.setattr(common, "interactive", lambda: True)
+    monkeypatch.setattr(records, "interactive", lambda: True)
+
+
+@pytest.fixture
+def two(enrolled: Cli) -> Cli:
+    """P-1 with lab 1 and scan 1, P-2 with lab 2."""
+    enrolled("patient", "add", "P-2", *P1[3:])
+    for who, value in (("P-1", "80"), ("P-2", "90")):
+        r = enrolled("log", "lab", who, "--date", "2025-03-01", "--analyte", "CgA", "--value", value, "--unit",
+                     "ng/mL", "--as-of", AS_OF)
+        assert r.exit_code == 0, r.output
+        if who == "P-1":
+            enrolled("log", "scan", "P-1", "--date", "2025-03-01", "--modality", "MRI", "--lesion",
+                     "P1:pancreas:12mm", "--as-of", AS_OF)
+    return enrolled
+
+
+@pytest.mark.parametrize("args", [
+    ("amend", "P-1", "lab", "2", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF),
+    ("void", "P-1", "lab", "2", "--reason", "wrong patient"),
+    ("verify", "P-1", "lab", "2"),
+])
+def test_a_correction_of_another_patient_s_record_is_refused(two: Cli, args: tuple[str, ...]) -> None:
+    """Record ids are global: naming the patient keeps a correction from reaching someone else's."""
+    refused(two, *args, field="lab 2 is not P-1's", words="tracker history P-1")
+
+
+def test_verify_marks_the_record_verified_and_audits_it_as_an_amendment(two: Cli) -> None:
+    r = two("verify", "P-1", "scan", "1", "--reason", "radiology report")
+    assert r.exit_code == 0, r.output
+    assert export(two)["scans"][0]["verified"] is True
+    audit = json.loads(two("audit", "P-1", "--format", "json").stdout)
+    assert (audit[-1]["action"], audit[-1]["reason"], audit[-1]["changes"]) == ("amend", "radiology report",
+                                                                                 "verified: false -> true")
+    refused(two, "verify", "P-1", "scan", "1", field="", words="already verified")
+
+
+def test_in_a_terminal_a_correction_shows_the_record_and_asks_first(two: Cli, terminal: None) -> None:
+    before = dump(two)
+    r = two("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF, input="n\n")
+    assert r.exit_code == 1 and "Nothing was written" in r.stderr
+    assert "lab #1 of P-1, 2025-03-01: chromogranin A 80 ng/mL" in r.stderr and "value: 80 -> 85" in r.stderr
+    assert dump(two) == before
+    r = two("void", "P-1", "lab", "1", "--reason", "wrong patient", input="\n")  # the default is no
+    assert r.exit_code == 1 and dump(two) == before
+    r = two("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF, input="y\n")
+    assert r.exit_code == 0, r.output
+    assert export(two)["labs"][0]["value"] == 85
+
+
+def test_yes_skips_the_question_for_scripts(two: Cli, terminal: None) -> None:
+    r = two("void", "P-1", "lab", "1", "--reason", "wrong patient", "--yes")
+    assert r.exit_code == 0 and "Void it?" not in r.output
+

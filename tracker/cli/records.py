@@ -402,46 +402,94 @@ def history(
     emit(_svc().stored_rows(p, recs), cols, fmt, empty=f"no records for {p.label} yet")
 
 
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before writing (for scripts).")]
+
+
+def _go_ahead(question: str, yes: bool) -> None:
+    """In a terminal, ask before a correction is written (unless --yes); scripts go ahead."""
+    if yes or not interactive():
+        return
+    if not typer.confirm(question, default=False, err=True):
+        note("Nothing was written.")
+        raise typer.Exit(1)
+
+
+def _record_line(kind: str, r: dm.Record, owner: dm.Patient) -> str:
+    return f"{kind} #{r.id} of {owner.label}, {r.date.isoformat()}: {_svc().summarize(r)}"
+
+
 @app.command("amend")
 def amend(
     ctx: typer.Context,
+    patient: PatientArg,
     kind: KindArg,
     record_id: IdArg,
     sets: Annotated[list[str], typer.Option(
         "--set", help="FIELD=VALUE; repeat. lesions.P1.longest_mm=15 for a lesion.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    yes: YesOpt = False,
     allow_future: FutureOpt = False,
     today: AsOfOption = None,
 ) -> None:
-    """Correct a record. The old values stay in the audit trail; nothing is overwritten silently.
+    """Correct a record of a patient. The old values stay in the audit trail; nothing is
+    overwritten silently. In a terminal it shows the record and asks first.
 
-    Example: tracker amend scan 12 --set lesions.P1.longest_mm=15 --reason "radiology addendum"
+    Example: tracker amend SYN-GROWING scan 3 --set lesions.P1.longest_mm=15 --reason "radiology addendum"
     """
     st = settings(ctx)
-    owner, old = _svc().get_record(st, _kind(kind), record_id)
+    owner, old = _svc().get_record(st, patient, _kind(kind), record_id)
     doc = _apply(jsonio.record_doc(old.record), _parse_sets(sets))
     doc.pop("voided_reason", None)
     new = jsonio.record_from_doc(kind, doc, old.record.provenance.source)
-    _svc().amend_record(st, kind, record_id, new, reason=reason, today=_today(today), allow_future=allow_future,
-                        read=old.record)
+    changes = _svc().audit_changes(jsonio.dumps(jsonio.record_doc(old.record)), jsonio.dumps(jsonio.record_doc(new)))
+    _go_ahead(f"{_record_line(kind, old.record, owner)}\nChange {changes or 'nothing'}?", yes)
+    _svc().amend_record(st, patient, kind, record_id, new, reason=reason, today=_today(today),
+                        allow_future=allow_future, read=old.record)
     note(f"Amended {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
 
 
 @app.command("void")
 def void(
     ctx: typer.Context,
+    patient: PatientArg,
     kind: KindArg,
     record_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    yes: YesOpt = False,
 ) -> None:
-    """Void a record entered in error. It is never deleted: history --voided and the audit show it.
+    """Void a record of a patient entered in error. It is never deleted: history --voided and the
+    audit show it. In a terminal it shows the record and asks first.
 
-    Example: tracker void lab 7 --reason "entered for the wrong patient"
+    Example: tracker void SYN-GROWING lab 2 --reason "entered for the wrong patient"
     """
     st = settings(ctx)
-    owner, old = _svc().get_record(st, _kind(kind), record_id)
-    _svc().void_record(st, _kind(kind), record_id, reason=reason)
+    owner, old = _svc().get_record(st, patient, _kind(kind), record_id)
+    _go_ahead(f"{_record_line(kind, old.record, owner)}\nVoid it?", yes)
+    _svc().void_record(st, patient, kind, record_id, reason=reason)
     note(f"Voided {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    patient: PatientArg,
+    kind: KindArg,
+    record_id: IdArg,
+    reason: Annotated[str, typer.Option("--reason", help="What it was checked against (audit trail).")] =
+    "checked against the source document",
+    yes: YesOpt = False,
+    today: AsOfOption = None,
+) -> None:
+    """Mark a record of a patient verified: checked against its source document (the report, the
+    lab print-out). An entry that looked implausible stops being flagged. Audited as an amendment.
+
+    Example: tracker verify SYN-GROWING scan 3 --reason "radiology report of 2025-12-01"
+    """
+    st = settings(ctx)
+    owner, old = _svc().get_record(st, patient, _kind(kind), record_id)
+    _go_ahead(f"{_record_line(kind, old.record, owner)}\nMark it verified?", yes)
+    _svc().verify_record(st, patient, kind, record_id, reason=reason, today=_today(today))
+    note(f"Verified {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
 
 
 @app.command("audit")
