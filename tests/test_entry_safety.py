@@ -143,3 +143,25 @@ def test_yes_skips_the_question_for_scripts(two: Cli, terminal: None) -> None:
     r = two("void", "P-1", "lab", "1", "--reason", "wrong patient", "--yes")
     assert r.exit_code == 0 and "Void it?" not in r.output
 
+
+# ----------------------------------------------------------------------------- synthetic only when it is
+
+
+def test_synthetic_is_stored_from_the_document_and_said_only_then(enrolled: Cli, tmp_path: Path) -> None:
+    """A patient added by hand is real: their report never says "synthetic"; an example file
+    (`"synthetic": true`) is, and its export says so again."""
+    assert enrolled("import", str(EXAMPLES / "syn-growing.json"), "--as-of", AS_OF).exit_code == 0
+    assert export(enrolled, "SYN-GROWING")["synthetic"] is True and "synthetic" not in export(enrolled)
+    for label, said in (("P-1", False), ("SYN-GROWING", True)):
+        out = tmp_path / f"{label}.html"
+        assert enrolled("report", label, "--out", str(out), "--as-of", AS_OF).exit_code == 0
+        assert ("synthetic" in out.read_text(encoding="utf-8")) is said
+
+
+def test_tracker_synth_writes_documents_that_import_as_synthetic(enrolled: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "cohort.json"
+    assert enrolled("synth", "--patients", "2", "--out", str(out)).exit_code == 0
+    assert enrolled("import", str(out), "--as-of", AS_OF).exit_code == 0
+    labels = [p["label"] for p in json.loads(enrolled("patient", "list", "--format", "json").stdout)]
+    synthetic = [export(enrolled, x).get("synthetic", False) for x in labels]
+    assert synthetic == [x != "P-1" for x in labels]

@@ -210,11 +210,17 @@ class Patient:
     left_on: date | None = None
     leave_reason: LeaveReason | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    synthetic: bool = False  # made-up data (examples, `tracker synth`, the demo), never a real person
     id: int | None = None
 
     @property
     def ref(self) -> str:
         return f"patient:{self.id}"
+
+    @property
+    def title(self) -> str:
+        """The label as reports and plots title it: "SYN-001 (synthetic)" for made-up data only."""
+        return f"{self.label} (synthetic)" if self.synthetic else self.label
 
     def has_left(self, as_of: date) -> bool:
         """Out of surveillance on `as_of`: from the leaving date on, nothing is due or shown."""
