@@ -372,7 +372,8 @@ def test_an_amendment_made_meanwhile_by_someone_else_is_not_undone(enrolled: Cli
     monkeypatch.setattr(records, "get_record", real)
     exported = export(enrolled)["labs"][0]
     assert exported["lab"] == "Lab B" and exported["value"] == 80  # the colleague's change stands, ours is not written
-    assert enrolled("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF).exit_code == 0
+    r = enrolled("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF)
+    assert r.exit_code == 0, r.output
     assert export(enrolled)["labs"][0] == {**exported, "value": 85}
 
 

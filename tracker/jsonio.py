@@ -634,7 +634,9 @@ def record_doc(r: Record, voided_reason: str | None = None) -> dict[str, Any]:
 
 def history_doc(p: dm.Patient, records: Sequence[tuple[str, Record, str | None]]) -> dict[str, Any]:
     """The canonical document of one patient (records in date order)."""
-    doc: dict[str, Any] = {"schema_version": 1, "patient": patient_doc(p), **({"synthetic": True} if p.synthetic else {})}
+    doc: dict[str, Any] = {"schema_version": 1, "patient": patient_doc(p)}
+    if p.synthetic:
+        doc["synthetic"] = True
     for kind, key in LIST_KEYS.items():
         rows = [(r.date, record_doc(r, v)) for k, r, v in records if k == kind]
         rows.sort(key=lambda t: t[0])
