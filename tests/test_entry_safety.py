@@ -165,3 +165,63 @@ def test_tracker_synth_writes_documents_that_import_as_synthetic(enrolled: Cli, 
     labels = [p["label"] for p in json.loads(enrolled("patient", "list", "--format", "json").stdout)]
     synthetic = [export(enrolled, x).get("synthetic", False) for x in labels]
     assert synthetic == [x != "P-1" for x in labels]
+
+
+# ----------------------------------------------------------------------------- implausible entries
+
+
+def test_a_size_ten_times_smaller_than_the_last_is_refused_unless_confirmed(enrolled: Cli) -> None:
+    """rules.md §5: a size ≤ 1/5 of the lesion's previous one is asked; --confirm stores it verified."""
+    enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "MRI", "--lesion", "P1:pancreas:12mm",
+             "--as-of", AS_OF)
+    args = ("log", "scan", "P-1", "--date", "2025-09-10", "--modality", "MRI", "--lesion", "P1:pancreas:1.4",
+            "--as-of", AS_OF)
+    refused(enrolled, *args, field="about nine times smaller than at the last scan (12 mm, 2025-03-10)",
+            words="Was it 14 mm? Nothing was written; if the entry is right, give it again with --confirm")
+    r = enrolled(*args, "--confirm")
+    assert r.exit_code == 0, r.output
+    assert export(enrolled)["scans"][1]["verified"] is True
+
+
+@pytest.mark.parametrize(("before", "after", "asked"), [("12", "60", True), ("12", "59", False),
+                                                         ("12", "2.4", True), ("12", "2.5", False)])
+def test_the_size_question_starts_at_five_times_either_way(enrolled: Cli, before: str, after: str,
+                                                            asked: bool) -> None:
+    enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "CT", "--lesion",
+             f"P1:pancreas:{before}mm", "--as-of", AS_OF)
+    r = enrolled("log", "scan", "P-1", "--date", "2025-09-10", "--modality", "MRI", "--lesion",
+                 "L1:liver:9mm", "--lesion", f"P1:pancreas:{after}mm", "--as-of", AS_OF)
+    assert (r.exit_code == 1 and "--confirm" in r.stderr) is asked, r.output
+
+
+def test_a_lab_value_outside_the_plausible_range_is_refused_unless_confirmed(enrolled: Cli) -> None:
+    """5,000,000 ng/mL chromogranin A is a slip of the unit or extra zeros: asked, not stored."""
+    args = ("log", "lab", "P-1", "--date", "2025-03-10", "--analyte", "CgA", "--value", "5000000", "--unit",
+            "ng/mL", "--as-of", AS_OF)
+    refused(enrolled, *args, field="chromogranin A 5000000 ng/mL is far outside", words="--confirm")
+    ok = enrolled("log", "lab", "P-1", "--date", "2025-03-10", "--analyte", "CgA", "--value", "200000", "--unit",
+                  "ng/mL", "--as-of", AS_OF)
+    assert ok.exit_code == 0, ok.output
+
+
+def test_in_a_terminal_the_implausible_entry_is_asked(enrolled: Cli, terminal: None) -> None:
+    enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "MRI", "--lesion", "P1:pancreas:12mm",
+             "--as-of", AS_OF)
+    args = ("log", "scan", "P-1", "--date", "2025-09-10", "--modality", "MRI", "--lesion", "P1:pancreas:1.4mm",
+            "--as-of", AS_OF)
+    before = dump(enrolled)
+    r = enrolled(*args, input="n\n")
+    assert r.exit_code == 1 and "Was it 14 mm? [y/N]" in r.output and dump(enrolled) == before
+    r = enrolled(*args, input="y\n")
+    assert r.exit_code == 0, r.output
+    assert export(enrolled)["scans"][1]["verified"] is True
+
+
+def test_an_amendment_is_asked_too_and_verify_confirms(enrolled: Cli) -> None:
+    enrolled("log", "lab", "P-1", "--date", "2025-03-10", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
+             "--as-of", AS_OF)
+    refused(enrolled, "amend", "P-1", "lab", "1", "--set", "value=8000000", "--reason", "typo", "--yes",
+            "--as-of", AS_OF, field="is far outside", words="--confirm")
+    r = enrolled("amend", "P-1", "lab", "1", "--set", "value=8000000", "--reason", "typo", "--yes", "--confirm",
+                 "--as-of", AS_OF)
+    assert r.exit_code == 0 and export(enrolled)["labs"][0]["verified"] is True

@@ -15,9 +15,9 @@ from tracker import jsonio
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
-from tracker.domain.checks import check_patient, check_record
+from tracker.domain.checks import check_patient, check_record, entry_questions
 from tracker.domain.units import analyte_name
-from tracker.errors import ConflictError, NotFoundError, ValidationError
+from tracker.errors import ConflictError, NeedsConfirmation, NotFoundError, ValidationError
 from tracker.services.protocols import check_known
 from tracker.store import Record, Store
 
@@ -97,14 +97,29 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
         return after
 
 
-def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_future: bool = False) -> Record:
-    """Add one record after checking it; a second record with the same date (and lesion,
-    analyte or modality) is refused."""
+def _asked(st: Store, pid: int, r: Record, confirm: bool) -> Record:
+    """`r` as it may be stored from a person's entry (rules.md §5): an implausible value is
+    refused with NeedsConfirmation unless `confirm`, and a confirmed one is stored verified."""
+    scans = [x for k, x, v in st.all_records([pid]).get(pid, []) if k == "scan" and v is None]
+    questions = entry_questions(r, scans)  # type: ignore[arg-type]  (kind "scan" holds scans)
+    if not questions:
+        return r
+    if not confirm:
+        raise NeedsConfirmation(questions)
+    return replace(r, provenance=replace(r.provenance, verified=True))
+
+
+def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_future: bool = False,
+               confirm: bool = False) -> Record:
+    """Add one record a person entered, after checking it; a second record with the same date
+    (and lesion, analyte or modality) is refused. A value that looks like an entry error raises
+    NeedsConfirmation unless `confirm` (then it is stored verified)."""
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # two people logging the same result: the second finds the first's
         _raise(check_record(r, p, today=today, allow_future=allow_future))
         assert p.id is not None
+        r = _asked(st, p.id, r, confirm)
         same = st.find_same(p.id, r)
         if same is not None:
             raise ConflictError(
@@ -145,11 +160,13 @@ def get_record(settings: Settings, ref: str, kind: str, record_id: int) -> tuple
 
 
 def amend_record(settings: Settings, ref: str, kind: str, record_id: int, new: Record, *, reason: str,
-                 today: date, allow_future: bool = False, read: Record | None = None) -> Record:
+                 today: date, allow_future: bool = False, read: Record | None = None,
+                 confirm: bool = False) -> Record:
     """Correct a record of the patient `ref` in place; the audit trail keeps the values before
     and after. `read`: the record as the caller read it to make `new` (the CLI applies `--set`
     to it); if another command changed it since, nothing is written (its change would otherwise
-    be undone)."""
+    be undone). A value that looks like an entry error raises NeedsConfirmation unless
+    `confirm` (then the record is stored verified)."""
     if not reason.strip():
         raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
@@ -164,6 +181,7 @@ def amend_record(settings: Settings, ref: str, kind: str, record_id: int, new: R
         assert p.id is not None
         new = replace(new, id=record_id)
         _raise(check_record(new, p, today=today, allow_future=allow_future))
+        new = _asked(st, p.id, new, confirm)
         same = st.find_same(p.id, new)
         if same is not None and same[0] != record_id:
             raise ConflictError(f"{kind} #{same[0]} already holds this {kind} for {new.date}")
@@ -183,7 +201,7 @@ def verify_record(settings: Settings, ref: str, kind: str, record_id: int, *, re
         raise ConflictError(f"{kind} #{record_id} is already verified")
     new = replace(old.record, provenance=replace(old.record.provenance, verified=True))
     return amend_record(settings, ref, kind, record_id, new, reason=reason, today=today, allow_future=True,
-                        read=old.record)
+                        read=old.record, confirm=True)
 
 
 def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reason: str) -> None:
