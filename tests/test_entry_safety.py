@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -225,3 +226,26 @@ def test_an_amendment_is_asked_too_and_verify_confirms(enrolled: Cli) -> None:
     r = enrolled("amend", "P-1", "lab", "1", "--set", "value=8000000", "--reason", "typo", "--yes", "--confirm",
                  "--as-of", AS_OF)
     assert r.exit_code == 0 and export(enrolled)["labs"][0]["verified"] is True
+
+
+def test_an_imported_implausible_value_is_flagged_until_verified(enrolled: Cli, tmp_path: Path) -> None:
+    """Files are not asked (rules.md §5): the value is stored as given, `data.implausible` (watch)
+    names it, flags that rest on it list it in `unconfirmed`; `tracker verify` clears both."""
+    from tracker import jsonio
+
+    f = tmp_path / "labs.csv"
+    f.write_text("patient,date,analyte,value,unit\nP-1,2025-03-01,CgA,80,ng/mL\nP-1,2025-09-01,CgA,8000000,ng/mL\n")
+    assert enrolled("import", str(f), "--as-of", AS_OF).exit_code == 0
+
+    def flags() -> list[dict[str, Any]]:
+        r = enrolled("flags", "P-1", "--format", "json", "--as-of", AS_OF)
+        assert r.exit_code == 0, r.output
+        got: list[dict[str, Any]] = json.loads(r.stdout)
+        assert jsonio.schema_problems(got, "flag.schema.json") == []
+        return got
+
+    (check,) = [x for x in flags() if x["rule_id"] == "data.implausible"]
+    assert check["severity"] == "watch" and check["unconfirmed"] == ["lab:2"]
+    assert any(x["rule_id"] == "marker.rise" and x["unconfirmed"] == ["lab:2"] for x in flags())
+    assert enrolled("verify", "P-1", "lab", "2", "--reason", "lab print-out").exit_code == 0
+    assert all(x["rule_id"] != "data.implausible" and x["unconfirmed"] == [] for x in flags())

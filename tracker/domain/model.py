@@ -359,6 +359,7 @@ class Flag:
     threshold: str | None
     source: str
     rule_version: str
+    unconfirmed: tuple[str, ...] = ()  # evidence refs of unverified values that look like entry errors
 
     @property
     def key(self) -> str:
@@ -376,6 +377,7 @@ class Flag:
             "threshold": self.threshold,
             "source": self.source,
             "rule_version": self.rule_version,
+            "unconfirmed": list(self.unconfirmed),
         }
 
 
