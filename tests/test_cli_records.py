@@ -210,7 +210,7 @@ def test_a_second_record_for_the_same_date_is_a_duplicate(enrolled: Cli) -> None
     """Two visits on one day are refused; the message points to amend."""
     assert enrolled("log", "visit", "P-1", "--date", "2025-03-01", "--as-of", AS_OF).exit_code == 0
     refused(enrolled, "log", "visit", "P-1", "--date", "2025-03-01", "--as-of", AS_OF, field="visit #1",
-            words="tracker amend visit 1")
+            words="tracker amend P-1 visit 1")
 
 
 def test_a_duplicate_lesion_on_one_scan_is_refused(enrolled: Cli) -> None:
@@ -325,7 +325,7 @@ def test_amend_keeps_the_old_value_in_the_audit_trail(enrolled: Cli) -> None:
     """An amendment changes the value and the audit shows who, why, before and after."""
     enrolled("log", "scan", "P-1", "--date", "2025-03-01", "--modality", "MRI", "--lesion", "P1:pancreas:12mm",
              "--as-of", AS_OF)
-    r = enrolled("amend", "scan", "1", "--set", "lesions.P1.longest_mm=13", "--reason", "radiology addendum",
+    r = enrolled("amend", "P-1", "scan", "1", "--set", "lesions.P1.longest_mm=13", "--reason", "radiology addendum",
                  "--as-of", AS_OF)
     assert r.exit_code == 0, r.output
     assert export(enrolled)["scans"][0]["lesions"][0]["longest_mm"] == 13
@@ -342,9 +342,9 @@ def test_amend_refuses_a_bad_value(enrolled: Cli) -> None:
     """An amendment is checked like a new entry."""
     enrolled("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
              "--as-of", AS_OF)
-    refused(enrolled, "amend", "lab", "1", "--set", "unit=mmol/L", "--reason", "typo", "--as-of", AS_OF,
+    refused(enrolled, "amend", "P-1", "lab", "1", "--set", "unit=mmol/L", "--reason", "typo", "--as-of", AS_OF,
             field="unit", words="does not fit")
-    refused(enrolled, "amend", "lab", "1", "--set", "colour=red", "--reason", "typo", "--as-of", AS_OF,
+    refused(enrolled, "amend", "P-1", "lab", "1", "--set", "colour=red", "--reason", "typo", "--as-of", AS_OF,
             field="--set", words="not a field")
 
 
@@ -359,32 +359,33 @@ def test_an_amendment_made_meanwhile_by_someone_else_is_not_undone(enrolled: Cli
              "--as-of", AS_OF)
     real = records.get_record
 
-    def read_then_colleague_amends(settings: Settings, kind: str, record_id: int) -> Any:
-        seen = real(settings, kind, record_id)
+    def read_then_colleague_amends(settings: Settings, ref: str, kind: str, record_id: int) -> Any:
+        seen = real(settings, ref, kind, record_id)
         colleague = Settings(db_url=settings.db_url, user="colleague")
-        records.amend_record(colleague, kind, record_id, type(seen[1].record)(**{
+        records.amend_record(colleague, ref, kind, record_id, type(seen[1].record)(**{
             **seen[1].record.__dict__, "lab": "Lab B"}), reason="lab name", today=seen[1].record.date)
         return seen
 
     monkeypatch.setattr(records, "get_record", read_then_colleague_amends)
-    r = enrolled("amend", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF)
+    r = enrolled("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF)
     assert r.exit_code == 1 and "changed by another command" in r.stderr and "Run the amend again" in r.stderr
     monkeypatch.setattr(records, "get_record", real)
     exported = export(enrolled)["labs"][0]
     assert exported["lab"] == "Lab B" and exported["value"] == 80  # the colleague's change stands, ours is not written
-    assert enrolled("amend", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF).exit_code == 0
+    r = enrolled("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF)
+    assert r.exit_code == 0, r.output
     assert export(enrolled)["labs"][0] == {**exported, "value": 85}
 
 
 def test_void_hides_a_record_from_rules_but_never_deletes_it(enrolled: Cli) -> None:
     """A voided record stays in the history (with --voided) and in the audit."""
     enrolled("log", "visit", "P-1", "--date", "2025-03-01", "--as-of", AS_OF)
-    assert enrolled("void", "visit", "1", "--reason", "wrong patient").exit_code == 0
+    assert enrolled("void", "P-1", "visit", "1", "--reason", "wrong patient").exit_code == 0
     rows = history(enrolled)
     assert rows[0]["voided_reason"] == "wrong patient"
     plain = json.loads(enrolled("history", "P-1", "--format", "json").stdout)
     assert plain == []
-    refused(enrolled, "void", "visit", "1", "--reason", "again", field="already void", words="wrong patient")
+    refused(enrolled, "void", "P-1", "visit", "1", "--reason", "again", field="already void", words="wrong patient")
 
 
 def test_the_audit_trail_cannot_be_rewritten(enrolled: Cli) -> None:

@@ -320,8 +320,8 @@ def test_a_protocol_file_with_a_key_given_twice_is_refused(cli: Cli, tmp_path: P
     assert "mine.json: an object gives 'id' twice; keep one of the two values" in r.stderr
 
 
-@pytest.mark.parametrize("args", [("void", "scan", "9999999999", "--reason", "wrong"),
-                                  ("amend", "lab", "9999999999", "--set", "value=1", "--reason", "typo"),
+@pytest.mark.parametrize("args", [("void", "SYN-GROWING", "scan", "9999999999", "--reason", "wrong"),
+                                  ("amend", "SYN-GROWING", "lab", "9999999999", "--set", "value=1", "--reason", "typo"),
                                   ("patient", "show", "#99999999999")])
 def test_an_id_beyond_any_stored_one_is_simply_not_found(cli: Cli, args: tuple[str, ...]) -> None:
     """PostgreSQL refuses to compare an INTEGER id with 9,999,999,999 (was a traceback)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -119,10 +120,12 @@ def test_size_one_marker_shape_per_modality() -> None:
 
 
 def test_size_title_and_axis_label() -> None:
-    """The title names the patient label and 'synthetic'; the y axis is in mm."""
+    """The title names the patient label, and says 'synthetic' only for made-up data; the y axis is in mm."""
     ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
-    assert ax.get_title() == "SYN-001 (synthetic): lesion size"
+    assert ax.get_title() == "SYN-001: lesion size"
     assert ax.get_ylabel() == "size (mm)"
+    made_up = replace(_growing(), patient=replace(_growing().patient, synthetic=True))
+    assert plot_size(_ax(), made_up, SMALL, as_of=AS_OF).get_title() == "SYN-001 (synthetic): lesion size"
 
 
 def test_size_without_sizes_says_so() -> None:
@@ -259,7 +262,10 @@ def test_cohort_figure_has_two_panels() -> None:
     assert a is not None
     fig = cohort_figure([a], as_of=AS_OF)
     assert len(fig.axes) == 2
-    assert "synthetic" in fig.get_suptitle()
+    assert "synthetic" not in fig.get_suptitle()
+    made_up = replace(a, synthetic=True)
+    assert "Cohort (synthetic): 2 patients" in cohort_figure([made_up, made_up], as_of=AS_OF).get_suptitle()
+    assert "Cohort (1 of 2 synthetic)" in cohort_figure([a, made_up], as_of=AS_OF).get_suptitle()
 
 
 # --------------------------------------------------------------------------- saving

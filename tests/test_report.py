@@ -113,7 +113,14 @@ def test_cli_report_html(loaded, tmp_path: Path) -> None:  # type: ignore[no-unt
     res = loaded("report", "SYN-GROWING", "--out", str(out), "--as-of", "2026-11-22")
     assert res.exit_code == 0, res.output
     page = out.read_text(encoding="utf-8")
-    assert "growth.absolute" in page and "SYN-GROWING" in page
+    assert "growth.absolute" in page and "SYN-GROWING (synthetic)" in page and "synthetic data</footer>" in page
+
+
+def test_a_real_patient_s_report_never_says_synthetic() -> None:
+    """"(synthetic)" is said only of a patient whose record is made-up data (rules of issue 13)."""
+    page = render_html(_data())
+    assert "synthetic" not in page.replace("synthetic test histories", "")
+    assert not any("synthetic" in t.get_text() for t in report_figure(_data()).texts)
 
 
 def test_cli_report_unknown_patient(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

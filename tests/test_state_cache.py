@@ -73,12 +73,12 @@ def test_every_write_path_invalidates(loaded: Settings, tmp_path: Path) -> None:
     after_log = check(st)
     assert after_log != before
     # amend it
-    records.amend_record(st, "scan", logged.id or 0, replace(scan, lesions=(replace(scan.lesions[0],
+    records.amend_record(st, "SYN-STABLE", "scan", logged.id or 0, replace(scan, lesions=(replace(scan.lesions[0],
                          longest_mm=Decimal("11")),)), reason="typo", today=AS_OF)
     after_amend = check(st)
     assert after_amend != after_log
     # void it
-    records.void_record(st, "scan", logged.id or 0, reason="wrong patient")
+    records.void_record(st, "SYN-STABLE", "scan", logged.id or 0, reason="wrong patient")
     assert check(st) != after_amend
     # a lab
     records.log_record(st, "SYN-STABLE", dm.LabResult(date=date(2026, 11, 2), analyte=dm.Analyte.CHROMOGRANIN_A,

@@ -129,8 +129,9 @@ def test_amend_and_void_keep_the_audit_trail(settings: Settings) -> None:
     p = svc.add_patient(settings, replace(full_patient(), left_on=None, leave_reason=None), today=TODAY)
     v = svc.log_record(settings, p.label, visit("2025-01-10", weight="71.5"), today=TODAY)
     assert v.id is not None
-    svc.amend_record(settings, "visit", v.id, replace(v, weight_kg=Decimal("72.5")), reason="typo", today=TODAY)
-    svc.void_record(settings, "visit", v.id, reason="wrong patient")
+    svc.amend_record(settings, p.label, "visit", v.id, replace(v, weight_kg=Decimal("72.5")), reason="typo",
+                     today=TODAY)
+    svc.void_record(settings, p.label, "visit", v.id, reason="wrong patient")
     trail = svc.audit_trail(settings, p.label)
     assert [(a["action"], a["entity"], a["user"]) for a in trail] == [
         ("create", "patient", "test-user"), ("create", "visit", "test-user"), ("amend", "visit", "test-user"),

@@ -3,6 +3,7 @@
     TrackerError                 base: the message is shown to the user as one sentence
     ├── NotFoundError            an unknown patient, record, protocol or lesion
     ├── ValidationError          bad input; carries every problem with its location
+    ├── NeedsConfirmation        a value a person entered looks like an entry error: ask, then retry
     ├── ConflictError            a duplicate record, or a change that clashes with stored data
     ├── ProtocolError            a protocol file that does not describe a valid protocol
     ├── ConfigError              a database URL, path or setting that cannot be used
@@ -53,3 +54,14 @@ class ValidationError(TrackerError):
         if len(lines) == 1:
             return lines[0]
         return f"{len(lines)} problems, nothing was written:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+class NeedsConfirmation(TrackerError):
+    """A value a person entered looks like an entry error (rules.md §5): nothing was written.
+    `questions` lists (field, question) to put to the person ("Was it 14 mm?"); an interface
+    that asks them and hears yes calls again with `confirm=True`, which stores the entry verified."""
+
+    def __init__(self, questions: list[tuple[str, str]]) -> None:
+        self.questions = questions
+        asked = " ".join(q for _, q in questions)
+        super().__init__(f"{asked} Nothing was written; if the entry is right, give it again with --confirm")

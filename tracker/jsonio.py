@@ -260,7 +260,8 @@ def _member(enum: Any, by_value: dict[Any, Any], value: Any) -> Any:
         return enum(value)
 
 
-def patient_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Patient:
+def patient_from_doc(d: dict[str, Any], source: dm.Source, *, synthetic: bool = False) -> dm.Patient:
+    """The patient of a document's `patient` object; `synthetic`: the document says so."""
     left = d.get("left_surveillance") or {}
     return dm.Patient(
         label=d["label"], birth_year=int(d["birth_year"]), sex=dm.Sex(d["sex"]),
@@ -270,6 +271,7 @@ def patient_from_doc(d: dict[str, Any], source: dm.Source) -> dm.Patient:
         protocol_start=date.fromisoformat(d["protocol"]["start"]),
         left_on=date.fromisoformat(left["date"]) if left else None,
         leave_reason=dm.LeaveReason(left["reason"]) if left else None, provenance=_prov(d, source),
+        synthetic=synthetic,
     )
 
 
@@ -401,7 +403,7 @@ class DocumentParser:
         prefix = f"{loc}." if where else ""
         today, source = self.today, self.source
         try:
-            p = patient_from_doc(d["patient"], source)
+            p = patient_from_doc(d["patient"], source, synthetic=d.get("synthetic") is True)
         except (ValueError, ValidationError) as exc:
             problems.append((f"{prefix}patient", _msg(exc)))
             return None
@@ -614,6 +616,8 @@ def record_doc(r: Record, voided_reason: str | None = None) -> dict[str, Any]:
 def history_doc(p: dm.Patient, records: Sequence[tuple[str, Record, str | None]]) -> dict[str, Any]:
     """The canonical document of one patient (records in date order)."""
     doc: dict[str, Any] = {"schema_version": 1, "patient": patient_doc(p)}
+    if p.synthetic:
+        doc["synthetic"] = True
     for kind, key in LIST_KEYS.items():
         rows = [(r.date, record_doc(r, v)) for k, r, v in records if k == kind]
         rows.sort(key=lambda t: t[0])

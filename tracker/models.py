@@ -39,6 +39,7 @@ class Patient(ProvenanceColumns, table=True):
     protocol_start: date
     left_on: date | None = None
     leave_reason: str | None = None
+    synthetic: bool = False  # migration 0005
 
 
 class RecordColumns(ProvenanceColumns):

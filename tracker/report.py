@@ -65,13 +65,22 @@ class ReportData:
     def label(self) -> str:
         return self.history.patient.label
 
+    @property
+    def title(self) -> str:
+        """The label, with "(synthetic)" for made-up data only."""
+        return self.history.patient.title
+
+    @property
+    def synthetic_note(self) -> str:
+        return " · synthetic data" if self.history.patient.synthetic else ""
+
 
 # --------------------------------------------------------------------------- content
 
 
 def summary(d: ReportData) -> str:
     p = d.history.patient
-    parts = [f"{p.label} (synthetic)", f"born {p.birth_year}", f"setting {p.setting.value.replace('_', ' ')}",
+    parts = [p.title, f"born {p.birth_year}", f"setting {p.setting.value.replace('_', ' ')}",
              f"protocol {d.protocol.id} since {p.protocol_start.isoformat()}", _grade(d.history, d.as_of)]
     if p.has_left(d.as_of):
         reason = p.leave_reason.value.replace("_", " ") if p.leave_reason else "no reason recorded"
@@ -168,7 +177,7 @@ class _Cursor:
 
 def _place_text(fig: Figure, d: ReportData) -> None:
     cur = _Cursor(fig, 0.975, 0.50)
-    fig.text(0.05, cur.y, f"Surveillance summary — {d.label} (synthetic) — as of {d.as_of}", fontsize=12,
+    fig.text(0.05, cur.y, f"Surveillance summary — {d.title} — as of {d.as_of}", fontsize=12,
              weight="bold", va="top")
     cur.y -= cur.step * 2.2
     cur.lines(cur.wrap(summary(d)))
@@ -219,11 +228,11 @@ def report_figure(d: ReportData) -> Figure:
         _place_text(fig, d)
         size_ax = fig.add_axes((0.09, 0.335, 0.86, 0.135))
         plot_size(size_ax, d.history, d.protocol, d.flags, as_of=d.as_of, legend="below")
-        size_ax.set_title(f"Lesion size (mm) — {d.label} (synthetic)", fontsize=8)
+        size_ax.set_title(f"Lesion size (mm) — {d.title}", fontsize=8)
         _narrow_dates(size_ax, 8)
         _legend_at(fig, size_ax, 0.31)
         _marker_row(fig, d)
-        fig.text(0.05, 0.012, f"{FOOTER}.   As of {d.as_of.isoformat()} · tracker {d.version} · synthetic data",
+        fig.text(0.05, 0.012, f"{FOOTER}.   As of {d.as_of.isoformat()} · tracker {d.version}{d.synthetic_note}",
                  fontsize=7, color=style.GREY)
     return fig
 
@@ -310,8 +319,8 @@ def render_html(d: ReportData) -> str:
     flag_html = "".join(f'<li class="{sev.value}">{e(t)}</li>' for sev, t in flags) or "<li>no open flags</li>"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{e(d.label)} surveillance summary (synthetic)</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>Surveillance summary — {e(d.label)} (synthetic) — as of {d.as_of.isoformat()}</h1>\n"
+        f"<title>{e(d.title)} surveillance summary</title><style>{_CSS}</style></head><body>\n"
+        f"<h1>Surveillance summary — {e(d.title)} — as of {d.as_of.isoformat()}</h1>\n"
         f"<p>{e(summary(d))}</p>\n"
         f"<h2>What changed {e(anchor)}</h2><ul>{''.join(f'<li>{e(c)}</li>' for c in changed)}</ul>\n"
         f"<h2>Open flags ({len(flags)}), action first</h2><ul>{flag_html}</ul>\n"
@@ -319,6 +328,6 @@ def render_html(d: ReportData) -> str:
         "<div class=\"plots\">"
         f"<img alt=\"lesion size over time\" src=\"data:image/png;base64,{size_png}\">"
         f"<img alt=\"tumour markers over time\" src=\"data:image/png;base64,{marker_png}\"></div>\n"
-        f"<footer>{e(FOOTER)}. As of {d.as_of.isoformat()} · tracker {e(d.version)} · synthetic data</footer>\n"
+        f"<footer>{e(FOOTER)}. As of {d.as_of.isoformat()} · tracker {e(d.version)}{e(d.synthetic_note)}</footer>\n"
         "</body></html>\n"
     )

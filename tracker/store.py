@@ -76,6 +76,7 @@ def patient_from_row(r: m.Patient | sa.Row[Any]) -> dm.Patient:
         setting=dm.Setting(r.setting), syndrome=dm.Syndrome(r.syndrome), primary_resected=r.primary_resected,
         t_stage=r.t_stage, protocol_id=r.protocol_id, protocol_start=r.protocol_start, left_on=r.left_on,
         leave_reason=dm.LeaveReason(r.leave_reason) if r.leave_reason else None, provenance=_prov(r),
+        synthetic=r.synthetic,
     )
 
 
@@ -119,7 +120,7 @@ def patient_columns(p: dm.Patient) -> dict[str, Any]:
         "setting": p.setting.value, "syndrome": p.syndrome.value, "primary_resected": p.primary_resected,
         "t_stage": p.t_stage, "protocol_id": p.protocol_id, "protocol_start": p.protocol_start,
         "left_on": p.left_on, "leave_reason": p.leave_reason.value if p.leave_reason else None,
-        **_prov_cols(p.provenance),
+        "synthetic": p.synthetic, **_prov_cols(p.provenance),
     }
 
 

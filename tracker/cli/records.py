@@ -4,9 +4,10 @@ history, amend, void, audit."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -26,7 +27,7 @@ from tracker.cli.common import (
 )
 from tracker.domain import model as dm
 from tracker.domain.units import UNITS, normalize_unit, parse_analyte, parse_decimal, parse_lesion_spec, who_grade
-from tracker.errors import ValidationError
+from tracker.errors import NeedsConfirmation, ValidationError
 
 patient_app = typer.Typer(no_args_is_help=True, help="Add, list, show, edit patients; record leaving surveillance.")
 log_app = typer.Typer(no_args_is_help=True, help="Log a visit, lab result, scan or pathology report.")
@@ -38,6 +39,8 @@ SourceOpt = Annotated[dm.Source, typer.Option("--source", help="Who reports the 
 VerifiedOpt = Annotated[bool, typer.Option("--verified/--unverified", help="Checked against the source document.")]
 NotesOpt = Annotated[str, typer.Option("--notes", help="Free-text notes.")]
 FutureOpt = Annotated[bool, typer.Option("--allow-future", help="Accept a date after today (planned entries).")]
+ConfirmOpt = Annotated[bool, typer.Option(
+    "--confirm", help="The value is right although it looks like an entry error (stored verified).")]
 DateOpt = Annotated[str | None, typer.Option("--date", help="Date (YYYY-MM-DD).")]
 
 PATIENT_COLUMNS = ["id", "label", "birth_year", "sex", "setting", "syndrome", "protocol", "protocol_start",
@@ -236,6 +239,24 @@ def _stored(r: dm.Record) -> None:
     note(f"Logged {dm.kind_of(r)} #{r.id} of {r.date}.")
 
 
+T = TypeVar("T")
+
+
+def _confirmed(write: Callable[[bool], T], confirm: bool) -> T:
+    """`write(confirm)`; when a value looks like an entry error, a terminal asks each question
+    (default no) and writes it confirmed on yes; a script gets the questions and --confirm."""
+    try:
+        return write(confirm)
+    except NeedsConfirmation as exc:
+        if not interactive():
+            raise
+        for _, question in exc.questions:
+            if not typer.confirm(question, default=False, err=True):
+                note("Nothing was written; enter the value again as it should be.")
+                raise typer.Exit(1) from None
+        return write(True)
+
+
 @log_app.command("visit")
 def log_visit(
     ctx: typer.Context,
@@ -286,6 +307,7 @@ def log_lab(
     verified: VerifiedOpt = False,
     notes: NotesOpt = "",
     allow_future: FutureOpt = False,
+    confirm: ConfirmOpt = False,
     today: AsOfOption = None,
 ) -> None:
     """Log a lab result (chromogranin A, hormones, bilirubin, ...), with lab, assay and upper limit.
@@ -302,7 +324,8 @@ def log_lab(
         specimen=specimen, upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,
         provenance=_prov(source, verified, notes),
     )
-    _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+    _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=_today(today),
+                                                     allow_future=allow_future, confirm=yes), confirm))
 
 
 @log_app.command("scan")
@@ -322,6 +345,7 @@ def log_scan(
     verified: VerifiedOpt = False,
     notes: NotesOpt = "",
     allow_future: FutureOpt = False,
+    confirm: ConfirmOpt = False,
     today: AsOfOption = None,
 ) -> None:
     """Log an imaging study with per-lesion sizes (cm is converted to mm) and duct diameters.
@@ -343,7 +367,8 @@ def log_scan(
         cbd_mm=parse_size_mm(cbd, "--cbd", max_mm=MAX_DUCT_MM) if cbd else None,
         provenance=_prov(source, verified, notes),
     )
-    _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+    _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=_today(today),
+                                                     allow_future=allow_future, confirm=yes), confirm))
 
 
 @log_app.command("pathology")
@@ -402,46 +427,96 @@ def history(
     emit(_svc().stored_rows(p, recs), cols, fmt, empty=f"no records for {p.label} yet")
 
 
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before writing (for scripts).")]
+
+
+def _go_ahead(question: str, yes: bool) -> None:
+    """In a terminal, ask before a correction is written (unless --yes); scripts go ahead."""
+    if yes or not interactive():
+        return
+    if not typer.confirm(question, default=False, err=True):
+        note("Nothing was written.")
+        raise typer.Exit(1)
+
+
+def _record_line(kind: str, r: dm.Record, owner: dm.Patient) -> str:
+    return f"{kind} #{r.id} of {owner.label}, {r.date.isoformat()}: {_svc().summarize(r)}"
+
+
 @app.command("amend")
 def amend(
     ctx: typer.Context,
+    patient: PatientArg,
     kind: KindArg,
     record_id: IdArg,
     sets: Annotated[list[str], typer.Option(
         "--set", help="FIELD=VALUE; repeat. lesions.P1.longest_mm=15 for a lesion.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    yes: YesOpt = False,
     allow_future: FutureOpt = False,
+    confirm: ConfirmOpt = False,
     today: AsOfOption = None,
 ) -> None:
-    """Correct a record. The old values stay in the audit trail; nothing is overwritten silently.
+    """Correct a record of a patient. The old values stay in the audit trail; nothing is
+    overwritten silently. In a terminal it shows the record and asks first.
 
-    Example: tracker amend scan 12 --set lesions.P1.longest_mm=15 --reason "radiology addendum"
+    Example: tracker amend SYN-GROWING scan 3 --set lesions.P1.longest_mm=15 --reason "radiology addendum"
     """
     st = settings(ctx)
-    owner, old = _svc().get_record(st, _kind(kind), record_id)
+    owner, old = _svc().get_record(st, patient, _kind(kind), record_id)
     doc = _apply(jsonio.record_doc(old.record), _parse_sets(sets))
     doc.pop("voided_reason", None)
     new = jsonio.record_from_doc(kind, doc, old.record.provenance.source)
-    _svc().amend_record(st, kind, record_id, new, reason=reason, today=_today(today), allow_future=allow_future,
-                        read=old.record)
+    changes = _svc().audit_changes(jsonio.dumps(jsonio.record_doc(old.record)), jsonio.dumps(jsonio.record_doc(new)))
+    _go_ahead(f"{_record_line(kind, old.record, owner)}\nChange {changes or 'nothing'}?", yes)
+    _confirmed(lambda sure: _svc().amend_record(st, patient, kind, record_id, new, reason=reason,
+                                                today=_today(today), allow_future=allow_future, read=old.record,
+                                                confirm=sure), confirm)
     note(f"Amended {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
 
 
 @app.command("void")
 def void(
     ctx: typer.Context,
+    patient: PatientArg,
     kind: KindArg,
     record_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    yes: YesOpt = False,
 ) -> None:
-    """Void a record entered in error. It is never deleted: history --voided and the audit show it.
+    """Void a record of a patient entered in error. It is never deleted: history --voided and the
+    audit show it. In a terminal it shows the record and asks first.
 
-    Example: tracker void lab 7 --reason "entered for the wrong patient"
+    Example: tracker void SYN-GROWING lab 2 --reason "entered for the wrong patient"
     """
     st = settings(ctx)
-    owner, old = _svc().get_record(st, _kind(kind), record_id)
-    _svc().void_record(st, _kind(kind), record_id, reason=reason)
+    owner, old = _svc().get_record(st, patient, _kind(kind), record_id)
+    _go_ahead(f"{_record_line(kind, old.record, owner)}\nVoid it?", yes)
+    _svc().void_record(st, patient, kind, record_id, reason=reason)
     note(f"Voided {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    patient: PatientArg,
+    kind: KindArg,
+    record_id: IdArg,
+    reason: Annotated[str, typer.Option("--reason", help="What it was checked against (audit trail).")] =
+    "checked against the source document",
+    yes: YesOpt = False,
+    today: AsOfOption = None,
+) -> None:
+    """Mark a record of a patient verified: checked against its source document (the report, the
+    lab print-out). An entry that looked implausible stops being flagged. Audited as an amendment.
+
+    Example: tracker verify SYN-GROWING scan 3 --reason "radiology report of 2025-12-01"
+    """
+    st = settings(ctx)
+    owner, old = _svc().get_record(st, patient, _kind(kind), record_id)
+    _go_ahead(f"{_record_line(kind, old.record, owner)}\nMark it verified?", yes)
+    _svc().verify_record(st, patient, kind, record_id, reason=reason, today=_today(today))
+    note(f"Verified {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
 
 
 @app.command("audit")

@@ -28,7 +28,7 @@ flag_app = typer.Typer(no_args_is_help=True, help="Acknowledge or snooze a flag 
 app.add_typer(flag_app, name="flag")
 
 FLAG_COLUMNS = ["patient", "severity", "rule_id", "date", "message", "evidence", "threshold", "source",
-                "rule_version", "new", "acknowledged", "snoozed_until", "key"]
+                "rule_version", "unconfirmed", "new", "acknowledged", "snoozed_until", "key"]
 
 
 def _svc() -> Any:

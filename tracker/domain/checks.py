@@ -7,11 +7,13 @@ Pure: standard library only. `today` is passed in, never read from the clock her
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
 from tracker.domain.model import (
     NODE_SITES,
+    SIZING_MODALITIES,
     Analyte,
     ImagingStudy,
     LabResult,
@@ -26,7 +28,11 @@ from tracker.domain.units import (
     MAX_LESION_MM,
     MAX_PANCREATIC_LESION_MM,
     MAX_WEIGHT_KG,
+    SIZE_JUMP_FACTOR,
     UNITS,
+    analyte_name,
+    implausible_lab,
+    is_size_jump,
     who_grade,
 )
 
@@ -200,3 +206,54 @@ def _grade_basis(r: Pathology) -> str:
     if r.mitoses_per_2mm2 is not None:
         parts.append(f"{r.mitoses_per_2mm2} mitoses per 2 mm²")
     return " and ".join(parts)
+
+
+# ----------------------------------------------------------------------------- entries to confirm
+
+
+def entry_questions(r: Record, scans: Sequence[ImagingStudy]) -> Problems:
+    """What to ask a person before storing `r` (rules.md §5): a lab value outside the analyte's
+    plausible range, or a lesion size ≥ 5 × or ≤ 1/5 of its previous CT/MRI/EUS size among the
+    patient's other active `scans`. Each is (field, question); empty: nothing looks wrong."""
+    if isinstance(r, LabResult):
+        span = implausible_lab(r.analyte, r.unit, r.value)
+        if span is None:
+            return []
+        name = analyte_name(r.analyte, r.analyte_other)
+        return [("value", f"{name} {r.value} {r.unit} is far outside what this test gives ({span[0]} to {span[1]} "
+                          f"{r.unit}): check the digits and the unit. Is {r.value} {r.unit} right?")]
+    if not isinstance(r, ImagingStudy) or r.modality not in SIZING_MODALITIES:
+        return []
+    out: Problems = []
+    for x in r.lesions:
+        now = x.short_axis_mm if x.site in NODE_SITES else x.longest_mm
+        before = _previous_size(x.lesion, r, scans)
+        if now is None or before is None or not is_size_jump(before[0], now, SIZE_JUMP_FACTOR):
+            continue
+        size, when = before
+        times = (size / now) if now < size else (now / size)
+        way, guess = ("smaller", now * 10) if now < size else ("larger", now / 10)
+        out.append((f"the size of {x.lesion}",
+                    f"{x.lesion} {now} mm is {_times(times)} {way} than at the last scan ({size} mm, "
+                    f"{when.isoformat()}). Was it {guess.normalize():f} mm?"))
+    return out
+
+
+def _previous_size(lesion: str, r: ImagingStudy, scans: Sequence[ImagingStudy]) -> tuple[Decimal, date] | None:
+    """The lesion's latest CT/MRI/EUS size before `r` (its date, then its id), and that date."""
+    best: tuple[Decimal, date] | None = None
+    for s in sorted(scans, key=lambda s: (s.date, s.id or 0)):
+        if s.id == r.id or s.modality not in SIZING_MODALITIES or s.date > r.date or (s.date == r.date and (
+                r.id is None or (s.id or 0) > r.id)):
+            continue
+        for x in s.lesions:
+            size = x.short_axis_mm if x.site in NODE_SITES else x.longest_mm
+            if x.lesion == lesion and size is not None:
+                best = (size, s.date)
+    return best
+
+
+def _times(ratio: Decimal) -> str:
+    words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+    n = int(ratio.to_integral_value())
+    return f"{words[n]} times" if n in words and ratio == n else f"about {words.get(n, str(n))} times"

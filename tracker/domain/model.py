@@ -214,11 +214,17 @@ class Patient:
     left_on: date | None = None
     leave_reason: LeaveReason | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    synthetic: bool = False  # made-up data (examples, `tracker synth`, the demo), never a real person
     id: int | None = None
 
     @property
     def ref(self) -> str:
         return f"patient:{self.id}"
+
+    @property
+    def title(self) -> str:
+        """The label as reports and plots title it: "SYN-001 (synthetic)" for made-up data only."""
+        return f"{self.label} (synthetic)" if self.synthetic else self.label
 
     def has_left(self, as_of: date) -> bool:
         """Out of surveillance on `as_of`: from the leaving date on, nothing is due or shown."""
@@ -358,6 +364,7 @@ class Flag:
     threshold: str | None
     source: str
     rule_version: str
+    unconfirmed: tuple[str, ...] = ()  # evidence refs of unverified values that look like entry errors
 
     @property
     def key(self) -> str:
@@ -380,6 +387,7 @@ class Flag:
             "threshold": self.threshold,
             "source": self.source,
             "rule_version": self.rule_version,
+            "unconfirmed": list(self.unconfirmed),
         }
 
 

@@ -53,6 +53,9 @@ from tracker.domain.protocol import ItemSpec, SurveillanceProtocol
 from tracker.domain.units import analyte_name
 
 OVERDUE_RULE = "schedule.overdue"
+#: Watch flags that never shorten an interval: an overdue item, and a possible entry error
+#: ("check this entry", rules.md §5), which is settled by verifying the record, not by a scan.
+NEVER_ESCALATE = frozenset({OVERDUE_RULE, "data.implausible"})
 #: Version stamped on the flags this module raises; bump it when their logic changes.
 SCHEDULE_RULE_VERSION = "schedule-2"
 #: Columns of a schedule row, in order (schemas/due-item.schema.json; CSV header).
@@ -132,10 +135,10 @@ def imaging_interval(spec: ItemSpec, start: date, last: date, *, flag_open: bool
 
 
 def _escalating(flags: Iterable[Flag], protocol: SurveillanceProtocol, as_of: date) -> list[Flag]:
-    """Open flags that shorten intervals: watch/action, never schedule.overdue."""
+    """Open flags that shorten intervals: watch/action, never schedule.overdue or data.implausible."""
     return [
         f for f in flags
-        if f.severity in protocol.escalation_severities and f.rule_id != OVERDUE_RULE
+        if f.severity in protocol.escalation_severities and f.rule_id not in NEVER_ESCALATE
         and f.severity is not Severity.INFO and f.date <= as_of
     ]
 

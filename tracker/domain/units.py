@@ -70,6 +70,68 @@ _UNIT_ALIASES = {
 #: Units in which the 100 ng/mL floor of marker.rise applies as is (ng/mL equals µg/L).
 NG_PER_ML_EQUIVALENT = frozenset({"ng/mL", "ug/L"})
 
+#: Plausible lab values (low, high) by analyte and unit: a person's entry outside them is asked
+#: ("check the entry", rules.md §5), a stored one unverified raises `data.implausible`. They are
+#: wide on purpose, to catch a slipped unit or extra zeros, never a real extreme result:
+#: - tumour markers and hormones: 0 up to about 1000 × a typical upper reference limit (ours).
+#:   Upper limits from clinical-evidence §6: chromogranin A 88–187 ng/mL (Kryptor; = µg/L),
+#:   gastrin < 40 pmol/L and glucagon < 50 pmol/L (one UK laboratory); the others from the same
+#:   laboratory handbooks' ranges (pancreatic polypeptide < 300 pmol/L, VIP < 30 pmol/L, insulin
+#:   < 200 pmol/L, C-peptide < 1.5 nmol/L, proinsulin < 10 pmol/L, NSE < 17 ng/mL, urinary 5-HIAA
+#:   < 10 mg/24 h), converted between units by their molar masses;
+#: - context labs (glucose, bilirubin, creatinine, eGFR): what a living patient can show, in each
+#:   unit (glucose 0.5–60 mmol/L, bilirubin to 1000 µmol/L, creatinine 10–3000 µmol/L, eGFR 1–200).
+#: An analyte or unit not listed (an "other" test) has no plausible range.
+_ZERO = Decimal(0)
+PLAUSIBLE: dict[tuple[Analyte, str], tuple[Decimal, Decimal]] = {
+    (a, u): (Decimal(lo), Decimal(hi)) for a, u, lo, hi in (
+        (Analyte.CHROMOGRANIN_A, "ng/mL", 0, 200_000), (Analyte.CHROMOGRANIN_A, "ug/L", 0, 200_000),
+        (Analyte.CHROMOGRANIN_A, "U/L", 0, 50_000), (Analyte.CHROMOGRANIN_A, "nmol/L", 0, 5_000),
+        (Analyte.PANCREASTATIN, "pg/mL", 0, 500_000), (Analyte.PANCREASTATIN, "pmol/L", 0, 100_000),
+        (Analyte.PANCREATIC_POLYPEPTIDE, "pmol/L", 0, 300_000),
+        (Analyte.PANCREATIC_POLYPEPTIDE, "pg/mL", 0, 1_300_000),
+        (Analyte.HIAA_5, "mg/(24.h)", 0, 10_000), (Analyte.HIAA_5, "umol/(24.h)", 0, 50_000),
+        (Analyte.HIAA_5, "mg/L", 0, 5_000), (Analyte.HIAA_5, "umol/L", 0, 25_000),
+        (Analyte.GASTRIN, "pmol/L", 0, 40_000), (Analyte.GASTRIN, "pg/mL", 0, 85_000),
+        (Analyte.GASTRIN, "ng/L", 0, 85_000),
+        (Analyte.INSULIN, "pmol/L", 0, 200_000), (Analyte.INSULIN, "mU/L", 0, 30_000),
+        (Analyte.INSULIN, "uU/mL", 0, 30_000),
+        (Analyte.C_PEPTIDE, "pmol/L", 0, 1_500_000), (Analyte.C_PEPTIDE, "nmol/L", 0, 1_500),
+        (Analyte.C_PEPTIDE, "ng/mL", 0, 4_500),
+        (Analyte.PROINSULIN, "pmol/L", 0, 10_000),
+        (Analyte.GLUCAGON, "pmol/L", 0, 50_000), (Analyte.GLUCAGON, "pg/mL", 0, 175_000),
+        (Analyte.GLUCAGON, "ng/L", 0, 175_000),
+        (Analyte.VIP, "pmol/L", 0, 30_000), (Analyte.VIP, "pg/mL", 0, 100_000), (Analyte.VIP, "ng/L", 0, 100_000),
+        (Analyte.NSE, "ng/mL", 0, 17_000), (Analyte.NSE, "ug/L", 0, 17_000),
+        (Analyte.GLUCOSE, "mmol/L", "0.5", 60), (Analyte.GLUCOSE, "mg/dL", 9, 1_100),
+        (Analyte.BILIRUBIN, "umol/L", 0, 1_000), (Analyte.BILIRUBIN, "mg/dL", 0, 60),
+        (Analyte.CREATININE, "umol/L", 10, 3_000), (Analyte.CREATININE, "mg/dL", "0.1", 35),
+        (Analyte.EGFR, "mL/min/{1.73_m2}", 1, 200),
+    )
+}
+
+
+def plausible_range(analyte: Analyte, unit: str) -> tuple[Decimal, Decimal] | None:
+    """The plausible (low, high) of a result in `unit`, None when the table has none."""
+    return PLAUSIBLE.get((analyte, unit))
+
+
+def implausible_lab(analyte: Analyte, unit: str, value: Decimal) -> tuple[Decimal, Decimal] | None:
+    """The plausible range when `value` lies outside it, else None."""
+    span = plausible_range(analyte, unit)
+    return span if span is not None and not span[0] <= value <= span[1] else None
+
+
+#: rules.md §5: a size ≥ 5 × or ≤ 1/5 of the lesion's previous one looks like an entry error (a
+#: centimetre value typed as millimetres, a dropped or extra digit).
+SIZE_JUMP_FACTOR = Decimal(5)
+
+
+def is_size_jump(before: Decimal, after: Decimal, factor: Decimal = SIZE_JUMP_FACTOR) -> bool:
+    """Two sizes of a lesion whose ratio is `factor` or more, either way (0 mm is no ratio)."""
+    return before > 0 and after > 0 and max(before, after) >= factor * min(before, after)
+
+
 #: Largest plausible sizes (mm) by what is measured; beyond these a value is an entry error.
 MAX_LESION_MM = Decimal(150)
 MAX_PANCREATIC_LESION_MM = Decimal(100)
@@ -79,16 +141,41 @@ MAX_WEIGHT_KG = Decimal(350)
 MAX_DIGITS = 15
 MIN_ADJUSTED, MAX_ADJUSTED = -9, 12
 
-_SIZE_RE = re.compile(r"^\s*([-+]?\d+(?:[.,]\d+)?)\s*(mm|cm)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(mm|cm)?\s*$", re.IGNORECASE)
+
+
+def comma_problem(text: str) -> str | None:
+    """The sentence refusing a number written with a comma ("1,400" is 1400 to some, 1.4 to
+    others; rules.md §5), or None when `text` has no comma. It shows both readings."""
+    if "," not in text:
+        return None
+    shown = text.strip()
+    m = _COMMA_NUMBER.search(shown)
+    if m is None:
+        return f"'{shown}' has a comma; write the number with a point for decimals and no comma"
+    number = m.group(0)
+    whole = shown.replace(number, number.replace(",", ""))
+    if number.count(",") == 1 and "." not in number:
+        point = shown.replace(number, number.replace(",", ".").rstrip("0").rstrip("."))
+        return f"'{shown}' can be read two ways: write {whole} or {point} (no comma in a number)"
+    return f"'{shown}' has a comma: write {whole} (no comma in a number; a point for decimals)"
+
+
+_COMMA_NUMBER = re.compile(r"\d[\d,.]*,[\d,.]*")
 
 
 def parse_decimal(text: str | int | float | Decimal, field: str) -> Decimal:
-    """An exact decimal from user text; a comma decimal separator is accepted."""
+    """An exact decimal from what a person or a file wrote. The one number parser of the
+    tracker (options, prompts, CSV cells, JSON strings, amend --set): a comma is refused, never
+    guessed as a thousands separator or a decimal point."""
     if isinstance(text, Decimal):
         value = text
     else:
+        problem = comma_problem(str(text))
+        if problem:
+            raise ValidationError(problem, field)
         try:
-            value = Decimal(str(text).strip().replace(",", "."))
+            value = Decimal(str(text).strip())
         except InvalidOperation:
             raise ValidationError(f"'{text}' is not a number; write it like 12.5", field) from None
     if not value.is_finite():
@@ -120,6 +207,9 @@ def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Deci
     if isinstance(text, (int, float, Decimal)):
         value, unit = parse_decimal(text, field), "mm"
     else:
+        problem = comma_problem(str(text))
+        if problem:
+            raise ValidationError(problem, field)
         m = _SIZE_RE.match(str(text))
         if not m:
             raise ValidationError(f"'{text}' is not a size; write it like '14 mm' or '1.4 cm'", field)

@@ -43,6 +43,7 @@ class BurdenSeries:
     baseline_date: date
     baseline_mm: Decimal
     points: tuple[tuple[date, float, float], ...]
+    synthetic: bool = False  # the patient's record is made-up data
 
     @property
     def best_pct(self) -> float | None:
@@ -60,7 +61,7 @@ def burden_series(history: PatientHistory, protocol: SurveillanceProtocol, *, as
         if not rs:
             return None
         sums = [(p.date, p.sum_mm) for p in rs if p.sum_mm is not None]
-        return _series(label, "RECIST target sum", rs[0].baseline_mm, sums)
+        return _series(label, "RECIST target sum", rs[0].baseline_mm, sums, known.patient.synthetic)
     base = recist_baseline(known, SIZING_MODALITIES)
     if base is None:
         return None
@@ -74,15 +75,16 @@ def burden_series(history: PatientHistory, protocol: SurveillanceProtocol, *, as
         sizes = {m.lesion: size_of(m) for m in s.lesions if m.lesion in lesions}
         if set(sizes) == lesions and all(v is not None for v in sizes.values()):
             sums.append((s.date, sum((v for v in sizes.values() if v is not None), Decimal(0))))
-    return _series(label, "pancreatic lesions", sums[0][1], sums)
+    return _series(label, "pancreatic lesions", sums[0][1], sums, known.patient.synthetic)
 
 
-def _series(label: str, measure: str, baseline: Decimal, sums: Sequence[tuple[date, Decimal]]) -> BurdenSeries | None:
+def _series(label: str, measure: str, baseline: Decimal, sums: Sequence[tuple[date, Decimal]],
+            synthetic: bool) -> BurdenSeries | None:
     if baseline <= 0:
         return None
     d0 = sums[0][0]
     pts = tuple((d, months_between(d0, d), float(100 * (v - baseline) / baseline)) for d, v in sums)
-    return BurdenSeries(label, measure, d0, baseline, pts)
+    return BurdenSeries(label, measure, d0, baseline, pts, synthetic)
 
 
 def plot_spider(ax: Axes, series: Sequence[BurdenSeries]) -> Axes:
@@ -145,5 +147,12 @@ def cohort_figure(series: Sequence[BurdenSeries], *, as_of: date) -> Figure:
         left, right = fig.subplots(1, 2, width_ratios=[1.7, 1])
         plot_spider(left, series)
         plot_waterfall(right, series)
-        fig.suptitle(f"Cohort (synthetic): {len(series)} patients with a sized baseline, as of {as_of.isoformat()}")
+        fig.suptitle(f"Cohort{_synthetic(series)}: {len(series)} patients with a sized baseline, as of "
+                     f"{as_of.isoformat()}")
     return fig
+
+
+def _synthetic(series: Sequence[BurdenSeries]) -> str:
+    """" (synthetic)" when every patient shown is made-up data, " (k of n synthetic)" for a mix."""
+    k = sum(s.synthetic for s in series)
+    return "" if k == 0 else " (synthetic)" if k == len(series) else f" ({k} of {len(series)} synthetic)"

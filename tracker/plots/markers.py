@@ -121,14 +121,14 @@ def draw_marker_panels(fig: Figure | object, history: PatientHistory, panels: di
         ax = fig.add_subplot()  # type: ignore[union-attr]
         style.empty_message(ax, "no tumour-marker results yet")
         if title:
-            ax.set_title(f"{history.patient.label} (synthetic): tumour markers")
+            ax.set_title(f"{history.patient.title}: tumour markers")
         return [ax]
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]  # type: ignore[union-attr]
     for ax, (key, results) in zip(axes, panels.items(), strict=True):
         plot_markers(ax, key, results, history.visits, as_of=as_of, log=log, ppi_window_days=ppi_window_days,
                      legend=legend)
     if title:
-        fig.suptitle(f"{history.patient.label} (synthetic): tumour markers"  # type: ignore[union-attr]
+        fig.suptitle(f"{history.patient.title}: tumour markers"  # type: ignore[union-attr]
                      + (" (log scale)" if log and any(a.get_yscale() == "log" for a in axes) else ""))
     return list(axes)
 

@@ -91,7 +91,7 @@ def plot_size(ax: Axes, history: PatientHistory, protocol: SurveillanceProtocol,
     style.iso_date_axis(ax)
     ax.set_ylabel("size (mm)")
     _headroom(ax)
-    ax.set_title(f"{history.patient.label} (synthetic): lesion size")
+    ax.set_title(f"{history.patient.title}: lesion size")
     style.legend_outside(ax, where=legend, ncol=2)
     return ax
 

@@ -49,7 +49,7 @@ def plot_timeline(ax: Axes, history: PatientHistory, flags: Sequence[Flag] = (),
     style.iso_date_axis(ax)
     ax.grid(False, axis="y")
     ax.set_xlabel("date")
-    ax.set_title(f"{history.patient.label} (synthetic): surveillance timeline")
+    ax.set_title(f"{history.patient.title}: surveillance timeline")
     style.legend_outside(ax, where=legend)
     return ax
 

@@ -221,7 +221,7 @@ class _Writer:
             if clash is not None:
                 problems.append((f"{prefix}{jsonio.LIST_KEYS[kind]} ({r.date})",
                                  f"{target.label} already has a different {kind} #{clash.id} for {r.date}; "
-                                 f"correct it with `tracker amend {kind} {clash.id}`, or fix the file"))
+                                 f"correct it with `tracker amend {target.label} {kind} {clash.id}`, or fix the file"))
                 continue
             fresh.append((kind, r, voided))
         return fresh

@@ -15,9 +15,9 @@ from tracker import jsonio
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
-from tracker.domain.checks import check_patient, check_record
+from tracker.domain.checks import check_patient, check_record, entry_questions
 from tracker.domain.units import analyte_name
-from tracker.errors import ConflictError, ValidationError
+from tracker.errors import ConflictError, NeedsConfirmation, NotFoundError, ValidationError
 from tracker.services.protocols import check_known
 from tracker.store import Record, Store
 
@@ -97,19 +97,34 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
         return after
 
 
-def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_future: bool = False) -> Record:
-    """Add one record after checking it; a second record with the same date (and lesion,
-    analyte or modality) is refused."""
+def _asked(st: Store, pid: int, r: Record, confirm: bool) -> Record:
+    """`r` as it may be stored from a person's entry (rules.md §5): an implausible value is
+    refused with NeedsConfirmation unless `confirm`, and a confirmed one is stored verified."""
+    scans = [x for k, x, v in st.all_records([pid]).get(pid, []) if k == "scan" and v is None]
+    questions = entry_questions(r, scans)  # type: ignore[arg-type]  (kind "scan" holds scans)
+    if not questions:
+        return r
+    if not confirm:
+        raise NeedsConfirmation(questions)
+    return replace(r, provenance=replace(r.provenance, verified=True))
+
+
+def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_future: bool = False,
+               confirm: bool = False) -> Record:
+    """Add one record a person entered, after checking it; a second record with the same date
+    (and lesion, analyte or modality) is refused. A value that looks like an entry error raises
+    NeedsConfirmation unless `confirm` (then it is stored verified)."""
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # two people logging the same result: the second finds the first's
         _raise(check_record(r, p, today=today, allow_future=allow_future))
         assert p.id is not None
+        r = _asked(st, p.id, r, confirm)
         same = st.find_same(p.id, r)
         if same is not None:
             raise ConflictError(
                 f"{dm.kind_of(r)} #{same[0]} of {p.label} already holds this {dm.kind_of(r)} for {r.date}; "
-                f"correct it with `tracker amend {dm.kind_of(r)} {same[0]}` instead"
+                f"correct it with `tracker amend {p.label} {dm.kind_of(r)} {same[0]}` instead"
             )
         stored = st.add_record(p.id, r)
         st.audit(user=settings.user, action="create", entity=dm.kind_of(r), entity_id=stored.id, patient_id=p.id,
@@ -125,56 +140,84 @@ def history(settings: Settings, ref: str, *, include_voided: bool = False) -> tu
         return p, [StoredRecord(k, r, v) for k, r, v in recs if include_voided or v is None]
 
 
-def get_record(settings: Settings, kind: str, record_id: int) -> tuple[dm.Patient, StoredRecord]:
+def _owned(st: Store, p: dm.Patient, kind: str, record_id: int) -> tuple[Record, str | None]:
+    """A record of patient `p` (record, voided reason); another patient's is refused without
+    saying whose it is (ids are global: a correction must never reach the wrong patient)."""
+    pid, r, voided = st.record(kind, record_id)
+    if pid != p.id:
+        raise NotFoundError(f"{kind} {record_id} is not {p.label}'s; `tracker history {p.label}` lists their "
+                            "records and ids")
+    return r, voided
+
+
+def get_record(settings: Settings, ref: str, kind: str, record_id: int) -> tuple[dm.Patient, StoredRecord]:
+    """One record of the patient `ref`; a record of another patient is not found."""
     with session_scope(settings, read_only=True) as s:
         st = Store(s)
-        pid, r, v = st.record(kind, record_id)
-        return st.patient(str(pid)), StoredRecord(kind, r, v)
+        p = st.patient(ref)
+        r, v = _owned(st, p, kind, record_id)
+        return p, StoredRecord(kind, r, v)
 
 
-def amend_record(settings: Settings, kind: str, record_id: int, new: Record, *, reason: str, today: date,
-                 allow_future: bool = False, read: Record | None = None) -> Record:
-    """Correct a record in place; the audit trail keeps the values before and after. `read`: the
-    record as the caller read it to make `new` (the CLI applies `--set` to it); if another
-    command changed it since, nothing is written (its change would otherwise be undone)."""
+def amend_record(settings: Settings, ref: str, kind: str, record_id: int, new: Record, *, reason: str,
+                 today: date, allow_future: bool = False, read: Record | None = None,
+                 confirm: bool = False) -> Record:
+    """Correct a record of the patient `ref` in place; the audit trail keeps the values before
+    and after. `read`: the record as the caller read it to make `new` (the CLI applies `--set`
+    to it); if another command changed it since, nothing is written (its change would otherwise
+    be undone). A value that looks like an entry error raises NeedsConfirmation unless
+    `confirm` (then the record is stored verified)."""
     if not reason.strip():
         raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
-        st.lock_record_patient(kind, record_id)  # a concurrent change to this patient waits (or is awaited)
-        pid, old, voided = st.record(kind, record_id)
+        p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
+        old, voided = _owned(st, p, kind, record_id)
         if voided is not None:
             raise ConflictError(f"{kind} #{record_id} was voided ({voided}); log a new record instead")
         if read is not None and read != old:
             raise ConflictError(f"{kind} #{record_id} was changed by another command while this one ran; nothing "
                                 "was written. Run the amend again")
-        p = st.patient(str(pid))
+        assert p.id is not None
         new = replace(new, id=record_id)
         _raise(check_record(new, p, today=today, allow_future=allow_future))
-        same = st.find_same(pid, new)
+        new = _asked(st, p.id, new, confirm)
+        same = st.find_same(p.id, new)
         if same is not None and same[0] != record_id:
             raise ConflictError(f"{kind} #{same[0]} already holds this {kind} for {new.date}")
         if new == old:
             raise ValidationError("the amendment changes nothing; give the corrected values", "options")
         st.replace_record(kind, record_id, new)
-        st.audit(user=settings.user, action="amend", entity=kind, entity_id=record_id, patient_id=pid, reason=reason,
-                 before=jsonio.record_doc(old), after=jsonio.record_doc(new))
+        st.audit(user=settings.user, action="amend", entity=kind, entity_id=record_id, patient_id=p.id,
+                 reason=reason, before=jsonio.record_doc(old), after=jsonio.record_doc(new))
         return new
 
 
-def void_record(settings: Settings, kind: str, record_id: int, *, reason: str) -> None:
-    """Mark a record void: it stays in the history and the audit trail, rules ignore it."""
+def verify_record(settings: Settings, ref: str, kind: str, record_id: int, *, reason: str, today: date) -> Record:
+    """Mark a record of the patient `ref` verified (checked against its source document): an
+    amendment of its provenance, audited like any other."""
+    _, old = get_record(settings, ref, kind, record_id)
+    if old.record.provenance.verified:
+        raise ConflictError(f"{kind} #{record_id} is already verified")
+    new = replace(old.record, provenance=replace(old.record.provenance, verified=True))
+    return amend_record(settings, ref, kind, record_id, new, reason=reason, today=today, allow_future=True,
+                        read=old.record, confirm=True)
+
+
+def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reason: str) -> None:
+    """Mark a record of the patient `ref` void: it stays in the history and the audit trail,
+    rules ignore it."""
     if not reason.strip():
         raise ValidationError("voiding needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
-        st.lock_record_patient(kind, record_id)  # a concurrent change to this patient waits (or is awaited)
-        pid, old, voided = st.record(kind, record_id)
+        p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
+        old, voided = _owned(st, p, kind, record_id)
         if voided is not None:
             raise ConflictError(f"{kind} #{record_id} is already void ({voided})")
         st.void_record(kind, record_id, reason)
-        st.audit(user=settings.user, action="void", entity=kind, entity_id=record_id, patient_id=pid, reason=reason,
-                 before=jsonio.record_doc(old), after=jsonio.record_doc(old, reason))
+        st.audit(user=settings.user, action="void", entity=kind, entity_id=record_id, patient_id=p.id,
+                 reason=reason, before=jsonio.record_doc(old), after=jsonio.record_doc(old, reason))
 
 
 def audit_trail(settings: Settings, ref: str | None) -> list[dict[str, Any]]:

@@ -182,7 +182,7 @@ def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) 
 # patients it wrote (`store_states`). The patient rows are locked before their histories are
 # read (`Store.lock_patients`), so a concurrent write waits and then empties the new row.
 
-CACHE_FORMAT = "2"
+CACHE_FORMAT = "3"  # 3: flags carry `unconfirmed`
 
 
 def rules_digest() -> str:
@@ -208,7 +208,8 @@ def _core_doc(core: _Core) -> str:
 def _flag(d: dict[str, Any]) -> Flag:
     return Flag(rule_id=d["rule_id"], severity=Severity(d["severity"]), patient=d["patient"],
                 date=date.fromisoformat(d["date"]), message=d["message"], evidence=tuple(d["evidence"]),
-                threshold=d["threshold"], source=d["source"], rule_version=d["rule_version"])
+                threshold=d["threshold"], source=d["source"], rule_version=d["rule_version"],
+                unconfirmed=tuple(d.get("unconfirmed", ())))
 
 
 def _due_item(d: dict[str, Any]) -> DueItem:

@@ -20,6 +20,7 @@ from tracker.domain.model import Flag, PatientHistory
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import clinical, dataquality, growth, markers, response, spread
 from tracker.domain.rules._base import Measures, Rule, RuleContext
+from tracker.domain.rules.entry import mark_unconfirmed, unconfirmed_values
 
 __all__ = ["RULES", "RULE_IDS", "Rule", "RuleContext", "evaluate_flags", "rule_source"]
 
@@ -42,6 +43,9 @@ def evaluate_flags(history: PatientHistory, protocol: SurveillanceProtocol, *, a
     known = history.up_to(as_of)
     ctx = RuleContext(history=known, protocol=protocol, as_of=as_of, measures=Measures(known, protocol))
     flags = [f for rule in RULES if (cfg := protocol.rule(rule.id)).enabled for f in rule.check(ctx.bind(rule, cfg))]
+    doubtful = unconfirmed_values(known, protocol, [(m.lesion, m.points) for m in ctx.measures.lesions])
+    if doubtful:  # a flag that rests on an unconfirmed value says so
+        flags = [mark_unconfirmed(f, doubtful) for f in flags]
     return sorted(flags, key=Flag.sort_key)
 
 

@@ -50,6 +50,8 @@ _CLOSING = {
     Severity.WATCH: " Discuss bringing the next imaging forward.",
     Severity.INFO: "",
 }
+#: rules whose advice is not their severity's: an entry check is settled at the desk, not by a scan
+_CLOSING_OF_RULE = {"data.implausible": " Check this entry against its report, then verify or amend it."}
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ class RuleContext:
         return Flag(
             rule_id=rule.id, severity=rule.severity, patient=self.history.patient.label,
             date=max(d for _, d in evidence),
-            message=f"{text}{_CLOSING[rule.severity]} Source: {short_source(source)}.",
+            message=f"{text}{_CLOSING_OF_RULE.get(rule.id, _CLOSING[rule.severity])} Source: {short_source(source)}.",
             evidence=refs, threshold=threshold, source=source,
             rule_version=f"{rule.version}/{self.protocol.id}@{self.protocol.version}",
         )

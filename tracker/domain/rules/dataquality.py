@@ -1,4 +1,5 @@
-"""Data-quality flags (info): what the reader must know before trusting a number.
+"""Data-quality flags (info): what the reader must know before trusting a number;
+`data.implausible` is watch ("check this entry"), and never brings imaging forward.
 
 - `data.modality_change`: a lesion's latest size is compared (with its previous size or nadir)
   across CT, MRI and EUS.
@@ -130,5 +131,5 @@ RULES = (
     Rule("data.confounder", Severity.INFO, VERSION, data_confounder),
     Rule("data.insufficient", Severity.INFO, VERSION, _insufficient),
     Rule("data.within_noise", Severity.INFO, VERSION, _within_noise),
-    Rule("data.implausible", Severity.INFO, VERSION, data_implausible),
+    Rule("data.implausible", Severity.WATCH, "2.0", data_implausible),  # rules.md §5: watch, never escalates
 )

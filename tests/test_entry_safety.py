@@ -1,0 +1,251 @@
+"""Entry safety (rules.md §5 "Entry errors"): what a patient or nurse types is never stored as
+something they did not mean.
+
+Each test is one point of the rule book; prompts are answered through typer's prompt input with
+the terminal check switched on (`terminal` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EXAMPLES, Cli
+from tests.test_cli_records import AS_OF, dump, export, refused
+from tracker.domain.units import parse_decimal, parse_size_mm
+from tracker.errors import ValidationError
+
+P1 = ("patient", "add", "P-1", "--birth-year", "1960", "--sex", "female", "--diagnosis-date", "2024-12-01",
+      "--setting", "small_nf", "--start", "2025-01-10", "--as-of", AS_OF)
+
+
+@pytest.fixture
+def enrolled(sqlite_url: str) -> Cli:
+    """P-1 on the small protocol from 2025-01-10, on one SQLite file."""
+    cli = Cli(sqlite_url)
+    assert cli(*P1).exit_code == 0
+    return cli
+
+
+# ----------------------------------------------------------------------------- numbers read two ways
+
+
+@pytest.mark.parametrize(("text", "both"), [("1,400", "write 1400 or 1.4"), ("70,5 kg", "write 705 kg or 70.5 kg"),
+                                            ("1,4 cm", "write 14 cm or 1.4 cm")])
+def test_a_number_with_a_comma_is_refused_showing_both_readings(text: str, both: str) -> None:
+    """"1,400" is 1400 to some readers and 1.4 to others: refused, never guessed."""
+    parse = parse_size_mm if "cm" in text else parse_decimal
+    with pytest.raises(ValidationError, match=both):
+        parse(text, "the value")
+
+
+def test_a_point_is_the_decimal_separator() -> None:
+    assert parse_decimal("1.4", "v") == parse_decimal(" 1.4 ", "v") and parse_size_mm("1.4 cm", "s") == 14
+
+
+@pytest.mark.parametrize("args", [
+    ("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "1,400", "--unit", "ng/mL"),
+    ("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
+     "--uln", "1,02"),
+    ("log", "visit", "P-1", "--date", "2025-03-01", "--weight", "70,5"),
+    ("log", "scan", "P-1", "--date", "2025-03-01", "--modality", "MRI", "--lesion", "P1:pancreas:1,4cm"),
+    ("log", "scan", "P-1", "--date", "2025-03-01", "--modality", "MRI", "--lesion", "P1:pancreas:14mm",
+     "--mpd", "2,5mm"),
+    ("log", "pathology", "P-1", "--date", "2025-03-01", "--ki67", "2,5"),
+])
+def test_a_comma_in_an_option_is_refused(enrolled: Cli, args: tuple[str, ...]) -> None:
+    refused(enrolled, *args, "--as-of", AS_OF, field="", words="can be read two ways")
+
+
+def test_a_comma_in_a_lab_csv_cell_is_refused(enrolled: Cli, tmp_path: Path) -> None:
+    f = tmp_path / "labs.csv"
+    f.write_text('patient,date,analyte,value,unit\nP-1,2025-03-01,CgA,"1,400",ng/mL\n')
+    refused(enrolled, "import", str(f), "--as-of", AS_OF, field="row 2", words="write 1400 or 1.4")
+
+
+def test_a_comma_in_a_json_string_is_refused(enrolled: Cli, tmp_path: Path) -> None:
+    doc = json.loads((EXAMPLES / "syn-growing.json").read_text(encoding="utf-8"))
+    doc["labs"][0]["value"] = "1,400"
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(doc))
+    refused(enrolled, "import", str(f), "--as-of", AS_OF, field="labs[0].value", words="write 1400 or 1.4")
+
+
+def test_a_comma_in_an_amendment_is_refused(enrolled: Cli) -> None:
+    enrolled("log", "lab", "P-1", "--date", "2025-03-01", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
+             "--as-of", AS_OF)
+    refused(enrolled, "amend", "P-1", "lab", "1", "--set", "value=1,400", "--reason", "typo", "--yes",
+            "--as-of", AS_OF, field="value", words="write 1400 or 1.4")
+
+
+# ----------------------------------------------------------------------------- corrections name the patient
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands believe they run in a terminal (their prompts read CliRunner's input)."""
+    from tracker.cli import common, records
+
+    monkeypatch.setattr(common, "interactive", lambda: True)
+    monkeypatch.setattr(records, "interactive", lambda: True)
+
+
+@pytest.fixture
+def two(enrolled: Cli) -> Cli:
+    """P-1 with lab 1 and scan 1, P-2 with lab 2."""
+    enrolled("patient", "add", "P-2", *P1[3:])
+    for who, value in (("P-1", "80"), ("P-2", "90")):
+        r = enrolled("log", "lab", who, "--date", "2025-03-01", "--analyte", "CgA", "--value", value, "--unit",
+                     "ng/mL", "--as-of", AS_OF)
+        assert r.exit_code == 0, r.output
+        if who == "P-1":
+            enrolled("log", "scan", "P-1", "--date", "2025-03-01", "--modality", "MRI", "--lesion",
+                     "P1:pancreas:12mm", "--as-of", AS_OF)
+    return enrolled
+
+
+@pytest.mark.parametrize("args", [
+    ("amend", "P-1", "lab", "2", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF),
+    ("void", "P-1", "lab", "2", "--reason", "wrong patient"),
+    ("verify", "P-1", "lab", "2"),
+])
+def test_a_correction_of_another_patient_s_record_is_refused(two: Cli, args: tuple[str, ...]) -> None:
+    """Record ids are global: naming the patient keeps a correction from reaching someone else's."""
+    refused(two, *args, field="lab 2 is not P-1's", words="tracker history P-1")
+
+
+def test_verify_marks_the_record_verified_and_audits_it_as_an_amendment(two: Cli) -> None:
+    r = two("verify", "P-1", "scan", "1", "--reason", "radiology report")
+    assert r.exit_code == 0, r.output
+    assert export(two)["scans"][0]["verified"] is True
+    audit = json.loads(two("audit", "P-1", "--format", "json").stdout)
+    assert (audit[-1]["action"], audit[-1]["reason"], audit[-1]["changes"]) == ("amend", "radiology report",
+                                                                                 "verified: false -> true")
+    refused(two, "verify", "P-1", "scan", "1", field="", words="already verified")
+
+
+def test_in_a_terminal_a_correction_shows_the_record_and_asks_first(two: Cli, terminal: None) -> None:
+    before = dump(two)
+    r = two("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF, input="n\n")
+    assert r.exit_code == 1 and "Nothing was written" in r.stderr
+    assert "lab #1 of P-1, 2025-03-01: chromogranin A 80 ng/mL" in r.stderr and "value: 80 -> 85" in r.stderr
+    assert dump(two) == before
+    r = two("void", "P-1", "lab", "1", "--reason", "wrong patient", input="\n")  # the default is no
+    assert r.exit_code == 1 and dump(two) == before
+    r = two("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF, input="y\n")
+    assert r.exit_code == 0, r.output
+    assert export(two)["labs"][0]["value"] == 85
+
+
+def test_yes_skips_the_question_for_scripts(two: Cli, terminal: None) -> None:
+    r = two("void", "P-1", "lab", "1", "--reason", "wrong patient", "--yes")
+    assert r.exit_code == 0 and "Void it?" not in r.output
+
+
+# ----------------------------------------------------------------------------- synthetic only when it is
+
+
+def test_synthetic_is_stored_from_the_document_and_said_only_then(enrolled: Cli, tmp_path: Path) -> None:
+    """A patient added by hand is real: their report never says "synthetic"; an example file
+    (`"synthetic": true`) is, and its export says so again."""
+    assert enrolled("import", str(EXAMPLES / "syn-growing.json"), "--as-of", AS_OF).exit_code == 0
+    assert export(enrolled, "SYN-GROWING")["synthetic"] is True and "synthetic" not in export(enrolled)
+    for label, said in (("P-1", False), ("SYN-GROWING", True)):
+        out = tmp_path / f"{label}.html"
+        assert enrolled("report", label, "--out", str(out), "--as-of", AS_OF).exit_code == 0
+        assert ("synthetic" in out.read_text(encoding="utf-8")) is said
+
+
+def test_tracker_synth_writes_documents_that_import_as_synthetic(enrolled: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "cohort.json"
+    assert enrolled("synth", "--patients", "2", "--out", str(out)).exit_code == 0
+    assert enrolled("import", str(out), "--as-of", AS_OF).exit_code == 0
+    labels = [p["label"] for p in json.loads(enrolled("patient", "list", "--format", "json").stdout)]
+    synthetic = [export(enrolled, x).get("synthetic", False) for x in labels]
+    assert synthetic == [x != "P-1" for x in labels]
+
+
+# ----------------------------------------------------------------------------- implausible entries
+
+
+def test_a_size_ten_times_smaller_than_the_last_is_refused_unless_confirmed(enrolled: Cli) -> None:
+    """rules.md §5: a size ≤ 1/5 of the lesion's previous one is asked; --confirm stores it verified."""
+    enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "MRI", "--lesion", "P1:pancreas:12mm",
+             "--as-of", AS_OF)
+    args = ("log", "scan", "P-1", "--date", "2025-09-10", "--modality", "MRI", "--lesion", "P1:pancreas:1.4",
+            "--as-of", AS_OF)
+    refused(enrolled, *args, field="about nine times smaller than at the last scan (12 mm, 2025-03-10)",
+            words="Was it 14 mm? Nothing was written; if the entry is right, give it again with --confirm")
+    r = enrolled(*args, "--confirm")
+    assert r.exit_code == 0, r.output
+    assert export(enrolled)["scans"][1]["verified"] is True
+
+
+@pytest.mark.parametrize(("before", "after", "asked"), [("12", "60", True), ("12", "59", False),
+                                                         ("12", "2.4", True), ("12", "2.5", False)])
+def test_the_size_question_starts_at_five_times_either_way(enrolled: Cli, before: str, after: str,
+                                                            asked: bool) -> None:
+    enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "CT", "--lesion",
+             f"P1:pancreas:{before}mm", "--as-of", AS_OF)
+    r = enrolled("log", "scan", "P-1", "--date", "2025-09-10", "--modality", "MRI", "--lesion",
+                 "L1:liver:9mm", "--lesion", f"P1:pancreas:{after}mm", "--as-of", AS_OF)
+    assert (r.exit_code == 1 and "--confirm" in r.stderr) is asked, r.output
+
+
+def test_a_lab_value_outside_the_plausible_range_is_refused_unless_confirmed(enrolled: Cli) -> None:
+    """5,000,000 ng/mL chromogranin A is a slip of the unit or extra zeros: asked, not stored."""
+    args = ("log", "lab", "P-1", "--date", "2025-03-10", "--analyte", "CgA", "--value", "5000000", "--unit",
+            "ng/mL", "--as-of", AS_OF)
+    refused(enrolled, *args, field="chromogranin A 5000000 ng/mL is far outside", words="--confirm")
+    ok = enrolled("log", "lab", "P-1", "--date", "2025-03-10", "--analyte", "CgA", "--value", "200000", "--unit",
+                  "ng/mL", "--as-of", AS_OF)
+    assert ok.exit_code == 0, ok.output
+
+
+def test_in_a_terminal_the_implausible_entry_is_asked(enrolled: Cli, terminal: None) -> None:
+    enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "MRI", "--lesion", "P1:pancreas:12mm",
+             "--as-of", AS_OF)
+    args = ("log", "scan", "P-1", "--date", "2025-09-10", "--modality", "MRI", "--lesion", "P1:pancreas:1.4mm",
+            "--as-of", AS_OF)
+    before = dump(enrolled)
+    r = enrolled(*args, input="n\n")
+    assert r.exit_code == 1 and "Was it 14 mm? [y/N]" in r.output and dump(enrolled) == before
+    r = enrolled(*args, input="y\n")
+    assert r.exit_code == 0, r.output
+    assert export(enrolled)["scans"][1]["verified"] is True
+
+
+def test_an_amendment_is_asked_too_and_verify_confirms(enrolled: Cli) -> None:
+    enrolled("log", "lab", "P-1", "--date", "2025-03-10", "--analyte", "CgA", "--value", "80", "--unit", "ng/mL",
+             "--as-of", AS_OF)
+    refused(enrolled, "amend", "P-1", "lab", "1", "--set", "value=8000000", "--reason", "typo", "--yes",
+            "--as-of", AS_OF, field="is far outside", words="--confirm")
+    r = enrolled("amend", "P-1", "lab", "1", "--set", "value=8000000", "--reason", "typo", "--yes", "--confirm",
+                 "--as-of", AS_OF)
+    assert r.exit_code == 0 and export(enrolled)["labs"][0]["verified"] is True
+
+
+def test_an_imported_implausible_value_is_flagged_until_verified(enrolled: Cli, tmp_path: Path) -> None:
+    """Files are not asked (rules.md §5): the value is stored as given, `data.implausible` (watch)
+    names it, flags that rest on it list it in `unconfirmed`; `tracker verify` clears both."""
+    from tracker import jsonio
+
+    f = tmp_path / "labs.csv"
+    f.write_text("patient,date,analyte,value,unit\nP-1,2025-03-01,CgA,80,ng/mL\nP-1,2025-09-01,CgA,8000000,ng/mL\n")
+    assert enrolled("import", str(f), "--as-of", AS_OF).exit_code == 0
+
+    def flags() -> list[dict[str, Any]]:
+        r = enrolled("flags", "P-1", "--format", "json", "--as-of", AS_OF)
+        assert r.exit_code == 0, r.output
+        got: list[dict[str, Any]] = json.loads(r.stdout)
+        assert jsonio.schema_problems(got, "flag.schema.json") == []
+        return got
+
+    (check,) = [x for x in flags() if x["rule_id"] == "data.implausible"]
+    assert check["severity"] == "watch" and check["unconfirmed"] == ["lab:2"]
+    assert any(x["rule_id"] == "marker.rise" and x["unconfirmed"] == ["lab:2"] for x in flags())
+    assert enrolled("verify", "P-1", "lab", "2", "--reason", "lab print-out").exit_code == 0
+    assert all(x["rule_id"] != "data.implausible" and x["unconfirmed"] == [] for x in flags())
