@@ -30,10 +30,12 @@ def _sql(url: str, *statements: str) -> None:
         con.close()
         return
     engine = db.make_engine(url)
-    with engine.begin() as conn:
-        for s in statements:
-            conn.execute(text(s))
-    engine.dispose()
+    try:
+        with engine.begin() as conn:
+            for s in statements:
+                conn.execute(text(s))
+    finally:
+        engine.dispose()
 
 
 def _dump(path: Path) -> list[str]:

@@ -89,6 +89,12 @@ def to_url(db: str) -> str:
 
 
 def resolve(db: str | None = None, user: str | None = None) -> Settings:
-    """Settings from the CLI options and the environment."""
-    db = db or os.environ.get("TRACKER_DB") or str(home_dir() / "tracker.db")
+    """Settings from the CLI options and the environment. An empty `--db` or `TRACKER_DB` is
+    refused: it would silently open the default database instead of the one meant."""
+    if db is None:
+        db = os.environ.get("TRACKER_DB")
+    if db is not None and not db.strip():
+        raise ConfigError("--db or TRACKER_DB is empty; give a database file path or URL, or unset TRACKER_DB "
+                          "to use the default database")
+    db = db or str(home_dir() / "tracker.db")
     return Settings(db_url=to_url(db), user=current_user(user))

@@ -5,7 +5,8 @@ comes back digit for digit on SQLite and PostgreSQL alike. Enumerations are stor
 string values. Dates are DATE; audit timestamps are UTC.
 
 Records are never deleted: a voided record keeps its row with `voided_reason` set. The audit
-table is append-only (database triggers refuse UPDATE and DELETE, see the migrations).
+table and the flag reviews are append-only (database triggers refuse UPDATE, DELETE, a replacing
+INSERT and, on PostgreSQL, TRUNCATE) and hash-chained (`tracker.chain`), see the migrations.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class AuditEvent(SQLModel, table=True):
     reason: str = ""
     before: str | None = None
     after: str | None = None
+    chain_hash: str | None = None  # SHA-256 chained to the previous event (tracker.chain, migration 0006)
 
 
 class FlagLog(SQLModel, table=True):
@@ -159,3 +161,4 @@ class FlagReview(SQLModel, table=True):
     reason: str
     user: str
     at: datetime
+    chain_hash: str | None = None  # SHA-256 chained to the previous review (tracker.chain, migration 0006)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
-from tracker import jsonio
+from tracker import chain, jsonio
 from tracker import models as m
 from tracker.domain import model as dm
 from tracker.domain.model import Record, kind_of, natural_key
@@ -446,15 +446,14 @@ class Store:
     # ------------------------------------------------------------- audit
     def audit(self, *, user: str, action: str, entity: str, entity_id: int | None, patient_id: int | None,
               reason: str = "", before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-        self.s.add(m.AuditEvent(
-            at=now_utc(), user=user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
-            reason=reason, before=_json(before), after=_json(after),
-        ))
+        """An audit event, appended to the hash chain when the transaction commits (`tracker.chain`)."""
+        self.audit_many([{"user": user, "action": action, "entity": entity, "entity_id": entity_id,
+                          "patient_id": patient_id, "reason": reason, "before": before, "after": after}])
 
     def audit_many(self, events: Sequence[dict[str, Any]]) -> None:
         """Many audit events at once (an import): the keyword arguments of `audit`, one dict each."""
         at = now_utc()
-        _insert_many(self.s.connection(), m.AuditEvent, [
+        chain.queue(self.s, "audit_event", [
             {"at": at, "user": e["user"], "action": e["action"], "entity": e["entity"], "entity_id": e["entity_id"],
              "patient_id": e["patient_id"], "reason": e.get("reason", ""), "before": _json(e.get("before")),
              "after": _json(e.get("after"))} for e in events])
@@ -533,8 +532,8 @@ class Store:
         return list(self.s.exec(q))
 
     def add_review(self, row: m.FlagReview) -> None:
-        self.s.add(row)
-        self.s.flush()
+        """A flag review, appended to its hash chain when the transaction commits (`tracker.chain`)."""
+        chain.queue(self.s, "flag_review", [row.model_dump(include=set(chain.FIELDS["flag_review"]))])
 
 
 def _next_id(conn: Any, table: Any) -> int:

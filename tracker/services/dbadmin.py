@@ -23,7 +23,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from tracker import db
+from tracker import chain, db
 from tracker.config import Settings
 from tracker.errors import ConfigError, DatabaseError, NotFoundError
 
@@ -39,8 +39,36 @@ LINKS = (
     ("audit_event", "patient_id", "patient"),  # no foreign key: the trail outlives nothing, but must point somewhere
 )
 TABLES = ("patient", "visit", "lab_result", "imaging_study", "lesion_measurement", "pathology", "audit_event",
-          "flag_log", "flag_review", "alembic_version")
-GUARDS = ("audit_event_no_update", "audit_event_no_delete", "flag_review_no_update", "flag_review_no_delete")
+          "flag_log", "flag_review", "patient_state", "alembic_version")
+#: the tables whose writes empty a patient's cached state (migration 0003)
+STATE_TABLES = ("visit", "lab_result", "imaging_study", "pathology", "flag_review", "lesion_measurement", "patient")
+
+
+def guards(dialect: str, revision: str) -> tuple[list[str], list[str]]:
+    """The trigger names a database at `revision` must have, enabled: (append-only guards of the
+    audit trail and flag reviews, state-cache triggers)."""
+    since = _ancestry(revision)
+    append_only, state = [], []
+    for t in chain.FIELDS:
+        if "0002" in since:
+            append_only += [f"{t}_no_update", f"{t}_no_delete"]
+        if "0006" in since:
+            append_only.append(f"{t}_no_truncate" if dialect == "postgresql" else f"{t}_no_replace")
+    if "0003" in since:
+        state = [f"{t}_state_stale" for t in STATE_TABLES] if dialect == "postgresql" else [
+            f"{t}_state_stale_{e}" for t in STATE_TABLES for e in ("insert", "update", "delete")]
+    return append_only, state
+
+
+def _ancestry(revision: str) -> set[str]:
+    """`revision` and every revision it follows."""
+    revisions, seen, todo = db._revisions(), set(), [revision]
+    while todo:
+        r = todo.pop()
+        if r not in seen:
+            seen.add(r)
+            todo += revisions.get(r, ())
+    return seen
 
 
 @dataclass
@@ -120,16 +148,23 @@ def _check(conn: Connection, head: str) -> CheckReport:
                 report.problems.append(f"SQLite integrity: {line}")
         for table, rowid, parent, _ in conn.execute(text("PRAGMA foreign_key_check")):
             report.problems.append(f"foreign key: {table} row #{rowid} points to a missing {parent} row")
-        triggers = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))}
-    elif dialect == "postgresql":
-        triggers = {r[0] for r in conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))}
+        triggers = {r[0]: True for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))}
+    elif dialect == "postgresql":  # a trigger fires in normal operation when it is 'O'rigin or 'A'lways enabled
+        triggers = {r[0]: r[1] in ("O", "A") for r in conn.execute(text(
+            "SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal"))}
     else:
-        triggers = set(GUARDS)
-    if revision != "0001":
-        absent = [g for g in GUARDS if g not in triggers]
-        if absent:
-            report.problems.append("append-only guard(s) missing, the audit trail could be altered: "
-                                   + ", ".join(absent))
+        triggers = None
+    if triggers is not None:
+        append_only, state = guards(dialect, revision)
+        for names, what in ((append_only, "append-only guard(s) {}, the audit trail could be altered: "),
+                            (state, "state-cache trigger(s) {}, a stale surveillance state could be shown: ")):
+            absent = [g for g in names if g not in triggers]
+            disabled = [g for g in names if triggers.get(g) is False]
+            for found, how in ((absent, "missing"), (disabled, "disabled")):
+                if found:
+                    report.problems.append(what.format(how) + ", ".join(found))
+    if "0006" in _ancestry(revision):
+        report.problems += _chain_problems(conn)
     for table, column, parent in LINKS:
         if table not in tables or parent not in tables:
             continue
@@ -144,6 +179,32 @@ def _check(conn: Connection, head: str) -> CheckReport:
         if table in tables:
             report.rows[table] = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() or 0)
     return report
+
+
+def _chain_problems(conn: Connection) -> list[str]:
+    """Where the hash chains break, and what the audit trail should hold but does not."""
+    out = []
+    for table in chain.FIELDS:
+        broken = chain.first_break(conn, table)
+        if broken is not None:
+            out.append(f"{table} #{broken} does not match the hash chain: it, or the row before it, was changed, "
+                       "replaced or removed outside tracker; compare with a backup")
+    unrecorded = conn.execute(text(
+        "SELECT p.id FROM patient p WHERE NOT EXISTS (SELECT 1 FROM audit_event a WHERE a.entity = 'patient' "
+        "AND a.entity_id = p.id AND a.action IN ('create', 'import')) ORDER BY p.id")).scalars().all()
+    if unrecorded:
+        more = f" and {len(unrecorded) - 1} more" if len(unrecorded) > 1 else ""
+        out.append(f"the audit trail does not record the creation of patient #{unrecorded[0]}{more}: audit events "
+                   "were removed outside tracker; compare with a backup")
+    unmatched = conn.execute(text(
+        "SELECT r.patient_id FROM (SELECT patient_id, count(*) AS n FROM flag_review GROUP BY patient_id) r "
+        "FULL OUTER JOIN (SELECT patient_id, count(*) AS n FROM audit_event WHERE entity = 'flag' "
+        "AND action IN ('acknowledge', 'snooze') GROUP BY patient_id) a ON a.patient_id = r.patient_id "
+        "WHERE r.n IS NULL OR a.n IS NULL OR r.n <> a.n")).scalars().all()
+    if unmatched:
+        out.append(f"the flag reviews of {len(unmatched)} patient(s) do not match their audit events: reviews "
+                   "were removed or added outside tracker; compare with a backup")
+    return out
 
 
 # ------------------------------------------------------------------ backup
