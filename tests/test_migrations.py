@@ -111,21 +111,22 @@ def test_the_next_migration_alembic_writes_is_read_too(tmp_path: Path) -> None:
     shutil.copytree(db._MIGRATIONS, tmp_path / "migrations")
     cfg = db._alembic_config(None)
     cfg.set_main_option("script_location", str(tmp_path / "migrations"))
-    script = command.revision(cfg, message="next one", rev_id="0005")
+    head = db.head_revision()
+    script = command.revision(cfg, message="next one", rev_id="0005x")
     assert script is not None
     text = Path(script.path).read_text(encoding="utf-8")
-    assert "revision = '0005'" in text  # the template's repr()
-    assert db.parse_revision(text) == ("0005", "0004")
+    assert "revision = '0005x'" in text  # the template's repr()
+    assert db.parse_revision(text) == ("0005x", head)
     assert db.parse_revision('revision: str = "0006"\ndown_revision: str | None = "0005"\n') == ("0006", "0005")
     assert db.parse_revision("revision = '0001'\ndown_revision = None\n") == ("0001", None)
     assert db.parse_revision("revision = '0007'\ndown_revision = ('0005', '0006')\n") is None
     # two branches from 0005 and their merge: the merge file goes to Alembic, which finds one head
-    command.revision(cfg, message="branch", rev_id="0006a", head="0005")
-    command.revision(cfg, message="branch", rev_id="0006b", head="0005", splice=True)
-    command.merge(cfg, ["0006a", "0006b"], message="merge", rev_id="0007")
+    command.revision(cfg, message="branch", rev_id="0006a", head="0005x")
+    command.revision(cfg, message="branch", rev_id="0006b", head="0005x", splice=True)
+    command.merge(cfg, ["0006a", "0006b"], message="merge", rev_id="0007x")
     folder = tmp_path / "migrations"
-    assert db.head_revision(folder) == "0007"
-    assert db._revisions(folder)["0007"] == ("0006a", "0006b")
+    assert db.head_revision(folder) == "0007x"
+    assert db._revisions(folder)["0007x"] == ("0006a", "0006b")
 
 
 def test_a_read_only_command_does_not_wait_for_a_writer(tmp_path: Path) -> None:

@@ -48,13 +48,15 @@ def measure_rows(settings: Settings, ref: str, *, as_of: date) -> list[dict[str,
                 "doubling_months": None, "response": rp.response,
                 "notes": ("new: " + ", ".join(rp.new_lesions)) if rp.new_lesions else "",
             })
+    signs = {r.ref: f"{r.comparator} " for r in history.labs if r.comparator}  # "< 5 pmol/L"
     for mm in marker_measures(history):
         last = mm.points[-1] if mm.points else None
         prev = mm.points[-2] if len(mm.points) > 1 else None
         rows.append({
             "patient": p.label, "what": mm.analyte, "series": f"{mm.unit} {mm.assay} {mm.lab} {mm.specimen}".strip(),
-            "latest": None if last is None else f"{fmt(last[1])} {mm.unit} ({last[0]})",
-            "previous": None if prev is None else f"{fmt(prev[1])} {mm.unit} ({prev[0]})", "nadir": None,
+            "latest": None if last is None else f"{signs.get(last[2], '')}{fmt(last[1])} {mm.unit} ({last[0]})",
+            "previous": None if prev is None else f"{signs.get(prev[2], '')}{fmt(prev[1])} {mm.unit} ({prev[0]})",
+            "nadir": None,
             "change_prev": None if mm.change_pct is None else _pct(mm.change_pct), "change_nadir": None,
             "rate": None, "tgr_pct_per_month": None,
             "doubling_months": None if mm.doubling_months is None else round(mm.doubling_months, 1),

@@ -5,6 +5,11 @@ in unit, assay, lab or specimen no rise is computed (`data.assay_change` says so
 `> rel_rise_pct` % AND a latest value `> abs_floor_ng_ml` in ng/mL or µg/L; in other units the
 floor is the latest result's own upper reference limit, and without one only the relative part
 is judged (the message says so). Both comparisons are strict and exact.
+
+A result with a comparator (rules.md section 5) is below or above its number: a `< x` result
+can end a rise (as the latest result it is no rise) and never starts one (as the earlier result
+the size of the rise is unknown), and neither can a `> x` earlier result; a `> x` latest result
+rises at least as much as x does, so it is judged at x.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ def _floor(ctx: RuleContext, r: LabResult) -> Decimal | None:
 
 def _rise(ctx: RuleContext, prev: LabResult, cur: LabResult) -> Flag | None:
     pct, floor = ctx.dec("rel_rise_pct"), _floor(ctx, cur)
+    if prev.comparator or cur.below:
+        return None
     if prev.series_key != cur.series_key or prev.value <= 0 or 100 * (cur.value - prev.value) <= pct * prev.value:
         return None
     if floor is not None and cur.value <= floor:
@@ -40,7 +47,7 @@ def _rise(ctx: RuleContext, prev: LabResult, cur: LabResult) -> Flag | None:
              else " (no upper limit recorded: relative rise only)")
     name = analyte_name(cur.analyte, cur.analyte_other)
     return ctx.flag(
-        f"{name} rose from {fmt(prev.value)} to {fmt(cur.value)} {cur.unit} ({prev.date.isoformat()} to "
+        f"{name} rose from {fmt(prev.value)} to {cur.value_text} {cur.unit} ({prev.date.isoformat()} to "
         f"{cur.date.isoformat()}, same assay): +{fmt(rise)} %; threshold > {fmt(pct)} %{above}. Check "
         "confounders and repeat.", [(prev.ref, prev.date), (cur.ref, cur.date)], f"> {fmt(pct)} %")
 
@@ -70,11 +77,12 @@ def _marker_doubling(ctx: RuleContext) -> list[Flag]:
     out = []
     for m in current_markers(ctx):
         if m.doubling_months is not None and m.doubling_months < float(limit):
-            first, last = m.points[0], m.points[-1]
+            points = [p for p in m.points if p[2] in m.fitted]
+            first, last = points[0], points[-1]
             out.append(ctx.flag(
                 f"{m.analyte.replace('_', ' ')} doubles every {m.doubling_months:.1f} months (log-linear fit of "
-                f"{len(m.points)} results, {first[0].isoformat()} to {last[0].isoformat()}, {m.unit}); threshold "
-                f"< {fmt(limit)} months.", [(ref, d) for d, _, ref in m.points], f"< {fmt(limit)} months"))
+                f"{len(points)} results, {first[0].isoformat()} to {last[0].isoformat()}, {m.unit}); threshold "
+                f"< {fmt(limit)} months.", [(ref, d) for d, _, ref in points], f"< {fmt(limit)} months"))
     return out
 
 
