@@ -82,3 +82,21 @@ def test_a_comparator_without_a_number_is_one_sentence(cli: Cli) -> None:
                  "--unit", "pmol/L", *AS_OF)
     assert result.exit_code == 1 and "--value" in result.stderr and "Traceback" not in result.stderr
     assert _labs(cli.url, "CMP-1") == []
+
+
+def test_a_result_below_or_above_a_number_is_drawn_as_such() -> None:
+    """The marker plot draws '< 50' and '> 300' as open triangles at 50 and 300, with a legend
+    saying what they mean (never as plain points a reader takes for the value)."""
+    from datetime import date
+
+    from tests.factories import history, lab
+    from tracker.plots.markers import markers_figure
+
+    h = history(None, lab("2025-03-10", 64), lab("2025-10-01", 50, comparator="<"),
+                lab("2025-12-01", 300, comparator=">"))
+    fig = markers_figure(h, as_of=date(2026, 1, 1))
+    (ax,) = [a for a in fig.axes if a.get_title().startswith("chromogranin A")]
+    triangles = [c for c in ax.collections if c.get_label() == "_bound"]
+    assert [tuple(c.get_offsets()[0])[1] for c in triangles] == [50.0, 300.0]
+    labels = [t.get_text() for leg in [*fig.legends, ax.get_legend()] if leg for t in leg.get_texts()]
+    assert any("reported as < x" in t for t in labels) and any("reported as > x" in t for t in labels)

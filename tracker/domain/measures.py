@@ -325,6 +325,8 @@ def _marker(rs: Sequence[LabResult], min_values: int, min_spacing: int) -> Marke
         dt, notes = None, (f"doubling time not evaluable: the latest result is {last.value_text} {last.unit}",)
     else:
         dt, notes = _marker_doubling(exact, min_values, min_spacing)
+        if notes and len(exact) < len(rs) and notes[0].startswith("doubling time not evaluable"):
+            notes = (f"{notes[0]} (results given as < or > a number are left out)", *notes[1:])
     return MarkerMeasures(
         analyte=first.series_key[0], unit=first.unit, assay=first.assay, lab=first.lab,
         specimen=first.specimen.value, points=tuple((r.date, r.value, r.ref) for r in rs),
