@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from tests.conftest import EXAMPLES, REPO, Cli
 from tracker.config import Settings
 from tracker.db import session_scope
+from tracker.domain.model import Modality
 from tracker.store import Store
 
 DATA = REPO / "tests" / "data" / "fhir"
@@ -310,3 +312,28 @@ def test_only_the_fhir_code_path_loads_the_fhir_library() -> None:
     loaded = _modules_after("from tracker.cli import app\nimport tracker.services.files, tracker.services.fhir, "
                             "tracker.services.surveillance, tracker.fhir.reader, tracker.fhir.writer")
     assert not any(m.split(".")[0] == "fhirclient" for m in loaded)
+
+
+@pytest.mark.parametrize("kind", ["collection", "transaction", "document", "batch"])
+def test_a_bundle_of_any_type_is_read(kind: str) -> None:
+    from tracker.fhir import reader
+
+    doc = json.loads(PORTAL.read_text(encoding="utf-8"))
+    doc["type"] = kind
+    content = reader.read(reader.resources(json.dumps(doc), "x") or [])
+    assert not content.problems and len(content.labs) == 5 and content.skipped == 3
+
+
+def test_an_imaging_document_reference_is_a_report_to_read_and_a_letter_is_skipped() -> None:
+    from tracker.fhir import reader
+
+    def doc_ref(title: str) -> dict:
+        return {"resourceType": "DocumentReference", "id": title[:5], "status": "current",
+                "type": {"text": title}, "date": "2025-09-10T11:00:00Z", "subject": {"reference": "Patient/x"},
+                "content": [{"attachment": {"contentType": "text/plain", "title": title}}]}
+
+    lines = "\n".join(json.dumps(doc_ref(t)) for t in ("CT chest abdomen pelvis", "Discharge letter"))
+    content = reader.read(reader.resources(lines, "x.ndjson") or [])
+    assert not content.problems and content.skipped == 1
+    (report,) = content.reports
+    assert (report.where, report.date, report.modality) == ("line 1", date(2025, 9, 10), Modality.CT)
