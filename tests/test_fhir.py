@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import EXAMPLES, REPO, Cli
 from tracker.config import Settings
@@ -337,3 +339,74 @@ def test_an_imaging_document_reference_is_a_report_to_read_and_a_letter_is_skipp
     assert not content.problems and content.skipped == 1
     (report,) = content.reports
     assert (report.where, report.date, report.modality) == ("line 1", date(2025, 9, 10), Modality.CT)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=12)
+                     | st.floats(allow_nan=False, allow_infinity=False),
+                     lambda inner: (st.lists(inner, max_size=3)
+                                    | st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                     max_leaves=8)
+_PORTAL_DOC = json.loads(PORTAL.read_text(encoding="utf-8"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, len(_PORTAL_DOC["entry"]) - 1), st.sampled_from(
+    ["valueQuantity", "effectiveDateTime", "code", "referenceRange", "specimen", "performer", "focus", "category",
+     "identifier", "birthDate", "gender", "status", "type", "method", "component", "extension", "onsetDateTime"]),
+    _JSON)
+def test_no_element_value_makes_the_reader_fail_other_than_by_a_located_problem(entry: int, key: str,
+                                                                               value: object) -> None:
+    """Property: whatever value an element holds, reading the file either succeeds or raises
+    ValidationError with located problems; never another exception."""
+    from tracker.errors import ValidationError
+    from tracker.services.fhir import read_file
+
+    doc = copy.deepcopy(_PORTAL_DOC)
+    doc["entry"][entry]["resource"][key] = value
+    try:
+        read_file(json.dumps(doc), "x.json")
+    except ValidationError as exc:
+        assert exc.problems and all(where and message for where, message in exc.problems)
+
+
+def _exported_doc() -> dict:
+    from tests.factories import history, lab, lesion, pathology, scan
+    from tracker.fhir import writer
+
+    h = history(None, scan("2025-01-10", lesion("P1", 12), lesion("N1", site="regional_node", short_axis=11)),
+                scan("2025-07-10", lesion("P1", 14)), lab("2025-01-10", 64, comparator="<"),
+                pathology("2025-01-20", ki67=2))
+    return writer.bundle(h, [], today=date(2026, 1, 1))
+
+
+_EXPORTED_DOC = _exported_doc()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, len(_EXPORTED_DOC["entry"]) - 1), st.sampled_from(
+    ["valueQuantity", "effectiveDateTime", "code", "focus", "method", "component", "identifier", "location",
+     "extension", "onsetDateTime", "birthDate", "referenceRange", "performer"]), _JSON)
+def test_no_element_value_of_an_export_makes_the_reader_fail(entry: int, key: str, value: object) -> None:
+    """Property: the same for the resources of an export (Tumor, TumorSize, Ki-67, Condition)."""
+    from tracker.errors import ValidationError
+    from tracker.services.fhir import read_file
+
+    doc = copy.deepcopy(_EXPORTED_DOC)
+    doc["entry"][entry]["resource"][key] = value
+    try:
+        read_file(json.dumps(doc), "x.json")
+    except ValidationError as exc:
+        assert exc.problems and all(where and message for where, message in exc.problems)
+
+
+def test_the_export_of_a_history_reads_back_as_it() -> None:
+    """Without a database: writer then reader give the same labs, sizes and Ki-67."""
+    from tracker.services.fhir import read_file
+
+    content = read_file(json.dumps(_EXPORTED_DOC), "x.json")
+    assert [(r.date, r.comparator, r.value) for _, r in content.labs] == [(date(2025, 1, 10), "<", Decimal(64))]
+    sizes = [(s.date, [(x.lesion, x.site.value, x.longest_mm, x.short_axis_mm) for x in s.lesions])
+             for _, s in content.scans]
+    assert sizes == [(date(2025, 1, 10), [("N1", "regional_node", None, Decimal(11)), ("P1", "pancreas", 12, None)]),
+                     (date(2025, 7, 10), [("P1", "pancreas", 14, None)])]
+    assert [(p.date, p.ki67_pct) for _, p in content.pathology] == [(date(2025, 1, 20), 2)]

@@ -171,8 +171,8 @@ def model_problems(where: str, kind: str, plain: dict[str, Any]) -> Problems:
         FHIRElementFactory.instantiate(kind, data)
     except FHIRValidationError as exc:
         return [(f"{where}.{path}" if path else where, msg) for path, msg in _flatten(exc)]
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a primitive the models refuse
-        return [(where, _model_message(str(exc)))]
+    except Exception as exc:  # a primitive the models refuse raises what it likes
+        return [(where, _model_message(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))]
     return []
 
 
@@ -234,7 +234,10 @@ def read(items: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> FhirContent
             out.problems += model_problems(where, "Observation", plain)
             continue
         mine: Problems = []
-        reader(where, res, out, mine)
+        try:
+            reader(where, res, out, mine)
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError):  # an element of the wrong type:
+            mine = model_problems(where, str(kind), plain) or [(where, "cannot be read as FHIR R4")]  # say which
         out.problems += mine or model_problems(where, str(kind), plain)
     _scans(sizes, tumors, out)
     return out
@@ -405,7 +408,8 @@ def _performer(res: dict[str, Any]) -> str:
 
 
 def _specimen(res: dict[str, Any]) -> dm.Specimen:
-    text = str((res.get("specimen") or {}).get("display") or "").lower()
+    specimen = res.get("specimen")
+    text = str(specimen.get("display") or "").lower() if isinstance(specimen, dict) else ""
     if "plasma" in text:
         return dm.Specimen.PLASMA
     if "urine" in text:
@@ -514,25 +518,41 @@ def _scans(sizes: list[tuple[str, dict[str, Any]]], tumors: dict[str, dict[str, 
     first: dict[tuple[date, dm.Modality], str] = {}
     for where, res in sizes:
         problems: Problems = []
-        when = _effective(where, res, problems)
-        modality = _modality(res.get("method"))
-        if modality is None:
-            problems.append((f"{where}.method", "names no imaging modality the tracker knows (CT, MRI, EUS, US, "
-                                                "PET); a size from pathology is not a scan"))
-        tumor = tumors.get(str((res.get("focus") or [{}])[0].get("reference") if res.get("focus") else ""))
-        if tumor is None:
-            problems.append((f"{where}.focus", "refers to no Tumor (BodyStructure) in this file; the lesion "
-                                               "label and site come from it"))
-        lesion = _lesion(where, res, tumor, problems) if tumor is not None else None
+        try:
+            found = _tumor_size(where, res, tumors, problems)
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError):  # the models have said what is wrong
+            found = None
+            problems = problems if any(w == where or w.startswith(where + ".") for w, _ in out.problems) else [
+                (where, "cannot be read as an mCODE TumorSize")]
         out.problems += problems
-        if when is None or modality is None or lesion is None:
-            continue
-        by.setdefault((when, modality), []).append(lesion)
-        first.setdefault((when, modality), where)
+        if found is not None:
+            when, modality, lesion = found
+            by.setdefault((when, modality), []).append(lesion)
+            first.setdefault((when, modality), where)
     for (when, modality), lesions in by.items():
         out.scans.append((first[(when, modality)], dm.ImagingStudy(
             date=when, modality=modality, lesions=tuple(sorted(lesions, key=lambda x: x.lesion)),
             provenance=dm.Provenance(source=dm.Source.IMPORT))))
+
+
+def _tumor_size(where: str, res: dict[str, Any], tumors: dict[str, dict[str, Any]], problems: Problems
+                ) -> tuple[date, dm.Modality, dm.LesionMeasurement] | None:
+    """One TumorSize Observation: its date, modality and lesion (None after a problem)."""
+    when = _effective(where, res, problems)
+    modality = _modality(res.get("method"))
+    if modality is None:
+        problems.append((f"{where}.method", "names no imaging modality the tracker knows (CT, MRI, EUS, US, "
+                                            "PET); a size from pathology is not a scan"))
+    focus = res.get("focus")
+    first = focus[0] if isinstance(focus, list) and focus and isinstance(focus[0], dict) else {}
+    tumor = tumors.get(str(first.get("reference") or ""))
+    if tumor is None:
+        problems.append((f"{where}.focus", "refers to no Tumor (BodyStructure) in this file; the lesion "
+                                           "label and site come from it"))
+    lesion = _lesion(where, res, tumor, problems) if tumor is not None else None
+    if when is None or modality is None or lesion is None:
+        return None
+    return when, modality, lesion
 
 
 def _modality(method: Any) -> dm.Modality | None:

@@ -45,8 +45,9 @@ def read_file(text: str, name: str) -> reader.FhirContent:
     """The file's content; a file that is not FHIR, or any problem in it, raises ValidationError."""
     items = reader.resources(text, name)
     if items is None:
-        raise ValidationError(f"{name} is JSON but not FHIR (no resourceType); give a FHIR R4 Bundle, a "
-                              "resource or NDJSON, or import a tracker file without --patient", "FILE")
+        what = "is JSON but not FHIR (no resourceType)" if text.lstrip()[:1] in ("{", "[") else "is not FHIR JSON"
+        raise ValidationError(f"{name} {what}; give a FHIR R4 Bundle, a resource or NDJSON, or import a "
+                              "tracker file without --patient", "FILE")
     content = reader.read(items)
     if content.problems:
         raise ValidationError(content.problems)
