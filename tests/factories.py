@@ -88,9 +88,10 @@ def visit(when: str | date, *symptoms: Symptom | str, weight: Num | None = None,
 
 def lab(when: str | date, value: Num, *, analyte: Analyte | str = Analyte.CHROMOGRANIN_A,
         unit: str = "ng/mL", assay: str = "BRAHMS CgA II KRYPTOR", lab_name: str = "Synthetic Lab",
-        specimen: Specimen | str = Specimen.SERUM, uln: Num | None = 102) -> LabResult:
+        specimen: Specimen | str = Specimen.SERUM, uln: Num | None = 102, comparator: str = "") -> LabResult:
     return LabResult(date=d(when), analyte=Analyte(analyte), value=Decimal(str(value)), unit=unit,
-                     assay=assay, lab=lab_name, specimen=Specimen(specimen), upper_limit=dec(uln))
+                     assay=assay, lab=lab_name, specimen=Specimen(specimen), upper_limit=dec(uln),
+                     comparator=comparator)
 
 
 def pathology(when: str | date, ki67: Num | None = None, mitoses: Num | None = None) -> Pathology:

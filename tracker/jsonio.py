@@ -25,7 +25,14 @@ from tracker.domain import model as dm
 from tracker.domain.checks import Problems, check_patient, check_record
 from tracker.domain.dates import parse_iso_date
 from tracker.domain.model import Record
-from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, who_grade, without_trailing_zeros
+from tracker.domain.units import (
+    normalize_unit,
+    parse_analyte,
+    parse_decimal,
+    parse_lab_value,
+    who_grade,
+    without_trailing_zeros,
+)
 from tracker.errors import ValidationError
 
 #: the key of each record list in a patient document, by record kind
@@ -300,7 +307,7 @@ def lab_from_doc(d: dict[str, Any], source: dm.Source) -> dm.LabResult:
         "unit": normalize_unit(analyte, d["unit"]), "lab": g("lab", ""), "assay": g("assay", ""),
         "specimen": _member(dm.Specimen, dm.SPECIMEN_OF, g("specimen", "serum")),
         "upper_limit": None if upper is None else exact(upper), "analyte_other": g("analyte_other", ""),
-        "provenance": _prov(d, source), "id": None,
+        "comparator": g("comparator") or "", "provenance": _prov(d, source), "id": None,
     })
 
 
@@ -603,7 +610,7 @@ def record_doc(r: Record, voided_reason: str | None = None) -> dict[str, Any]:
     if isinstance(r, dm.LabResult):
         return {**base, "analyte": r.analyte.value, "analyte_other": r.analyte_other, "value": num(r.value),
                 "unit": r.unit, "lab": r.lab, "assay": r.assay, "specimen": r.specimen.value,
-                "upper_limit": num(r.upper_limit)}
+                "upper_limit": num(r.upper_limit), **({"comparator": r.comparator} if r.comparator else {})}
     if isinstance(r, dm.ImagingStudy):
         return {**base, "modality": r.modality.value, "mpd_mm": num(r.mpd_mm), "cbd_mm": num(r.cbd_mm),
                 "lesions": [{"lesion": x.lesion, "site": x.site.value, "longest_mm": num(x.longest_mm),
@@ -741,8 +748,9 @@ def _lab_from_row(row: dict[str, str]) -> dm.LabResult:
     except ValueError:
         raise ValidationError(f"'{specimen}' is not a specimen; use serum, plasma, urine_24h or whole_blood",
                               "specimen") from None
+    comparator, value = parse_lab_value(row["value"], "value")
     return dm.LabResult(
-        date=when, analyte=analyte, value=exact(parse_decimal(row["value"], "value")),
+        date=when, analyte=analyte, value=exact(value), comparator=comparator,
         unit=normalize_unit(analyte, row["unit"]), lab=(row.get("lab") or "").strip(),
         assay=(row.get("assay") or "").strip(), specimen=spec,
         upper_limit=exact(parse_decimal(upper, "upper_limit")) if upper else None,
@@ -807,7 +815,8 @@ def _values(r: Record) -> list[tuple[str, Any, str, str]]:
         return out
     if isinstance(r, dm.LabResult):
         detail = f"{r.assay} {r.lab} {r.specimen.value}".strip()
-        return [(r.analyte.value, r.value, r.unit, f"{detail}; ULN {r.upper_limit}" if r.upper_limit else detail)]
+        return [(r.analyte.value, r.value_text, r.unit,
+                 f"{detail}; ULN {r.upper_limit}" if r.upper_limit else detail)]
     if isinstance(r, dm.ImagingStudy):
         out = [(f"lesion {x.lesion}", x.longest_mm if x.longest_mm is not None else x.short_axis_mm, "mm",
                 f"{r.modality.value} {x.site.value}{' new' if x.is_new else ''}") for x in r.lesions]

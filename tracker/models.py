@@ -73,6 +73,7 @@ class LabResult(RecordColumns, table=True):
     assay: str = ""
     specimen: str = "serum"
     upper_limit: str | None = None
+    comparator: str = Field(default="", sa_column_kwargs={"server_default": ""})  # migration 0007
 
 
 class ImagingStudy(RecordColumns, table=True):

@@ -92,7 +92,7 @@ def lab_from_row(r: m.LabResult) -> dm.LabResult:
     return dm.LabResult(
         id=r.id, date=r.date, analyte=dm.Analyte(r.analyte), analyte_other=r.analyte_other,
         value=Decimal(r.value), unit=r.unit, lab=r.lab, assay=r.assay, specimen=dm.Specimen(r.specimen),
-        upper_limit=_dec(r.upper_limit), provenance=_prov(r),
+        upper_limit=_dec(r.upper_limit), comparator=r.comparator, provenance=_prov(r),
     )
 
 
@@ -130,7 +130,7 @@ RECORD_COLUMNS: dict[str, tuple[str, ...]] = {
     "visit": ("date", "source", "verified", "notes", "symptoms", "symptom_other", "weight_kg",
               "performance_status", "on_ppi", "wants_to_leave"),
     "lab": ("date", "source", "verified", "notes", "analyte", "analyte_other", "value", "unit", "lab", "assay",
-            "specimen", "upper_limit"),
+            "specimen", "upper_limit", "comparator"),
     "scan": ("date", "source", "verified", "notes", "modality", "mpd_mm", "cbd_mm"),
     "pathology": ("date", "source", "verified", "notes", "ki67_pct", "mitoses_per_2mm2", "grade"),
 }
@@ -146,7 +146,7 @@ def _visit_values(r: dm.Visit) -> tuple[Any, ...]:
 def _lab_values(r: dm.LabResult) -> tuple[Any, ...]:
     p = r.provenance
     return (r.date, p.source._value_, p.verified, p.notes, r.analyte._value_, r.analyte_other, str(r.value),
-            r.unit, r.lab, r.assay, r.specimen._value_, _s(r.upper_limit))
+            r.unit, r.lab, r.assay, r.specimen._value_, _s(r.upper_limit), r.comparator)
 
 
 def _scan_values(r: dm.ImagingStudy) -> tuple[Any, ...]:
@@ -586,7 +586,8 @@ _BASE = ("id", "patient_id", "date", "voided_reason", "source", "verified", "not
 #: the columns each bulk load selects, in tuple order
 _COLS: dict[str, tuple[str, ...]] = {
     "visit": (*_BASE, "symptoms", "symptom_other", "weight_kg", "performance_status", "on_ppi", "wants_to_leave"),
-    "lab": (*_BASE, "analyte", "analyte_other", "value", "unit", "lab", "assay", "specimen", "upper_limit"),
+    "lab": (*_BASE, "analyte", "analyte_other", "value", "unit", "lab", "assay", "specimen", "upper_limit",
+            "comparator"),
     "scan": (*_BASE, "modality", "mpd_mm", "cbd_mm"),
     "pathology": (*_BASE, "ki67_pct", "mitoses_per_2mm2", "grade"),
     "lesion": ("study_id", "lesion", "site", "longest_mm", "short_axis_mm", "other_dims_mm", "is_new", "pet_avid"),
@@ -621,7 +622,7 @@ def _lab_tuple(r: Any, prov: dm.Provenance, _lesions: Any) -> dm.LabResult:
     return dm.assemble(dm.LabResult, {
         "date": r[2], "analyte": dm.ANALYTE_OF[r[7]], "value": Decimal(r[9]), "unit": r[10], "lab": r[11],
         "assay": r[12], "specimen": dm.SPECIMEN_OF[r[13]], "upper_limit": _dec(r[14]), "analyte_other": r[8],
-        "provenance": prov, "id": r[0]})
+        "comparator": r[15], "provenance": prov, "id": r[0]})
 
 
 def _scan_tuple(r: Any, prov: dm.Provenance, lesions: dict[int, list[dm.LesionMeasurement]]) -> dm.ImagingStudy:

@@ -26,7 +26,15 @@ from tracker.cli.common import (
     settings,
 )
 from tracker.domain import model as dm
-from tracker.domain.units import UNITS, normalize_unit, parse_analyte, parse_decimal, parse_lesion_spec, who_grade
+from tracker.domain.units import (
+    UNITS,
+    normalize_unit,
+    parse_analyte,
+    parse_decimal,
+    parse_lab_value,
+    parse_lesion_spec,
+    who_grade,
+)
 from tracker.errors import NeedsConfirmation, ValidationError
 
 patient_app = typer.Typer(no_args_is_help=True, help="Add, list, show, edit patients; record leaving surveillance.")
@@ -296,7 +304,8 @@ def log_lab(
     patient: PatientArg,
     on: DateOpt = None,
     analyte: Annotated[str | None, typer.Option("--analyte", help="e.g. chromogranin_a (or CgA), gastrin.")] = None,
-    value: Annotated[str | None, typer.Option("--value", help="The result.")] = None,
+    value: Annotated[str | None, typer.Option(
+        "--value", help="The result; '<5' or '>1000' for a result below or above the assay's limit.")] = None,
     unit: Annotated[str | None, typer.Option("--unit", help="UCUM unit, e.g. ng/mL, ug/L, pmol/L.")] = None,
     lab: Annotated[str, typer.Option("--lab", help="Laboratory name.")] = "",
     assay: Annotated[str, typer.Option("--assay", help="Assay name (results are compared within one assay).")] = "",
@@ -313,12 +322,16 @@ def log_lab(
     """Log a lab result (chromogranin A, hormones, bilirubin, ...), with lab, assay and upper limit.
 
     Example: tracker log lab SYN-GROWING --date 2026-01-08 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
+
+    Below the assay's limit: tracker log lab SYN-GROWING --date 2026-01-09 --analyte gastrin --value '<5' --unit pmol/L
     """  # noqa: E501
     a = need(analyte, "--analyte", "Analyte (e.g. chromogranin_a)", lambda t: parse_analyte(t, "--analyte"))
+    when = need(on, "--date", "Date of the sample (YYYY-MM-DD)", _date("--date"))
+    comparator, number = need(value, "--value", "Value (or '< 5' for a result below 5)",
+                              lambda t: parse_lab_value(t, "--value"))
     r = dm.LabResult(
-        date=need(on, "--date", "Date of the sample (YYYY-MM-DD)", _date("--date")), analyte=a,
-        analyte_other=analyte_other,
-        value=need(value, "--value", "Value", lambda t: jsonio.exact(parse_decimal(t, "--value"))),
+        date=when, analyte=a, analyte_other=analyte_other, comparator=comparator,
+        value=jsonio.exact(number),
         unit=need(unit, "--unit", f"Unit ({', '.join(UNITS[a]) or 'UCUM'})", lambda t: normalize_unit(a, t, "--unit")),
         lab=lab, assay=assay,
         specimen=specimen, upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,

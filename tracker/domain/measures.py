@@ -311,6 +311,8 @@ class MarkerMeasures:
     change_pct: Decimal | None
     doubling_months: float | None
     not_evaluable: tuple[str, ...]
+    #: the results (refs) the doubling time is fitted to: those without a comparator
+    fitted: tuple[str, ...] = ()
 
 
 def marker_measures(
@@ -337,12 +339,21 @@ def spaced_count(dates: Sequence[date], min_spacing_days: int) -> int:
 
 def _marker(rs: Sequence[LabResult], min_values: int, min_spacing: int) -> MarkerMeasures:
     first, last = rs[0], rs[-1]
-    change = pct_change(rs[-2].value, last.value) if len(rs) > 1 and rs[-2].value > 0 else None
-    dt, notes = _marker_doubling(rs, min_values, min_spacing)
+    change = (pct_change(rs[-2].value, last.value)
+              if len(rs) > 1 and rs[-2].value > 0 and not rs[-2].comparator and not last.comparator else None)
+    # a result with a comparator ("< 5") is no point of a log-linear fit, and a latest `< x`
+    # ends any rise (rules.md section 5)
+    exact = [r for r in rs if not r.comparator]
+    if last.below:
+        dt, notes = None, (f"doubling time not evaluable: the latest result is {last.value_text} {last.unit}",)
+    else:
+        dt, notes = _marker_doubling(exact, min_values, min_spacing)
+        if notes and len(exact) < len(rs) and notes[0].startswith("doubling time not evaluable"):
+            notes = (f"{notes[0]} (results given as < or > a number are left out)", *notes[1:])
     return MarkerMeasures(
         analyte=first.series_key[0], unit=first.series_key[1], assay=first.assay, lab=first.lab,
         specimen=first.specimen.value, points=tuple((r.date, r.value, r.ref) for r in rs),
-        change_pct=change, doubling_months=dt, not_evaluable=notes,
+        change_pct=change, doubling_months=dt, not_evaluable=notes, fitted=tuple(r.ref for r in exact),
     )
 
 

@@ -104,6 +104,10 @@ class Analyte(str, Enum):
 #: one series, keyed by the unit given here.
 SAME_UNIT = {"ug/L": "ng/mL"}
 
+#: How a lab result may qualify its number: "< 5" is below 5, "> 1000" above 1000 (the assay's
+#: limit of detection or of its range); "" is the number itself.
+COMPARATORS = ("<", "<=", ">", ">=")
+
 
 class Specimen(str, Enum):
     SERUM = "serum"
@@ -259,12 +263,37 @@ class LabResult:
     specimen: Specimen = Specimen.SERUM
     upper_limit: Decimal | None = None
     analyte_other: str = ""  # the name when analyte is OTHER
+    comparator: str = ""  # one of COMPARATORS: the result is below or above `value`, not equal to it
     provenance: Provenance = field(default_factory=Provenance)
     id: int | None = None
 
     @property
     def ref(self) -> str:
         return f"lab:{self.id}"
+
+    @property
+    def value_text(self) -> str:
+        """The value as the report gives it: "64", or "< 5" for a result below 5."""
+        number = format(self.value.normalize(), "f")  # as measures.fmt writes it: 12.5, never 1.25E+1
+        return f"{self.comparator} {number}" if self.comparator else number
+
+    @property
+    def below(self) -> bool:
+        """A `< x` or `<= x` result: below (or at most) its number (rules.md section 5)."""
+        return self.comparator in ("<", "<=")
+
+    def above_limit(self, limit: Decimal | None) -> bool:
+        """Certainly above `limit`: an exact value above it, or `> x` / `>= x` with x at or
+        above it. A `< x` result is never above anything it is compared with."""
+        if limit is None or self.below:
+            return False
+        return self.value >= limit if self.comparator == ">" else self.value > limit
+
+    def below_limit(self, limit: Decimal) -> bool:
+        """Certainly below `limit`: an exact value below it, or `< x` / `<= x` with x at or below it."""
+        if self.comparator in (">", ">="):
+            return False
+        return self.value <= limit if self.comparator == "<" else self.value < limit
 
     @property
     def series_name(self) -> str:

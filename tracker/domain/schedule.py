@@ -202,7 +202,7 @@ def _baseline(results: Sequence[LabResult], spec: ItemSpec, start: date, *, late
 
 
 def _above(result: LabResult) -> bool:
-    return result.upper_limit is not None and result.value > result.upper_limit
+    return result.above_limit(result.upper_limit)
 
 
 def _results_by_analyte(history: PatientHistory) -> dict[str, list[LabResult]]:

@@ -200,6 +200,22 @@ def without_trailing_zeros(d: Decimal) -> Decimal:
     return d.quantize(_ONE) if d == d.to_integral_value() else d.normalize()
 
 
+_COMPARATOR_RE = re.compile(r"^\s*(<=|>=|≤|≥|<|>)?\s*(.*?)\s*$", re.DOTALL)
+_COMPARATOR_SIGNS = {"≤": "<=", "≥": ">="}
+
+
+def parse_lab_value(text: str | int | Decimal, field: str = "value") -> tuple[str, Decimal]:
+    """A lab result as a report writes it: "64", or "< 5" (below the assay's limit), "<= 5",
+    "> 1000", ">= 1000" ("≤" and "≥" too); the comparator ("" for none) and the exact number."""
+    if not isinstance(text, str):
+        return "", parse_decimal(text, field)
+    m = _COMPARATOR_RE.match(text)
+    sign, number = (m.group(1) or "", m.group(2)) if m else ("", text)
+    if sign and not number:
+        raise ValidationError(f"'{text}' gives a comparator without a number; write it like '< 5'", field)
+    return _COMPARATOR_SIGNS.get(sign, sign), parse_decimal(number, field)
+
+
 def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Decimal = MAX_LESION_MM) -> Decimal:
     """Parse a size such as "14", "14 mm" or "1.4 cm" into millimetres (plain numbers are mm).
 

@@ -65,12 +65,19 @@ def plot_markers(ax: Axes, key: PanelKey, results: Sequence[LabResult], visits: 
     for r in results:
         series.setdefault(r.series_key, []).append(r)
     ppi_seen = False
+    bounds: set[str] = set()
     for i, rs in enumerate(series.values()):
         colour = style.series_colour(i)
         xs, ys = [style.to_num(r.date) for r in rs], [float(r.value) for r in rs]
         ax.plot(xs, ys, color=colour, marker="o", markersize=5, linewidth=1.6, zorder=3,
                 label=f"{name} ({_series_label(rs[0])})")
         _upper_limit(ax, rs, colour, unit, as_of)
+        for sign, marker in (("<", "v"), (">", "^")):  # "< 5" is below 5: drawn at 5 as an open triangle
+            at = [(x, y) for r, x, y in zip(rs, xs, ys, strict=True) if r.comparator.startswith(sign)]
+            if at:
+                bounds.add(sign)
+                ax.scatter([x for x, _ in at], [y for _, y in at], s=70, marker=marker, facecolors="white",
+                           edgecolors=colour, linewidths=1.6, zorder=5, label="_bound")
         ppi = [(x, y) for r, x, y in zip(rs, xs, ys, strict=True) if on_ppi(r, visits, ppi_window_days)]
         if ppi:
             ppi_seen = True
@@ -79,6 +86,10 @@ def plot_markers(ax: Axes, key: PanelKey, results: Sequence[LabResult], visits: 
     if ppi_seen:
         ax.scatter([], [], s=110, facecolors="none", edgecolors=style.BLACK, linewidths=1.5,
                    label="taken on a PPI (may read high)")
+    for sign, marker, words in (("<", "v", "below"), (">", "^", "above")):
+        if sign in bounds:
+            ax.scatter([], [], s=70, marker=marker, facecolors="white", edgecolors=style.BLACK, linewidths=1.6,
+                       label=f"{words} the value shown (reported as {sign} x)")
     if log and all(r.value > 0 for r in results):
         ax.set_yscale("log")
     else:  # from 0 to 12 % above the highest value or limit, so the limit line never sits on the frame

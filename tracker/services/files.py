@@ -65,6 +65,11 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
     if path.suffix.lower() == ".csv":
         return _import_lab_csv(settings, path, today=today)
     text = jsonio.read_text(path)
+    from tracker.services.fhir import is_fhir  # a portal download names no patient of ours
+
+    if is_fhir(text):
+        raise ValidationError(f"{path.name} is a FHIR file; name the patient it belongs to with --patient LABEL",
+                              "--patient")
     parser = jsonio.DocumentParser(today=today)
     known = all_protocols()
     with session_scope(settings) as s:

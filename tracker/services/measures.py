@@ -45,7 +45,8 @@ def measure_rows(settings: Settings, ref: str, *, as_of: date) -> list[dict[str,
     rows = [_lesion_row(p.label, lm, protocol) for lm in lesion_measures(history)]
     if protocol.enabled("recist.progression"):
         rows += [_recist_row(p.label, rp, protocol) for rp in recist_series(history, protocol)]
-    rows += [_marker_row(p.label, mm, protocol) for mm in marker_measures(history)]
+    signs = {r.ref: f"{r.comparator} " for r in history.labs if r.comparator}  # "< 5 pmol/L"
+    rows += [_marker_row(p.label, mm, protocol, signs) for mm in marker_measures(history)]
     return rows
 
 
@@ -125,14 +126,16 @@ def _recist_row(label: str, rp: RecistPoint, protocol: SurveillanceProtocol) -> 
     )
 
 
-def _marker_row(label: str, mm: MarkerMeasures, protocol: SurveillanceProtocol) -> dict[str, Any]:
+def _marker_row(label: str, mm: MarkerMeasures, protocol: SurveillanceProtocol,
+                signs: dict[str, str]) -> dict[str, Any]:
+    """`signs`: the comparator ("< ") of each result that has one, by record ref."""
     rise = _limits(_param(protocol, "marker.rise", "rel_rise_pct"))
     last = mm.points[-1] if mm.points else None
     prev = mm.points[-2] if len(mm.points) > 1 else None
     return _row(
         label, mm.analyte, f"{mm.unit} {mm.assay} {mm.lab} {mm.specimen}".strip(),
-        latest=None if last is None else f"{fmt(last[1])} {mm.unit} ({last[0]})",
-        previous=None if prev is None else f"{fmt(prev[1])} {mm.unit} ({prev[0]})",
+        latest=None if last is None else f"{signs.get(last[2], '')}{fmt(last[1])} {mm.unit} ({last[0]})",
+        previous=None if prev is None else f"{signs.get(prev[2], '')}{fmt(prev[1])} {mm.unit} ({prev[0]})",
         change_prev=None if mm.change_pct is None else pct_text(mm.change_pct, rise[0] if rise else None),
         doubling_months=None if mm.doubling_months is None
         else f"{_months(mm.doubling_months)}, marker (log-linear fit)",

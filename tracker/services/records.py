@@ -275,7 +275,7 @@ def summarize(r: Record) -> str:
         return "; ".join(bits)
     if isinstance(r, dm.LabResult):
         uln = f" (ULN {r.upper_limit})" if r.upper_limit is not None else ""
-        return f"{analyte_name(r.analyte, r.analyte_other)} {r.value} {r.unit}{uln} {r.assay}".strip()
+        return f"{analyte_name(r.analyte, r.analyte_other)} {r.value_text} {r.unit}{uln} {r.assay}".strip()
     if isinstance(r, dm.ImagingStudy):
         parts = [_lesion_text(x) for x in r.lesions]
         parts += [f"MPD {r.mpd_mm} mm"] if r.mpd_mm is not None else []

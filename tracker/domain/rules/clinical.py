@@ -111,7 +111,7 @@ def _jaundice(ctx: RuleContext) -> list[Flag]:
 
 def _bilirubin_with_dilated_cbd(ctx: RuleContext) -> list[Flag]:
     bili = next(reversed(ctx.measures.labs_by_analyte.get(Analyte.BILIRUBIN, ())), None)
-    if bili is None or bili.upper_limit is None or bili.value <= bili.upper_limit:
+    if bili is None or bili.upper_limit is None or not bili.above_limit(bili.upper_limit):
         return []
     cbd, days = ctx.dec("cbd_dilated_mm"), int(ctx.cfg.param("window_days"))
     scan = next((s for s in reversed(ctx.history.scans) if s.cbd_mm is not None and s.cbd_mm >= cbd
@@ -119,7 +119,7 @@ def _bilirubin_with_dilated_cbd(ctx: RuleContext) -> list[Flag]:
     if scan is None or scan.cbd_mm is None:
         return []
     return [ctx.flag(
-        f"Bilirubin {fmt(bili.value)} {bili.unit} ({bili.date.isoformat()}) is above its upper limit "
+        f"Bilirubin {bili.value_text} {bili.unit} ({bili.date.isoformat()}) is above its upper limit "
         f"{fmt(bili.upper_limit)}, with a common bile duct of {fmt(scan.cbd_mm)} mm on the {scan.modality.value} "
         f"of {scan.date.isoformat()}; threshold: bilirubin above the upper limit and bile duct ≥ {fmt(cbd)} mm "
         f"within {days} days.", [(bili.ref, bili.date), (scan.ref, scan.date)], f"≥ {fmt(cbd)} mm")]

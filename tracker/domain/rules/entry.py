@@ -47,9 +47,9 @@ def _renal(ctx: RuleContext, r: LabResult, analyte: Analyte) -> tuple[str, Evide
         return None
     if analyte is Analyte.EGFR:
         low = ctx.dec("egfr_low")
-        bad, what = lab.value < low, f"eGFR {fmt(lab.value)} below {fmt(low)}"
+        bad, what = lab.below_limit(low), f"eGFR {fmt(lab.value)} below {fmt(low)}"
     else:
-        bad = lab.upper_limit is not None and lab.value > lab.upper_limit
+        bad = lab.above_limit(lab.upper_limit)
         what = f"creatinine {fmt(lab.value)} {lab.unit} above its upper limit {fmt(lab.upper_limit or 0)}"
     return (f"renal impairment ({what}, {lab.date.isoformat()})", (lab.ref, lab.date)) if bad else None
 

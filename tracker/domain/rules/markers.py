@@ -6,6 +6,11 @@ in unit, assay, lab or specimen no rise is computed (`data.assay_change` says so
 rule: a pair switching between them is compared directly); in other units the
 floor is the latest result's own upper reference limit, and without one only the relative part
 is judged (the message says so). Both comparisons are strict and exact.
+
+A result with a comparator is below or above its number: a `< x` result
+can end a rise (as the latest result it is no rise) and never starts one (as the earlier result
+the size of the rise is unknown), and neither can a `> x` earlier result; a `> x` latest result
+rises at least as much as x does, so it is judged at x.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ def _floor(ctx: RuleContext, r: LabResult) -> Decimal | None:
 
 def _rise(ctx: RuleContext, prev: LabResult, cur: LabResult) -> Flag | None:
     pct, floor = ctx.dec("rel_rise_pct"), _floor(ctx, cur)
+    if prev.comparator or cur.below:
+        return None
     if prev.series_key != cur.series_key or prev.value <= 0 or 100 * (cur.value - prev.value) <= pct * prev.value:
         return None
     if floor is not None and cur.value <= floor:
@@ -42,7 +49,7 @@ def _rise(ctx: RuleContext, prev: LabResult, cur: LabResult) -> Flag | None:
     name = analyte_name(cur.analyte, cur.analyte_other)
     return ctx.flag(
         f"{name} rose from {fmt(prev.value)}{'' if prev.unit == cur.unit else ' ' + prev.unit} to "
-        f"{fmt(cur.value)} {cur.unit} ({prev.date.isoformat()} to "
+        f"{cur.value_text} {cur.unit} ({prev.date.isoformat()} to "
         f"{cur.date.isoformat()}, same assay): +{rise} %; threshold > {fmt(pct)} %{above}. Check "
         "confounders and repeat.", [(prev.ref, prev.date), (cur.ref, cur.date)], f"> {fmt(pct)} %")
 
@@ -72,12 +79,13 @@ def _marker_doubling(ctx: RuleContext) -> list[Flag]:
     out = []
     for m in current_markers(ctx):
         if m.doubling_months is not None and m.doubling_months < float(limit):
-            first, last = m.points[0], m.points[-1]
+            points = [p for p in m.points if p[2] in m.fitted]
+            first, last = points[0], points[-1]
             out.append(ctx.flag(
                 f"{m.analyte.replace('_', ' ')} doubles every {near(m.doubling_months, [limit])} months "
                 f"(log-linear fit of "
-                f"{len(m.points)} results, {first[0].isoformat()} to {last[0].isoformat()}, {m.unit}); threshold "
-                f"< {fmt(limit)} months.", [(ref, d) for d, _, ref in m.points], f"< {fmt(limit)} months"))
+                f"{len(points)} results, {first[0].isoformat()} to {last[0].isoformat()}, {m.unit}); threshold "
+                f"< {fmt(limit)} months.", [(ref, d) for d, _, ref in points], f"< {fmt(limit)} months"))
     return out
 
 
