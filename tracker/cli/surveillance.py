@@ -151,7 +151,7 @@ def flag_snooze(
     """Snooze a watch flag until a date. It comes back when the snooze ends, or at once when newer
     evidence changes it. Action flags cannot be snoozed.
 
-    Example: tracker flag snooze SYN-GROWING overdue imaging --as-of 2026-05-01 --until 2026-06-01 --reason "MRI booked"
+    Example: tracker flag snooze SYN-GROWING overdue imaging --as-of 2026-05-15 --until 2026-06-15 --reason "MRI booked"
     """
     _review(ctx, patient, " ".join(flag), "snooze", reason, today, until)
 
