@@ -283,8 +283,15 @@ def database_message(exc: OperationalError | sqlite3.Error, what: str = "the dat
                 if what == "the database" else f"cannot open {what}; check its path and permissions")
     if "database is locked" in low:  # SQLite's busy timeout
         return _LOCKED
+    if "password authentication failed" in low or "no password supplied" in low or "authentication failed" in low:
+        return ("the database server refused the user name or password; check the user in the URL given by --db "
+                "or TRACKER_DB and the password (in ~/.pgpass or PGPASSWORD)")
+    if "does not exist" in low and "database" in low:
+        return ("the database server has no database of the name in the URL given by --db or TRACKER_DB; check "
+                "the name after the last '/', or create the database (docs/clinic-server.md)")
     if "connection" in low or "could not connect" in low:
-        return "cannot connect to the database server; check the URL given by --db or TRACKER_DB"
+        return ("the database server did not answer at the host and port of the URL given by --db or TRACKER_DB; "
+                "check that the server is running and the host and port are right")
     return f"the database refused the change ({raw.splitlines()[0][:120]}); nothing was written"
 
 

@@ -122,39 +122,115 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, max_width: int = 72) -> str:
-    """An aligned text table; a cell longer than `max_width` wraps onto further lines of its row
-    (never cut: a message cut short can be misread)."""
-    cells = [[_wrap(_cell(r.get(c)), max_width) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(part) for row in cells for part in row[i]]) for i, c in enumerate(columns)]
+#: Columns whose text wraps onto further lines of its row; every other column (ids, labels,
+#: dates, statuses, codes) is kept whole on one line.
+WRAPPED = frozenset({"what", "reason", "message", "notes", "source", "threshold", "evidence", "summary", "changes",
+                     "reviews", "title", "params", "series", "description", "acknowledged", "snoozed_until",
+                     "voided_reason", "latest", "previous", "nadir", "change_prev", "change_nadir", "rate",
+                     "response", "doubling_months", "tgr_pct_per_month", "rules_enabled", "window"})
 
-    def lines(vals: Sequence[list[str]]) -> list[str]:
-        height = max(len(v) for v in vals)
-        return ["  ".join((v[k] if k < len(v) else "").ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
-                for k in range(height)]
 
-    out = lines([[c] for c in columns]) + lines([["-" * w] for w in widths])
+def width() -> int:
+    """The terminal's width in characters (`COLUMNS` when set; 80 when it cannot be told)."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, max_width: int | None = None) -> str:
+    """A table as wide as the terminal (or `max_width`): long text columns wrap onto further lines
+    of their row (never cut: a message cut short can be misread); ids, labels and dates stay whole.
+    When the columns cannot fit side by side, each row is printed as a block of 'column  value'
+    lines instead (empty values left out). rich is imported here only: start-up time matters."""
+    from rich import box
+    from rich.table import Table
+
+    total = max_width or width()
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    longest = [max([len(c)] + [len(line) for row in cells for line in row[i].splitlines() or [""]])
+               for i, c in enumerate(columns)]
+    wrapped = [i for i, c in enumerate(columns) if c in WRAPPED]
+    room = total - 2 * (len(columns) - 1) - sum(w for i, w in enumerate(longest) if i not in wrapped)
+    if room < sum(min(longest[i], _LEAST) for i in wrapped):
+        return _blocks(cells, columns, total)
+    widths = _share(room, {i: longest[i] for i in wrapped})
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), highlight=False,
+              header_style="none")
+    for i, c in enumerate(columns):
+        t.add_column(c, no_wrap=i not in wrapped, overflow="fold", width=widths.get(i, longest[i]))
     for row in cells:
-        out += lines(row)
-    return "\n".join(out) + "\n"
+        t.add_row(*row)
+    return _render(t, total)
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    if len(text) <= width and "\n" not in text:
-        return [text]
-    import textwrap
-    return [part for line in text.splitlines() for part in (textwrap.wrap(line, width, break_on_hyphens=False)
-                                                            or [""])]
+def _blocks(cells: Sequence[Sequence[str]], columns: Sequence[str], total: int) -> str:
+    """Rows too wide for the terminal: one block of 'column  value' lines per row."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE, show_header=False, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
+              highlight=False)
+    t.add_column(no_wrap=True, width=max(len(c) for c in columns))
+    t.add_column(overflow="fold")
+    for n, row in enumerate(cells):
+        shown = [(c, v) for c, v in zip(columns, row, strict=True) if v]  # an empty value says nothing
+        for k, (c, v) in enumerate(shown):
+            t.add_row(c, v, end_section=k == len(shown) - 1 and n < len(cells) - 1)
+    return _render(t, total)
+
+
+def _render(t: Any, total: int) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    Console(file=out, width=total, color_system=None, force_terminal=False, force_interactive=False,
+            legacy_windows=False, emoji=False, markup=False, highlight=False, soft_wrap=False).print(t)
+    return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
+
+
+_LEAST = 12
+
+
+def _share(room: int, wanted: dict[int, int], *, least: int = _LEAST) -> dict[int, int]:
+    """Widths for the wrapping columns out of `room` characters: a column that fits in its share
+    gets what it needs; the others get `least` characters (or their own width when narrower) and
+    share the rest in proportion to how much more they would need."""
+    out: dict[int, int] = {}
+    left = dict(wanted)
+    while left:
+        floors = {i: min(w, least) for i, w in left.items()}
+        spare = max(0, room - sum(floors.values()))
+        more = sum(w - floors[i] for i, w in left.items()) or 1
+        shares = {i: floors[i] + spare * (w - floors[i]) // more for i, w in left.items()}
+        fits = {i: w for i, w in left.items() if w <= shares[i]}
+        if not fits:
+            out.update(shares)
+            break
+        for i, w in fits.items():
+            out[i] = w
+            room -= w
+            del left[i]
+    return out
 
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr for long work, hidden when stderr is not a terminal: yields the
-    `progress(done, total)` callback that the services call."""
-    with typer.progressbar(length=1, label=label, file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
+    """A progress bar on stderr for long work, shown only when stderr is a terminal and cleared
+    when the work is done (so it never sits above the table): yields the `progress(done, total)`
+    callback that the services call."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=1)
+
         def report(done: int, total: int) -> None:
-            bar.length = max(total, 1)
-            bar.update(done - bar.pos)
+            bar.update(task, completed=done, total=max(total, 1))
 
         yield report
 

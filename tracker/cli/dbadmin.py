@@ -59,7 +59,7 @@ def restore(
     """Replace the SQLite database with a backup. The backup is checked first; the current
     database is kept beside it as a safety copy; the schema is then upgraded if needed.
 
-    Example: tracker db restore ~/backups/tracker-2026-06-30.db
+    Example: tracker db backup ~/backups/tracker-2026-06-30.db ; tracker db restore ~/backups/tracker-2026-06-30.db
     """
     from tracker.services import dbadmin
 

@@ -47,7 +47,7 @@ def import_(
     The whole file is checked first; on any problem nothing is written and every problem is
     listed with its location. Importing the same file twice changes nothing.
 
-    Example: tracker import examples/syn-stable.json
+    Example: tracker import examples/syn-growing.json
 
     A portal download, after `tracker patient add ME ...`:
     tracker import examples/portal-download.fhir.json --patient ME

@@ -63,11 +63,22 @@ def protocol_show(
             params = ", ".join(f"{k}={v}" for k, v in r.params.items())
             out.append(f"  {'on ' if r.enabled else 'off'} {rid:22} {params}")
             out.append(f"      source: {r.source}")
-        sys.stdout.write("\n".join(out) + "\n")
+        sys.stdout.write("".join(_wrapped(line) for line in out))
         return
     rows = [{"rule_id": rid, "enabled": r.enabled, "params": jsonio.dumps(dict(r.params)).strip(),
              "source": r.source} for rid, r in sorted(p.rules.items())]
     emit(rows, ["rule_id", "enabled", "params", "source"], fmt)
+
+
+def _wrapped(line: str) -> str:
+    """A line of `protocol show`, wrapped to the terminal under its own indent (plus two)."""
+    import textwrap
+
+    from tracker.cli.common import width
+
+    indent = " " * (len(line) - len(line.lstrip()))
+    return "\n".join(textwrap.wrap(line, width() - 1, subsequent_indent=indent + "  ", break_on_hyphens=False,
+                                   break_long_words=False) or [""]) + "\n"
 
 
 @protocol_app.command("validate")

@@ -285,7 +285,7 @@ def log_visit(
 ) -> None:
     """Log a clinic visit: symptoms, weight, performance status, PPI use, wish to leave.
 
-    Example: tracker log visit SYN-GROWING --date 2026-01-08 --symptom abdominal_pain --weight 71.5 --ppi
+    Example: tracker log visit SYN-GROWING --date 2026-03-02 --symptom abdominal_pain --weight 71.5 --ppi
     """
     syms = tuple(sorted(set(symptom or [])))
     if other and dm.Symptom.OTHER not in syms:
@@ -321,7 +321,7 @@ def log_lab(
 ) -> None:
     """Log a lab result (chromogranin A, hormones, bilirubin, ...), with lab, assay and upper limit.
 
-    Example: tracker log lab SYN-GROWING --date 2026-01-08 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
+    Example: tracker log lab SYN-GROWING --date 2026-03-02 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
 
     Below the assay's limit: tracker log lab SYN-GROWING --date 2026-01-09 --analyte gastrin --value '<5' --unit pmol/L
     """  # noqa: E501
@@ -363,7 +363,7 @@ def log_scan(
 ) -> None:
     """Log an imaging study with per-lesion sizes (cm is converted to mm) and duct diameters.
 
-    Example: tracker log scan SYN-GROWING --date 2026-01-08 --modality MRI --lesion P1:pancreas:1.4cm --mpd 2mm
+    Example: tracker log scan SYN-GROWING --date 2026-03-02 --modality MRI --lesion P1:pancreas:1.4cm --mpd 2mm
     """
     from tracker.domain.units import MAX_DUCT_MM, parse_size_mm
 
@@ -400,7 +400,7 @@ def log_pathology(
 ) -> None:
     """Log a pathology report (Ki-67, mitotic count, grade).
 
-    Example: tracker log pathology SYN-GROWING --date 2025-01-20 --ki67 2.5
+    Example: tracker log pathology SYN-GROWING --date 2026-03-02 --ki67 2.5
     """
     asked = ki67 is not None or (mitoses is None and grade is None)  # something to grade by
     k = need(ki67, "--ki67", "Ki-67 %", lambda t: parse_decimal(t, "--ki67")) if asked else None

@@ -27,8 +27,11 @@ from tracker.errors import ValidationError
 flag_app = typer.Typer(no_args_is_help=True, help="Acknowledge or snooze a flag (with a reason).")
 app.add_typer(flag_app, name="flag")
 
-FLAG_COLUMNS = ["patient", "severity", "rule_id", "date", "message", "evidence", "threshold", "source",
-                "rule_version", "unconfirmed", "new", "acknowledged", "snoozed_until", "key"]
+FLAG_COLUMNS = ["patient", "handle", "severity", "rule_id", "date", "message", "evidence", "threshold", "source",
+                "rule_version", "unconfirmed", "new", "acknowledged", "acknowledged_by", "acknowledged_at",
+                "snoozed_until", "key"]
+FLAG_HISTORY_COLUMNS = ["patient", "severity", "rule_id", "date", "message", "evidence", "threshold", "source",
+                        "rule_version", "first_seen_at", "first_seen_as_of", "reviews", "key"]
 
 
 def _svc() -> Any:
@@ -64,31 +67,54 @@ def flags(
     ref = _scope(patient, all_)
     if history:
         rows = _svc().flag_history(st, ref)
-        emit(rows, ["patient", "severity", "rule_id", "date", "message", "first_seen_as_of", "reviews", "key"]
-             if fmt is not Format.table else ["patient", "severity", "rule_id", "date", "first_seen_as_of", "message"],
+        emit(rows, FLAG_HISTORY_COLUMNS if fmt is not Format.table else
+             ["patient", "severity", "rule_id", "date", "first_seen_as_of", "message"],
              fmt, empty="no flag has been shown yet")
         return
     when = as_of(today)
     with progress_bar("Evaluating") as progress:
         views = _svc().views(st, ref, as_of=when, progress=progress)
     rows = [fv.to_json() for v in views for fv in [*v.flags, *(v.snoozed if snoozed else [])]]
+    hidden = 0 if snoozed else sum(len(v.snoozed) for v in views)
     if fmt is Format.table:
         _flag_table(rows)
-        return
-    emit(rows, FLAG_COLUMNS, fmt)
+    else:
+        emit(rows, FLAG_COLUMNS, fmt)
+    if hidden:
+        note(f"{hidden} snoozed flag{'s' if hidden > 1 else ''} not shown; --snoozed lists "
+             f"{'them' if hidden > 1 else 'it'}.")
 
 
 def _flag_table(rows: list[dict[str, Any]]) -> None:
+    """One block per flag, wrapped to the terminal: number, severity, patient, rule and date; what
+    was done about it; the message; the evidence."""
+    import textwrap
+
+    from tracker.cli.common import width
+
     if not rows:
         note("no flags")
         return
+    indent = " " * 8
+    out = []
     for r in rows:
-        mark = " NEW" if r["new"] else ""
-        mark += " (acknowledged)" if r["acknowledged"] else ""
-        mark += f" (snoozed until {r['snoozed_until']})" if r["snoozed_until"] else ""
-        sys.stdout.write(f"{r['severity'].upper():6}  {r['patient']}  {r['rule_id']}  {r['date']}{mark}\n"
-                         f"        {r['message']}\n"
-                         f"        evidence: {', '.join(r['evidence'])}\n")
+        handle = f"#{r['handle']}"
+        out.append(f"{handle:>4}  {r['severity'].upper():6}  {r['patient']}  {r['rule_id']}  {r['date']}")
+        for text in [review_text(r), r["message"], f"evidence: {', '.join(r['evidence'])}"]:
+            if text:
+                out += textwrap.wrap(text, width() - 1, initial_indent=indent, subsequent_indent=indent,
+                                     break_on_hyphens=False, break_long_words=False)
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def review_text(r: dict[str, Any]) -> str:
+    """'NEW', 'acknowledged by anna on 2026-02-03T10:00:00+00:00', 'snoozed until 2026-04-01', joined."""
+    parts = ["NEW"] if r["new"] else []
+    if r["acknowledged"]:
+        parts.append(f"acknowledged by {r['acknowledged_by']} at {r['acknowledged_at']}")
+    if r["snoozed_until"]:
+        parts.append(f"snoozed until {r['snoozed_until']}")
+    return "; ".join(parts)
 
 
 def _review(ctx: typer.Context, patient: str, key: str, action: str, reason: str, today: str | None,
@@ -102,22 +128,23 @@ def _review(ctx: typer.Context, patient: str, key: str, action: str, reason: str
 def flag_ack(
     ctx: typer.Context,
     patient: Annotated[str, typer.Argument(help="Patient label.")],
-    flag: Annotated[str, typer.Argument(help="The flag's rule id or key (see tracker flags).")],
+    flag: Annotated[list[str], typer.Argument(help="The flag's number (# in tracker flags or worklist), rule id, key, "
+                                                   "or 'overdue KIND' (overdue imaging).")],
     reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.")],
     today: AsOfOption = None,
 ) -> None:
     """Acknowledge a flag: it stays listed (marked acknowledged) and still tightens the schedule.
 
-    Example: tracker flag ack SYN-GROWING growth.absolute --reason "booked for tumour board 2026-02-03"
+    Example: tracker flag ack SYN-GROWING 1 --reason "booked for tumour board 2026-02-03"
     """
-    _review(ctx, patient, flag, "acknowledge", reason, today)
+    _review(ctx, patient, " ".join(flag), "acknowledge", reason, today)
 
 
 @flag_app.command("snooze")
 def flag_snooze(
     ctx: typer.Context,
     patient: Annotated[str, typer.Argument(help="Patient label.")],
-    flag: Annotated[str, typer.Argument(help="The watch flag's rule id or key.")],
+    flag: Annotated[list[str], typer.Argument(help="The watch flag's number (#), rule id, key, or 'overdue KIND'.")],
     until: Annotated[str, typer.Option("--until", help="Hide it until this date (at most 183 days).")],
     reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.")],
     today: AsOfOption = None,
@@ -125,9 +152,9 @@ def flag_snooze(
     """Snooze a watch flag until a date. It comes back when the snooze ends, or at once when newer
     evidence changes it. Action flags cannot be snoozed.
 
-    Example: tracker flag snooze SYN-GROWING marker.rise --until 2026-04-01 --reason "repeat CgA off PPI"
+    Example: tracker flag snooze SYN-GROWING overdue imaging --as-of 2026-05-15 --until 2026-06-15 --reason "MRI booked"
     """
-    _review(ctx, patient, flag, "snooze", reason, today, until)
+    _review(ctx, patient, " ".join(flag), "snooze", reason, today, until)
 
 
 @app.command("measures")
@@ -177,8 +204,10 @@ def _emit_items(items: list[DueItem], fmt: ScheduleFormat) -> None:
         sys.stdout.write(schedule_to_ics(items))
         return
     rows = [i.to_json() for i in items]
-    cols = list(DUE_ITEM_FIELDS) if fmt is not ScheduleFormat.table else [
-        "patient", "status", "kind", "what", "due_date", "window_start", "window_end", "reason"]
+    cols = list(DUE_ITEM_FIELDS)
+    if fmt is ScheduleFormat.table:  # one patient (or a preview): no patient column
+        rows = [{**r, "window": f"{r['window_start']} to {r['window_end']}"} for r in rows]
+        cols = ["status", "kind", "what", "due_date", "window", "reason"]
     emit(rows, cols, fmt, empty="nothing scheduled")
 
 
@@ -210,6 +239,10 @@ def worklist(
     if fmt is ScheduleFormat.ics:
         _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt)
         return
-    cols = ["patient", "status", "kind", "what", "due_date", "reason"] if fmt is ScheduleFormat.table else \
-        [*DUE_ITEM_FIELDS, "new"]
+    if fmt is ScheduleFormat.table:
+        rows = [{**r, "#": r["handle"], "status": "\n".join(filter(None, [r["status"], *review_text(r).split("; ")]))}
+                for r in rows]
+        cols = ["#", "patient", "status", "what", "due_date", "reason"]
+    else:
+        cols = [*DUE_ITEM_FIELDS, *_svc().WORKLIST_REVIEW_FIELDS]
     emit(rows, cols, fmt, empty=f"nothing due within {within} days of {when}")

@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -27,7 +27,13 @@ from tracker.db import session_scope
 from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Patient, PatientHistory, Severity
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import RULES, evaluate_flags
-from tracker.domain.schedule import SCHEDULE_RULE_VERSION, compute_schedule, item_status, overdue_flags
+from tracker.domain.schedule import (
+    OVERDUE_RULE,
+    SCHEDULE_RULE_VERSION,
+    compute_schedule,
+    item_status,
+    overdue_flags,
+)
 from tracker.errors import ConflictError, NotFoundError, ValidationError
 from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
@@ -38,16 +44,36 @@ MAX_SNOOZE_DAYS = 183
 
 
 @dataclass(frozen=True)
+class Ack:
+    """Who acknowledged a flag, and when (the latest acknowledgement)."""
+
+    user: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class FlagView:
     flag: Flag
     is_new: bool = False
-    acknowledged: bool = False
+    ack: Ack | None = None
     snoozed_until: date | None = None
+    #: the flag's number among the patient's current flags (snoozed ones included), action first:
+    #: `tracker flag ack PATIENT 2`
+    handle: int | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.ack is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.flag.to_json(), "new": self.is_new, "acknowledged": self.acknowledged,
-                "snoozed_until": self.snoozed_until.isoformat() if self.snoozed_until else None,
-                "key": self.flag.key}
+        return {**self.flag.to_json(), "handle": self.handle, **self.review_json(), "key": self.flag.key}
+
+    def review_json(self) -> dict[str, Any]:
+        """What was done about the flag: new, acknowledged (by whom, when), snoozed until."""
+        return {"new": self.is_new, "acknowledged": self.acknowledged,
+                "acknowledged_by": self.ack.user if self.ack else None,
+                "acknowledged_at": self.ack.at.isoformat(timespec="seconds") if self.ack else None,
+                "snoozed_until": self.snoozed_until.isoformat() if self.snoozed_until else None}
 
 
 class PatientView:
@@ -93,16 +119,16 @@ class _Histories:
 
 @dataclass(frozen=True)
 class ReviewState:
-    acknowledged: set[str]
+    acknowledged: dict[str, Ack]  # key -> the latest acknowledgement
     snoozed: dict[str, date]  # key -> until
 
 
 def review_state(reviews: Sequence[m.FlagReview]) -> dict[int, ReviewState]:
-    out: dict[int, ReviewState] = defaultdict(lambda: ReviewState(set(), {}))
+    out: dict[int, ReviewState] = defaultdict(lambda: ReviewState({}, {}))
     for r in reviews:
         st = out[r.patient_id]
         if r.action == "acknowledge":
-            st.acknowledged.add(r.flag_key)
+            st.acknowledged[r.flag_key] = Ack(r.user, r.at)
         elif r.until is not None:
             st.snoozed[r.flag_key] = r.until
     return out
@@ -141,8 +167,8 @@ def _finish(history: PatientHistory | None, core: _Core, protocol: SurveillanceP
         status = item_status(it.due_date, as_of, protocol)
         items.append(it if it.status is status else replace(it, status=status))
     overdue = overdue_flags(items, protocol, as_of=as_of) if protocol.enabled("schedule.overdue") else []
-    views = [FlagView(f, f.key not in seen, f.key in state.acknowledged, state.snoozed.get(f.key))
-             for f in sorted([*core.clinical, *overdue], key=Flag.sort_key)]
+    views = [FlagView(f, f.key not in seen, state.acknowledged.get(f.key), state.snoozed.get(f.key), handle=n)
+             for n, f in enumerate(sorted([*core.clinical, *overdue], key=Flag.sort_key), start=1)]
     return PatientView(history, protocol, flags=[v for v in views if not _hidden(v.flag, state, as_of)],
                        snoozed=[v for v in views if _hidden(v.flag, state, as_of)], schedule=items,
                        patient=patient, loader=loader)
@@ -404,15 +430,7 @@ def review_flag(settings: Settings, ref: str, key: str, *, action: str, reason: 
         raise ValidationError(f"--until must be after {as_of} and at most {MAX_SNOOZE_DAYS} days later", "--until")
     # Read without marking anything seen: a refused review leaves the flag log as it was.
     current = views(settings, ref, as_of=as_of, record=False)[0]
-    candidates = [*current.flags, *current.snoozed]
-    matches = [v for v in candidates if v.flag.key == key] or [v for v in candidates if v.flag.rule_id == key]
-    if not matches:
-        raise NotFoundError(f"no current flag '{key}' for {ref} as of {as_of}; run `tracker flags {ref}` "
-                            "and copy the flag's rule id or key exactly")
-    if len(matches) > 1:
-        raise ValidationError(f"'{key}' matches {len(matches)} flags; give the full key from "
-                              f"`tracker flags {ref} --format json`", "FLAG")
-    target = matches[0]
+    target = find_flag([*current.flags, *current.snoozed], key, ref, as_of)
     if action == "snooze" and target.flag.severity is not Severity.WATCH:
         raise ConflictError(f"only watch flags can be snoozed; {target.flag.rule_id} is "
                             f"{target.flag.severity.value} — acknowledge it instead")
@@ -428,6 +446,34 @@ def review_flag(settings: Settings, ref: str, key: str, *, action: str, reason: 
         st.audit(user=settings.user, action=action, entity="flag", entity_id=None, patient_id=p.id, reason=reason,
                  after={"key": target.flag.key, "rule_id": target.flag.rule_id, "until": until})
     return target
+
+
+def find_flag(candidates: Sequence[FlagView], handle: str, ref: str, as_of: date) -> FlagView:
+    """The flag a person named: by its number in `tracker flags` / `worklist`, its key, its rule
+    id, or 'overdue KIND' ('overdue imaging', 'overdue chromogranin_a') for an overdue item."""
+    text = " ".join(handle.split())
+    words = text.split(" ")
+    if text.isdigit():
+        matches = [v for v in candidates if v.handle == int(text)]
+    elif len(words) == 2 and words[0] == "overdue":
+        matches = [v for v in candidates if (item := overdue_item(v.flag)) is not None and words[1] in item]
+    else:
+        matches = [v for v in candidates if v.flag.key == text] or [v for v in candidates if v.flag.rule_id == text]
+    if not matches:
+        raise NotFoundError(f"no current flag '{text}' for {ref} as of {as_of}; run `tracker flags {ref}` "
+                            "and give the flag's number (#), rule id or key")
+    if len(matches) > 1:
+        raise ValidationError(f"'{text}' matches {len(matches)} flags; give the flag's number (#) from "
+                              f"`tracker flags {ref}`", "FLAG")
+    return matches[0]
+
+
+def overdue_item(f: Flag) -> tuple[str, str] | None:
+    """(kind, what) of the due item a `schedule.overdue` flag is about; None for other flags."""
+    if f.rule_id != OVERDUE_RULE or not f.evidence or not f.evidence[0].startswith("due:"):
+        return None
+    kind, _, rest = f.evidence[0][len("due:"):].partition("/")
+    return kind, rest.rpartition("@")[0]
 
 
 # ------------------------------------------------------------------ worklist
@@ -446,12 +492,27 @@ def worklist_rows(all_views: Sequence[PatientView], *, as_of: date, within_days:
             if fv.flag.severity is Severity.ACTION:
                 rows.append({"patient": v.label, "status": "tumour_board", "kind": "flag", "what": fv.flag.rule_id,
                              "due_date": fv.flag.date.isoformat(), "window_start": None, "window_end": None,
-                             "reason": fv.flag.message, "escalated_by": None, "new": fv.is_new, "_item": None})
+                             "reason": fv.flag.message, "escalated_by": None, **_row_review(fv), "_item": None})
+        overdue = {fv.flag.evidence[0]: fv for fv in [*v.flags, *v.snoozed]
+                   if fv.flag.rule_id == OVERDUE_RULE and fv.flag.evidence}
         for it in v.schedule:
             if it.status is DueStatus.CLOSED or (it.due_date > horizon and it.status is DueStatus.NOT_DUE):
                 continue
-            rows.append({**it.to_json(), "new": None, "_item": it})
+            fv = overdue.get(f"due:{it.kind.value}/{it.what}@{it.due_date}")
+            rows.append({**it.to_json(), **_row_review(fv), "_item": it})
     if statuses:
         rows = [r for r in rows if r["status"] in statuses]
     rows.sort(key=lambda r: (_URGENCY[r["status"]], r["due_date"], r["patient"], r["kind"], r["what"]))
     return rows
+
+
+#: What a worklist row says about its flag (the tumour-board flag, or an overdue item's
+#: `schedule.overdue` flag): all null for an item that has none.
+WORKLIST_REVIEW_FIELDS = ("handle", "key", "new", "acknowledged", "acknowledged_by", "acknowledged_at",
+                          "snoozed_until")
+
+
+def _row_review(fv: FlagView | None) -> dict[str, Any]:
+    if fv is None:
+        return dict.fromkeys(WORKLIST_REVIEW_FIELDS)
+    return {"handle": fv.handle, "key": fv.flag.key, **fv.review_json()}
