@@ -62,10 +62,16 @@ def test_size_draws_one_line_per_lesion_with_each_size() -> None:
 
 
 def test_size_threshold_line_at_protocol_size_max() -> None:
-    """The small protocol's 20 mm size threshold is drawn as a horizontal line at 20 mm."""
+    """The small protocol's 20 mm size threshold is drawn as a horizontal line at 20 mm, and
+    the line itself says what it is."""
     ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
     assert 20.0 in _hlines_y(ax, "-.")
     assert any("size threshold 20 mm" in t for t in _labels(ax))
+    assert "size threshold 20 mm" in _texts(ax)
+
+
+def _texts(ax: Axes) -> list[str]:
+    return [t.get_text() for t in ax.texts]
 
 
 def test_size_threshold_absent_when_rule_off() -> None:
@@ -77,18 +83,35 @@ def test_size_threshold_absent_when_rule_off() -> None:
 
 
 def test_size_nadir_plus_growth_line() -> None:
-    """The pancreatic lesion's nadir 12 mm + 5 mm gives the 17 mm alert line."""
+    """The pancreatic lesion's nadir 12 mm + 5 mm gives the 17 mm line, labelled as the growth
+    threshold it is (not as the nadir)."""
     ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
-    assert any(t == "P1 nadir 12 + 5 mm = 17 mm" for t in _labels(ax))
-    segs = [c for c in ax.collections if c.get_label().startswith("P1 nadir")]
+    assert "P1 growth threshold 17 mm (nadir 12 + 5)" in _texts(ax)
+    assert "growth threshold: nadir + 5 mm" in _labels(ax)
+    assert not any(t.startswith("nadir") or "P1 nadir" in t for t in _labels(ax) + _texts(ax))
+    segs = [c for c in ax.collections if c.get_label().startswith("_growth P1")]
     assert segs[0].get_segments()[0][0][1] == pytest.approx(17.0)
 
 
 def test_size_legend_gives_rate_and_doubling_time() -> None:
-    """The fitted growth line's legend entry gives mm/year and the volume doubling time."""
+    """The lesion's legend entry gives the fitted mm/year and the volume doubling time."""
     ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
-    fit = [t for t in _labels(ax) if "mm/year" in t]
-    assert fit and fit[0].startswith("P1 fit +5.0 mm/year") and "volume doubles in" in fit[0]
+    fit = [t for t in _labels(ax) if "mm/year" in t and t.startswith("P1")]
+    assert fit == [next(t for t in fit)]
+    assert fit[0].startswith("P1 (pancreas): fit +5.0 mm/year") and "volume doubles in" in fit[0]
+
+
+def test_size_legend_has_one_entry_per_lesion() -> None:
+    """Three pancreatic lesions, each with a fit, a band and a growth threshold: the legend has
+    one entry per lesion and one grey entry per kind of line, not four entries per lesion."""
+    sizes = {"2025-01-10": (12, 9, 7), "2025-07-08": (13, 9, 8), "2026-01-08": (14, 10, 8)}
+    h = history(None, *(scan(d, *(lesion(n, v) for n, v in zip(("P1", "P2", "P3"), vs, strict=True)))
+                        for d, vs in sizes.items()))
+    labels = _labels(plot_size(_ax(), h, SMALL, as_of=AS_OF))
+    assert [t.split(" ")[0] for t in labels if t.startswith("P")] == ["P1", "P2", "P3"]
+    assert sum("growth threshold" in t for t in labels) == 1
+    assert sum("measurement error" in t for t in labels) == 1
+    assert sum("least-squares fit" in t for t in labels) == 1
 
 
 def test_size_noise_band_is_two_mm_around_latest() -> None:
@@ -97,6 +120,64 @@ def test_size_noise_band_is_two_mm_around_latest() -> None:
     band = next(c for c in ax.collections if "measurement error" in str(c.get_label()))
     ys = band.get_paths()[0].vertices[:, 1]
     assert (min(ys), max(ys)) == (15.0, 19.0)
+
+
+def test_size_noise_band_surrounds_the_latest_scan_only() -> None:
+    """The band is centred on the latest scan (2026-01-08) and ends before the previous one
+    (2025-07-08): it does not reach back over the lesion's history."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
+    band = next(c for c in ax.collections if "measurement error" in str(c.get_label()))
+    xs = band.get_paths()[0].vertices[:, 0]
+    latest, previous = mdates.date2num(date(2026, 1, 8)), mdates.date2num(date(2025, 7, 8))
+    assert min(xs) < latest < max(xs)
+    assert max(xs) - latest == pytest.approx(latest - min(xs))
+    assert min(xs) > previous + 0.5 * (latest - previous)
+
+
+def test_size_gap_longer_than_the_interval_is_shown() -> None:
+    """Small protocol, first year every 6 months (+30 days grace): 14 months between two scans
+    is a hatched span with its length written on it; 6 months is not a gap."""
+    h = history(None, scan("2025-01-10", lesion("P1", 12)), scan("2025-07-10", lesion("P1", 12)),
+                scan("2026-09-10", lesion("P1", 13)))
+    ax = plot_size(_ax(), h, SMALL, as_of=date(2026, 10, 1))
+    spans = [p for p in ax.patches if p.get_label() == "_gap"]
+    assert len(spans) == 1
+    x0, x1 = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
+    assert (x0, x1) == (mdates.date2num(date(2025, 7, 10)), mdates.date2num(date(2026, 9, 10)))
+    assert "14 months without a scan\n(protocol: every 6 months)" in _texts(ax)
+    assert "no scan for longer than the protocol interval" in _labels(ax)
+
+
+def test_size_open_gap_up_to_the_as_of_date() -> None:
+    """No scan since 2025-07-10 and the next one was due by 2026-02-09 (6 months + 30 days):
+    on 2026-03-01 the span runs to the as-of date."""
+    h = history(None, scan("2025-01-10", lesion("P1", 12)), scan("2025-07-10", lesion("P1", 12)))
+    ax = plot_size(_ax(), h, SMALL, as_of=date(2026, 3, 1))
+    assert "no scan since 2025-07-10\n(protocol: every 6 months)" in _texts(ax)
+    ax = plot_size(_ax(), h, SMALL, as_of=date(2026, 2, 9))
+    assert not [p for p in ax.patches if p.get_label() == "_gap"]
+
+
+def test_recist_panel_on_the_metastatic_protocol() -> None:
+    """Metastatic protocol: a second panel on the same time axis draws the target sum (25 + 15 =
+    40, then 42, 44), its nadir 40 mm and the PD line max(1.2 × 40, 40 + 5) = 48 mm."""
+    h = history(metastatic_patient(), *(scan(d, lesion("P1", p), lesion("L1", li, site="liver"), modality="CT")
+                                        for d, p, li in (("2025-01-10", 25, 15), ("2025-04-10", 26, 16),
+                                                         ("2025-07-10", 27, 17))))
+    fig = size_figure(h, METASTATIC, as_of=AS_OF)
+    top, bottom = fig.axes[:2]
+    assert top.get_shared_x_axes().joined(top, bottom)
+    (sums,) = [ln for ln in bottom.get_lines() if ln.get_label().startswith("sum of target diameters")]
+    assert list(sums.get_ydata()) == [40.0, 42.0, 44.0]
+    labels = _labels(bottom)
+    assert "nadir 40 mm" in labels and "progression (PD) if sum ≥ 48 mm" in labels
+    levels = {round(float(c.get_segments()[0][0][1]), 6) for c in bottom.collections if c.get_segments()}
+    assert {40.0, 48.0} <= levels
+    assert [t.get_text() for t in bottom.texts] == ["baseline", "SD", "SD"]
+
+
+def test_no_recist_panel_on_the_small_protocol() -> None:
+    assert len(size_figure(_growing(), SMALL, as_of=AS_OF).axes) == 1
 
 
 def test_size_marks_scan_where_action_flag_fired() -> None:
