@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -17,7 +18,7 @@ from tests.factories import builtin_protocol, history, lab, lesion, metastatic_p
 from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Severity
 from tracker.domain.rules import evaluate_flags
 from tracker.errors import ValidationError
-from tracker.plots.cohort import burden_series, cohort_figure, plot_spider, plot_waterfall
+from tracker.plots.cohort import BurdenSeries, burden_series, cohort_figure, plot_spider, plot_waterfall
 from tracker.plots.markers import marker_panels, markers_figure, on_ppi
 from tracker.plots.size import plot_size, size_figure
 from tracker.plots.timeline import ROWS, plot_timeline
@@ -303,12 +304,18 @@ def test_timeline_rows_as_of_and_schedule() -> None:
 # --------------------------------------------------------------------------- cohort
 
 
-def test_cohort_percent_change_and_best() -> None:
-    """Pancreatic sum 12 → 14 → 17 mm is 0, +16.7, +41.7 %; the best change is +16.7 %."""
+def test_cohort_percent_change_and_latest() -> None:
+    """Pancreatic sum 12 → 14 → 17 mm is 0, +16.7, +41.7 %; the latest change is +41.7 %
+    (surveillance asks where the tumour is now, not its best response)."""
     s = burden_series(_growing(), SMALL, as_of=AS_OF)
     assert s is not None
     assert [round(p, 1) for _, _, p in s.points] == [0.0, 16.7, 41.7]
-    assert s.best_pct == pytest.approx(100 * 2 / 12)
+    assert s.latest_pct == pytest.approx(100 * 5 / 12)
+
+
+def _bar_heights(ax: Axes) -> list[float]:
+    (bars,) = [c for c in ax.collections if c.get_label() == "_bars"]
+    return [round(float(p.vertices[1, 1]), 1) for p in bars.get_paths()]
 
 
 def test_cohort_metastatic_uses_recist_sum() -> None:
@@ -329,9 +336,46 @@ def test_spider_and_waterfall_draw_each_patient() -> None:
     spider = plot_spider(_ax(), [a, b])
     assert len([ln for ln in spider.get_lines() if ln.get_label().startswith("SYN-")]) == 2
     water = plot_waterfall(_ax(), [a, b])
-    assert [round(p.get_height(), 1) for p in water.patches] == [16.7]
+    assert _bar_heights(water) == [41.7]
+    assert water.get_ylabel() == "latest change from baseline (%)"
+    assert [t.get_text() for t in water.texts if "%" in t.get_text()] == ["+42 %"]
     assert any("no follow-up scan yet" in t.get_text() for t in water.texts)
     assert {20.0, -30.0} <= _hlines_y(water, "--")
+
+
+def _crowd(n: int) -> list[BurdenSeries]:
+    base = date(2024, 1, 1)
+    return [BurdenSeries(f"SYN-{i:05d}", "RECIST target sum" if i % 5 == 0 else "pancreatic lesions", base,
+                         Decimal(20), ((base, 0.0, 0.0), (date(2025, 1, 1), 12.0, float(i % 97 - 40))))
+            for i in range(n)]
+
+
+def test_cohort_of_1500_patients_stays_readable() -> None:
+    """1,500 patients: no per-patient legend in the spider plot (one entry per measure), no
+    per-bar labels or ticks in the waterfall; only the 3 largest increases and decreases are
+    named, and the axis counts the patients."""
+    series = _crowd(1500)
+    fig = cohort_figure(series, as_of=AS_OF)
+    spider, water = fig.axes
+    assert _labels(spider) == ["1200 patients: pancreatic lesions", "300 patients: RECIST target sum",
+                               "+20 % (RECIST progression)", "−30 % (RECIST partial response)"]
+    assert len(_bar_heights(water)) == 1500
+    assert list(water.get_xticks()) == []
+    named = [t.get_text() for t in water.texts]
+    assert len(named) == 2
+    assert named[0].startswith("largest increases:\n") and named[0].count("SYN-") == 3 and "+56 %" in named[0]
+    assert named[1].startswith("largest decreases:\n") and named[1].count("SYN-") == 3 and "-40 %" in named[1]
+    assert water.get_xlabel().startswith("1500 patients, largest increase first")
+
+
+def test_cohort_of_2000_patients_draws_fast(tmp_path: Path) -> None:
+    """Building and saving the 2,000-patient figure takes well under the 5 s the whole command
+    may take (65 s before the lines and bars were drawn as collections)."""
+    import time
+
+    began = time.process_time()
+    save_figure(cohort_figure(_crowd(2000), as_of=AS_OF), tmp_path / "c.png")
+    assert time.process_time() - began < 2.5
 
 
 def test_cohort_figure_has_two_panels() -> None:
