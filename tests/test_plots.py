@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -18,7 +19,7 @@ from tests.factories import builtin_protocol, history, lab, lesion, metastatic_p
 from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Severity
 from tracker.domain.rules import evaluate_flags
 from tracker.errors import ValidationError
-from tracker.plots.cohort import burden_series, cohort_figure, plot_spider, plot_waterfall
+from tracker.plots.cohort import BurdenSeries, burden_series, cohort_figure, plot_spider, plot_waterfall
 from tracker.plots.markers import marker_panels, markers_figure, on_ppi
 from tracker.plots.size import plot_size, size_figure
 from tracker.plots.timeline import ROWS, plot_timeline
@@ -63,10 +64,16 @@ def test_size_draws_one_line_per_lesion_with_each_size() -> None:
 
 
 def test_size_threshold_line_at_protocol_size_max() -> None:
-    """The small protocol's 20 mm size threshold is drawn as a horizontal line at 20 mm."""
+    """The small protocol's 20 mm size threshold is drawn as a horizontal line at 20 mm, and
+    the line itself says what it is."""
     ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
     assert 20.0 in _hlines_y(ax, "-.")
     assert any("size threshold 20 mm" in t for t in _labels(ax))
+    assert "size threshold 20 mm" in _texts(ax)
+
+
+def _texts(ax: Axes) -> list[str]:
+    return [t.get_text() for t in ax.texts]
 
 
 def test_size_threshold_absent_when_rule_off() -> None:
@@ -78,18 +85,35 @@ def test_size_threshold_absent_when_rule_off() -> None:
 
 
 def test_size_nadir_plus_growth_line() -> None:
-    """The pancreatic lesion's nadir 12 mm + 5 mm gives the 17 mm alert line."""
+    """The pancreatic lesion's nadir 12 mm + 5 mm gives the 17 mm line, labelled as the growth
+    threshold it is (not as the nadir)."""
     ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
-    assert any(t == "P1 nadir 12 + 5 mm = 17 mm" for t in _labels(ax))
-    segs = [c for c in ax.collections if c.get_label().startswith("P1 nadir")]
+    assert "P1 growth threshold 17 mm (nadir 12 + 5)" in _texts(ax)
+    assert "growth threshold: nadir + 5 mm" in _labels(ax)
+    assert not any(t.startswith("nadir") or "P1 nadir" in t for t in _labels(ax) + _texts(ax))
+    segs = [c for c in ax.collections if c.get_label().startswith("_growth P1")]
     assert segs[0].get_segments()[0][0][1] == pytest.approx(17.0)
 
 
 def test_size_legend_gives_rate_and_doubling_time() -> None:
-    """The fitted growth line's legend entry gives mm/year and the volume doubling time."""
+    """The lesion's legend entry gives the fitted mm/year and the volume doubling time."""
     ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
-    fit = [t for t in _labels(ax) if "mm/year" in t]
-    assert fit and fit[0].startswith("P1 fit +5.0 mm/year") and "volume doubles in" in fit[0]
+    fit = [t for t in _labels(ax) if "mm/year" in t and t.startswith("P1")]
+    assert fit == [next(t for t in fit)]
+    assert fit[0].startswith("P1 (pancreas): fit +5.0 mm/year") and "volume doubles in" in fit[0]
+
+
+def test_size_legend_has_one_entry_per_lesion() -> None:
+    """Three pancreatic lesions, each with a fit, a band and a growth threshold: the legend has
+    one entry per lesion and one grey entry per kind of line, not four entries per lesion."""
+    sizes = {"2025-01-10": (12, 9, 7), "2025-07-08": (13, 9, 8), "2026-01-08": (14, 10, 8)}
+    h = history(None, *(scan(d, *(lesion(n, v) for n, v in zip(("P1", "P2", "P3"), vs, strict=True)))
+                        for d, vs in sizes.items()))
+    labels = _labels(plot_size(_ax(), h, SMALL, as_of=AS_OF))
+    assert [t.split(" ")[0] for t in labels if t.startswith("P")] == ["P1", "P2", "P3"]
+    assert sum("growth threshold" in t for t in labels) == 1
+    assert sum("measurement error" in t for t in labels) == 1
+    assert sum("least-squares fit" in t for t in labels) == 1
 
 
 def test_size_noise_band_is_two_mm_around_latest() -> None:
@@ -98,6 +122,64 @@ def test_size_noise_band_is_two_mm_around_latest() -> None:
     band = next(c for c in ax.collections if "measurement error" in str(c.get_label()))
     ys = band.get_paths()[0].vertices[:, 1]
     assert (min(ys), max(ys)) == (15.0, 19.0)
+
+
+def test_size_noise_band_surrounds_the_latest_scan_only() -> None:
+    """The band is centred on the latest scan (2026-01-08) and ends before the previous one
+    (2025-07-08): it does not reach back over the lesion's history."""
+    ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
+    band = next(c for c in ax.collections if "measurement error" in str(c.get_label()))
+    xs = band.get_paths()[0].vertices[:, 0]
+    latest, previous = mdates.date2num(date(2026, 1, 8)), mdates.date2num(date(2025, 7, 8))
+    assert min(xs) < latest < max(xs)
+    assert max(xs) - latest == pytest.approx(latest - min(xs))
+    assert min(xs) > previous + 0.5 * (latest - previous)
+
+
+def test_size_gap_longer_than_the_interval_is_shown() -> None:
+    """Small protocol, first year every 6 months (+30 days grace): 14 months between two scans
+    is a hatched span with its length written on it; 6 months is not a gap."""
+    h = history(None, scan("2025-01-10", lesion("P1", 12)), scan("2025-07-10", lesion("P1", 12)),
+                scan("2026-09-10", lesion("P1", 13)))
+    ax = plot_size(_ax(), h, SMALL, as_of=date(2026, 10, 1))
+    spans = [p for p in ax.patches if p.get_label() == "_gap"]
+    assert len(spans) == 1
+    x0, x1 = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
+    assert (x0, x1) == (mdates.date2num(date(2025, 7, 10)), mdates.date2num(date(2026, 9, 10)))
+    assert "14 months without a scan\n(protocol: every 6 months)" in _texts(ax)
+    assert "no scan for longer than the protocol interval" in _labels(ax)
+
+
+def test_size_open_gap_up_to_the_as_of_date() -> None:
+    """No scan since 2025-07-10 and the next one was due by 2026-02-09 (6 months + 30 days):
+    on 2026-03-01 the span runs to the as-of date."""
+    h = history(None, scan("2025-01-10", lesion("P1", 12)), scan("2025-07-10", lesion("P1", 12)))
+    ax = plot_size(_ax(), h, SMALL, as_of=date(2026, 3, 1))
+    assert "no scan since 2025-07-10\n(protocol: every 6 months)" in _texts(ax)
+    ax = plot_size(_ax(), h, SMALL, as_of=date(2026, 2, 9))
+    assert not [p for p in ax.patches if p.get_label() == "_gap"]
+
+
+def test_recist_panel_on_the_metastatic_protocol() -> None:
+    """Metastatic protocol: a second panel on the same time axis draws the target sum (25 + 15 =
+    40, then 42, 44), its nadir 40 mm and the PD line max(1.2 × 40, 40 + 5) = 48 mm."""
+    h = history(metastatic_patient(), *(scan(d, lesion("P1", p), lesion("L1", li, site="liver"), modality="CT")
+                                        for d, p, li in (("2025-01-10", 25, 15), ("2025-04-10", 26, 16),
+                                                         ("2025-07-10", 27, 17))))
+    fig = size_figure(h, METASTATIC, as_of=AS_OF)
+    top, bottom = fig.axes[:2]
+    assert top.get_shared_x_axes().joined(top, bottom)
+    (sums,) = [ln for ln in bottom.get_lines() if ln.get_label().startswith("sum of target diameters")]
+    assert list(sums.get_ydata()) == [40.0, 42.0, 44.0]
+    labels = _labels(bottom)
+    assert "nadir 40 mm" in labels and "progression (PD) if sum ≥ 48 mm" in labels
+    levels = {round(float(c.get_segments()[0][0][1]), 6) for c in bottom.collections if c.get_segments()}
+    assert {40.0, 48.0} <= levels
+    assert [t.get_text() for t in bottom.texts] == ["baseline", "SD", "SD"]
+
+
+def test_no_recist_panel_on_the_small_protocol() -> None:
+    assert len(size_figure(_growing(), SMALL, as_of=AS_OF).axes) == 1
 
 
 def test_size_marks_scan_where_action_flag_fired() -> None:
@@ -225,12 +307,18 @@ def test_timeline_rows_as_of_and_schedule() -> None:
 # --------------------------------------------------------------------------- cohort
 
 
-def test_cohort_percent_change_and_best() -> None:
-    """Pancreatic sum 12 → 14 → 17 mm is 0, +16.7, +41.7 %; the best change is +16.7 %."""
+def test_cohort_percent_change_and_latest() -> None:
+    """Pancreatic sum 12 → 14 → 17 mm is 0, +16.7, +41.7 %; the latest change is +41.7 %
+    (surveillance asks where the tumour is now, not its best response)."""
     s = burden_series(_growing(), SMALL, as_of=AS_OF)
     assert s is not None
     assert [round(p, 1) for _, _, p in s.points] == [0.0, 16.7, 41.7]
-    assert s.best_pct == pytest.approx(100 * 2 / 12)
+    assert s.latest_pct == pytest.approx(100 * 5 / 12)
+
+
+def _bar_heights(ax: Axes) -> list[float]:
+    (bars,) = [c for c in ax.collections if c.get_label() == "_bars"]
+    return [round(float(p.vertices[1, 1]), 1) for p in bars.get_paths()]
 
 
 def test_cohort_metastatic_uses_recist_sum() -> None:
@@ -251,9 +339,46 @@ def test_spider_and_waterfall_draw_each_patient() -> None:
     spider = plot_spider(_ax(), [a, b])
     assert len([ln for ln in spider.get_lines() if ln.get_label().startswith("SYN-")]) == 2
     water = plot_waterfall(_ax(), [a, b])
-    assert [round(p.get_height(), 1) for p in water.patches] == [16.7]
+    assert _bar_heights(water) == [41.7]
+    assert water.get_ylabel() == "latest change from baseline (%)"
+    assert [t.get_text() for t in water.texts if "%" in t.get_text()] == ["+42 %"]
     assert any("no follow-up scan yet" in t.get_text() for t in water.texts)
     assert {20.0, -30.0} <= _hlines_y(water, "--")
+
+
+def _crowd(n: int) -> list[BurdenSeries]:
+    base = date(2024, 1, 1)
+    return [BurdenSeries(f"SYN-{i:05d}", "RECIST target sum" if i % 5 == 0 else "pancreatic lesions", base,
+                         Decimal(20), ((base, 0.0, 0.0), (date(2025, 1, 1), 12.0, float(i % 97 - 40))))
+            for i in range(n)]
+
+
+def test_cohort_of_1500_patients_stays_readable() -> None:
+    """1,500 patients: no per-patient legend in the spider plot (one entry per measure), no
+    per-bar labels or ticks in the waterfall; only the 3 largest increases and decreases are
+    named, and the axis counts the patients."""
+    series = _crowd(1500)
+    fig = cohort_figure(series, as_of=AS_OF)
+    spider, water = fig.axes
+    assert _labels(spider) == ["1200 patients: pancreatic lesions", "300 patients: RECIST target sum",
+                               "+20 % (RECIST progression)", "−30 % (RECIST partial response)"]
+    assert len(_bar_heights(water)) == 1500
+    assert list(water.get_xticks()) == []
+    named = [t.get_text() for t in water.texts]
+    assert len(named) == 2
+    assert named[0].startswith("largest increases:\n") and named[0].count("SYN-") == 3 and "+56 %" in named[0]
+    assert named[1].startswith("largest decreases:\n") and named[1].count("SYN-") == 3 and "-40 %" in named[1]
+    assert water.get_xlabel().startswith("1500 patients, largest increase first")
+
+
+def test_cohort_of_2000_patients_draws_fast(tmp_path: Path) -> None:
+    """Building and saving the 2,000-patient figure takes well under the 5 s the whole command
+    may take (65 s before the lines and bars were drawn as collections)."""
+    import time
+
+    began = time.process_time()
+    save_figure(cohort_figure(_crowd(2000), as_of=AS_OF), tmp_path / "c.png")
+    assert time.process_time() - began < 2.5
 
 
 def test_cohort_figure_has_two_panels() -> None:

@@ -8,6 +8,7 @@ figure renders the same on any machine without network or system fonts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Any
 
@@ -92,10 +93,13 @@ def mark_as_of(ax: Axes, as_of: date, *, text: bool = True, at: str = "top") -> 
                     rotation=90, fontsize=FONT_SIZE - 2, color=GREY)
 
 
-def legend_outside(ax: Axes, *, where: str = "right", ncol: int = 1) -> None:
-    """The legend outside the data area, so it never hides a point: right of or below the axes."""
+def legend_outside(ax: Axes, *, where: str = "right", ncol: int = 1,
+                   entries: Sequence[tuple[Any, str]] | None = None) -> None:
+    """The legend outside the data area, so it never hides a point: right of or below the axes.
+    `entries` (handle, text) replace the axes' own labelled artists, to group them."""
     handles, labels = ax.get_legend_handles_labels()
-    keep = [(h, lab) for h, lab in zip(handles, labels, strict=True) if not lab.startswith("_")]
+    pairs = list(entries) if entries is not None else list(zip(handles, labels, strict=True))
+    keep = [(h, lab) for h, lab in pairs if not lab.startswith("_")]
     if not keep:
         return
     hs, ls = zip(*keep, strict=True)

@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.config import Settings
+from tracker.db import session_scope
+from tracker.domain.model import PatientHistory
+from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import NotFoundError, ValidationError
+from tracker.services.protocols import all_protocols
 from tracker.services.surveillance import PatientView, views
+from tracker.services.surveillance import _protocol_for as protocol_for
+from tracker.store import Store
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -105,18 +111,27 @@ def _save_closed(fig: Figure, path: Path) -> Path:
         fig.clear()
 
 
-def cohort_figure_for(all_views: Sequence[PatientView], *, as_of: date) -> Figure:
+def cohort_figure_for(cohort: Sequence[tuple[PatientHistory, SurveillanceProtocol]], *, as_of: date) -> Figure:
     from tracker.plots.cohort import burden_series, cohort_figure
 
-    series = [s for v in all_views if (s := burden_series(v.history, v.protocol, as_of=as_of)) is not None]
+    series = [s for h, protocol in cohort if (s := burden_series(h, protocol, as_of=as_of)) is not None]
     return cohort_figure(series, as_of=as_of)
 
 
 def plot_cohort(settings: Settings, path: Path, *, as_of: date) -> Path:
     """Spider plot and waterfall of every patient under surveillance into `path`."""
     check_target(path, PLOT_FORMATS)
-    all_views = [v for v in views(settings, None, as_of=as_of, record=False) if not v.patient.has_left(as_of)]
-    return _save_closed(cohort_figure_for(all_views, as_of=as_of), path)
+    return _save_closed(cohort_figure_for(cohort_histories(settings, as_of=as_of), as_of=as_of), path)
+
+
+def cohort_histories(settings: Settings, *, as_of: date) -> list[tuple[PatientHistory, SurveillanceProtocol]]:
+    """Every patient still under surveillance on `as_of`, with their protocol: the histories
+    only, loaded in bulk (the cohort plot needs no flags or schedules, so none are evaluated)."""
+    protocols = all_protocols()
+    with session_scope(settings, read_only=True) as s:
+        st = Store(s)
+        patients = [p for p in st.patients() if not p.has_left(as_of)]
+        return [(h, protocol_for(protocols, h.patient)) for h in st.histories(patients)]
 
 
 def write_report(settings: Settings, label: str, path: Path, *, as_of: date) -> Path:

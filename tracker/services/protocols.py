@@ -1,5 +1,7 @@
 """Finding protocols: the built-ins shipped with the package, and the user's own files in
-`<home>/protocols/*.json`. Every document is validated against schemas/protocol.schema.json."""
+`<home>/protocols/*.json`. Every user file is validated against schemas/protocol.schema.json
+when it is read; the built-ins are validated by the test suite (tests/domain/test_protocol.py)
+instead of at every start, because compiling the schema costs a one-patient command ~0.1-0.2 s."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ def user_dir() -> Path:
     return config.home_dir() / "protocols"
 
 
-def parse_protocol_file(path: Path) -> SurveillanceProtocol:
-    """Read, validate and parse one protocol file; every problem is reported with its location."""
+def parse_protocol_file(path: Path, *, validate: bool = True) -> SurveillanceProtocol:
+    """Read, validate and parse one protocol file; every problem is reported with its location.
+    `validate=False` only for the built-ins, whose validity the test suite proves."""
     doc = jsonio.read_json(path)
-    problems = jsonio.schema_problems(doc, "protocol.schema.json")
+    problems = jsonio.schema_problems(doc, "protocol.schema.json") if validate else []
     if problems:
         raise ValidationError([(f"{path.name}: {loc}", msg) for loc, msg in problems])
     return protocol_from_dict(_plain(doc))
@@ -34,7 +37,7 @@ def _plain(doc: object) -> Any:
 @cache
 def _builtin() -> dict[str, SurveillanceProtocol]:
     files = sorted(config.package_folder("protocols").glob("*.json"))
-    return {p.id: p for p in (parse_protocol_file(f) for f in files)}
+    return {p.id: p for p in (parse_protocol_file(f, validate=False) for f in files)}
 
 
 def all_protocols() -> dict[str, SurveillanceProtocol]:
