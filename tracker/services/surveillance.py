@@ -492,7 +492,8 @@ def worklist_rows(all_views: Sequence[PatientView], *, as_of: date, within_days:
             if fv.flag.severity is Severity.ACTION:
                 rows.append({"patient": v.label, "status": "tumour_board", "kind": "flag", "what": fv.flag.rule_id,
                              "due_date": fv.flag.date.isoformat(), "window_start": None, "window_end": None,
-                             "reason": fv.flag.message, "escalated_by": None, "new": fv.is_new, "_item": None})
+                             "reason": fv.flag.message, "escalated_by": None, "new": fv.is_new, "_item": None,
+                             "key": fv.flag.key, "acknowledged": fv.acknowledged})
         for it in v.schedule:
             if it.status is DueStatus.CLOSED or (it.due_date > horizon and it.status is DueStatus.NOT_DUE):
                 continue
