@@ -55,10 +55,12 @@ def post(c: Any, path: str, data: dict[str, Any], **kw: Any) -> Any:
 def test_every_page_needs_the_session_from_the_printed_link(loaded: Settings) -> None:
     c = client(loaded, login=False)
     for path in ("/", "/p/SYN-GROWING", "/nurse/worklist", "/nurse/worklist.csv", "/p/SYN-GROWING/plot/size.svg",
-                 "/static/style.css"):
+                 "/static/../p/SYN-GROWING",
+                 "/p/SYN-GROWING/report.pdf", "/nurse/p/SYN-GROWING", "/nurse/import", "/login/../"):
         r = c.get(path)
         assert r.status_code == 403, path
         assert "Open the link that <code>tracker serve</code> printed" in r.text
+    assert c.get("/static/style.css").status_code == 200  # the stylesheet alone, for the 403 page
     before = snapshot(loaded)
     assert c.post("/p/SYN-GROWING/log/lab", data={"date": "2026-11-01"}).status_code == 403
     assert snapshot(loaded) == before

@@ -3,6 +3,9 @@ and a snapshot of everything stored (to prove a refused request changed nothing)
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -56,3 +59,28 @@ def csrf(c: Any) -> str:
     token = c.sessions.csrf(c.cookies.get(security.COOKIE))
     assert token
     return str(token)
+
+
+@contextlib.contextmanager
+def running_server(settings: Settings) -> Iterator[tuple[str, Any]]:
+    """A real uvicorn server over `settings` on a free loopback port, in a thread: yields the login
+    link and the server's `Sessions` (a test may arm a new token), and stops it afterwards."""
+    import threading
+
+    from tracker.web import security, server
+
+    sessions = security.Sessions()
+    sock = server.bind(server.HOST, 0)
+    srv, url = server.make_server(settings, sock, as_of=TODAY, sessions=sessions)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield url, sessions
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -50,7 +50,7 @@ def latest_values(h: dm.PatientHistory) -> list[tuple[str, str, str]]:
     for r in h.labs:
         labs[r.series_name] = r
     for r in sorted(labs.values(), key=lambda r: r.series_name):
-        uln = f" (normal up to {r.upper_limit})" if r.upper_limit is not None else ""
+        uln = f" (normal up to {r.upper_limit} {r.unit})" if r.upper_limit is not None else ""
         out.append((analyte_name(r.analyte, r.analyte_other), f"{r.value} {r.unit}{uln}", r.date.isoformat()))
     weights = [v for v in h.visits if v.weight_kg is not None]
     if weights:
@@ -65,8 +65,18 @@ async def home(web: Web, request: Request) -> Response:
     discuss = [fv for fv in v.flags if fv.flag.severity in (dm.Severity.ACTION, dm.Severity.WATCH)
                and fv.flag.rule_id != "schedule.overdue"]
     return web.page(request, "home.html", label=v.label, patient=v.patient, items=items,
-                    discuss=[(fv, words.flag(fv.flag, v.history)) for fv in discuss],
-                    values=latest_values(v.history))
+                    discuss=_grouped(discuss, v), values=latest_values(v.history))
+
+
+def _grouped(flags: list[Any], v: PatientView) -> list[tuple[str, list[dm.Flag]]]:
+    """One plain sentence per thing to discuss, with the clinical wording of every flag behind it
+    (growth over the nadir in mm and in % read the same to a patient)."""
+    out: dict[str, list[dm.Flag]] = {}
+    for fv in flags:
+        out.setdefault(words.flag(fv.flag, v.history), []).append(fv.flag)
+    return list(out.items())
+
+
 
 
 LOG_FORMS = {"lab": ("log_lab.html", forms.log_lab), "scan": ("log_scan.html", forms.log_scan),

@@ -4,7 +4,8 @@ login and Datasette's `--root` link):
 - the Host header must name this machine (a loopback name or address): a page on another site
   cannot reach the server through DNS rebinding;
 - the printed link carries a random single-use token; opening it sets an HttpOnly,
-  SameSite=Strict session cookie, and every other request without that session gets 403;
+  SameSite=Strict session cookie, and every other request without that session gets 403 (the
+  stylesheet aside);
 - every POST must come from this server's own pages: its Origin must be the server's and its
   form must carry the session's CSRF token; its body may not exceed the upload limit;
 - every response carries Content-Security-Policy `default-src 'self'` (no inline script, nothing
@@ -27,6 +28,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 COOKIE = "tracker_session"
 CSRF_FIELD = "csrf"
 LOGIN_PATH = "/login"
+#: the stylesheet, served without a session (so that the 403 page is readable; it holds no patient data)
+STATIC_PREFIX = "/static/"
 #: the largest request body accepted (an upload of a clinic's JSON export or lab CSV)
 MAX_BODY_BYTES = 20 * 1024 * 1024
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -123,7 +126,7 @@ class Guard:
             await _respond(send, 400, "This server answers only to addresses of this computer, such as "
                                       "127.0.0.1; open the link that <code>tracker serve</code> printed.")
             return
-        if scope["path"] == LOGIN_PATH and scope["method"] == "GET":
+        if scope["method"] == "GET" and (scope["path"] == LOGIN_PATH or scope["path"].startswith(STATIC_PREFIX)):
             await self.app(scope, receive, _with_headers(send))
             return
         sid = _cookie(scope, COOKIE)

@@ -61,9 +61,10 @@ def check_host(host: str) -> str:
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on the loopback address; a busy port is one sentence."""
+    address = check_host(host)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.bind((check_host(host), port))
+        sock.bind((address, port))
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
