@@ -278,7 +278,8 @@ def test_the_worklist_in_the_cli_order_filtered_and_paginated(web: Any, loaded: 
 
     rows = worklist_rows(views(loaded, None, as_of=TODAY), as_of=TODAY, within_days=30, statuses=None)
     html = web.get("/nurse/worklist").text
-    shown = re.findall(r'<a href="/nurse/p/([^"]+)">[^<]*</a> · (.+?) · (\d{4}-\d\d-\d\d)', html)
+    shown = re.findall(r'<a href="/nurse/p/([^"]+)">[^<]*</a> · (.+?) · <span class="date">(\d{4}-\d\d-\d\d)</span>',
+                       html)
     assert shown == [(r["patient"], r["what"], r["due_date"]) for r in rows]
     only = web.get("/nurse/worklist?status=overdue").text
     assert "tumour board</span>" not in only and "overdue</span>" in only
@@ -322,7 +323,7 @@ def test_the_worklist_exports_csv_and_icalendar_as_the_cli(web: Any, loaded: Set
 
 
 def test_the_nurse_patient_page_has_history_flags_in_full_schedule_plots_and_audit(web: Any) -> None:
-    html = web.get("/nurse/p/SYN-GROWING").text
+    html = re.sub(r'</?span( class="date")?>', "", web.get("/nurse/p/SYN-GROWING").text)
     assert "Lesion P1 grew from 12 mm (MRI, 2025-01-10) to 17 mm (MRI, 2026-01-08)" in html
     assert "Evidence: scan:1/P1, scan:3/P1" in html
     assert "brought forward to 3 months after growth.absolute" in html

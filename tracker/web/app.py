@@ -3,11 +3,13 @@ error pages, and the security layer (`security.Guard`) around all of it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -20,6 +22,12 @@ from tracker.errors import NotFoundError, TrackerError
 from tracker.web import security, words
 
 HERE = Path(__file__).resolve().parent
+_ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def unbroken_dates(text: Any) -> Markup:
+    """The text, escaped, with every ISO date kept on one line (a phone would break 2026-\n04-08)."""
+    return Markup(_ISO_DATE.sub(lambda m: f'<span class="date">{m.group(0)}</span>', str(escape(text))))
 
 
 class Web:
@@ -30,6 +38,7 @@ class Web:
         self._as_of = as_of
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(words=words, csrf_field=security.CSRF_FIELD)
+        self.templates.env.filters["dates"] = unbroken_dates
 
     def today(self) -> date:
         """The as-of date of `tracker serve --as-of`, or today."""

@@ -151,13 +151,14 @@ async def import_page(web: Web, request: Request) -> Response:
     problems: list[tuple[str, str]] = []
     name = ""
     if request.method == "POST":
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str) or not upload.filename:
-            problems = [("file", "choose a JSON history or lab CSV file to import")]
-        else:
-            name = upload.filename
-            data = await upload.read()
+        async with request.form() as form:  # the upload's temporary file is closed after
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str) or not upload.filename:
+                problems = [("file", "choose a JSON history or lab CSV file to import")]
+            else:
+                name = upload.filename
+                data = await upload.read()
+        if not problems:
             try:
                 summary = forms.import_upload(web.settings, name, data, today=web.today())
             except ValidationError as exc:
