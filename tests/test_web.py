@@ -192,6 +192,7 @@ def test_a_blood_result_is_stored_patient_entered_and_confirmed_exactly(web: Any
     ("date", "2026-02-30", "'2026-02-30' is not a date that exists; write it as YYYY-MM-DD"),
     ("date", "2026-12-24", "2026-12-24 is in the future (today is 2026-11-22)"),
     ("date", "", "the date of the blood test is required"),
+    ("analyte", "", "the test is required"),
     ("unit", "mg", "mg"),
     ("value", "abc", "abc"),
     ("value", "-5", "a lab value cannot be negative, got -5"),
@@ -203,6 +204,7 @@ def test_a_bad_blood_result_is_refused_by_its_field_with_everything_kept(web: An
     r = post(web, "/p/SYN-GROWING/log/lab", {**LAB, field: value})
     assert r.status_code == 422
     assert sentence in field_error(r.text, field), r.text[:3000]
+    assert r.text.count(f'id="{field}-error"') == 1  # one sentence, not one per check
     for name in ("date", "value", "unit", "uln"):
         assert value_of(r.text, name) == ({**LAB, field: value})[name]
     assert snapshot(loaded) == before

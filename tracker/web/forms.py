@@ -43,11 +43,11 @@ class _Problems:
             self.items.append((field, "is not a valid value"))
         return None
 
-    def need(self, form: Form, field: str, what: str) -> str | None:
+    def need(self, form: Form, field: str, what: str) -> str:
+        """The field's text; raises (for `parse` to collect) when it is empty."""
         text = str(form.get(field, "")).strip()
         if not text:
-            self.items.append((field, f"{what} is required"))
-            return None
+            raise ValidationError(f"{what} is required", field)
         return text
 
     def raise_any(self) -> None:
@@ -98,13 +98,13 @@ def log_lab(settings: Settings, label: str, form: Form, *, today: date) -> Recor
     from tracker.domain.units import normalize_unit
 
     p = _Problems()
-    day = p.parse("date", lambda: _date(p.need(form, "date", "the date of the blood test") or ""))
-    analyte = p.parse("analyte", lambda: parse_analyte(p.need(form, "analyte", "the test") or "", "analyte"))
-    value = p.parse("value", lambda: jsonio.exact(parse_decimal(p.need(form, "value", "the result") or "",
+    day = p.parse("date", lambda: _date(p.need(form, "date", "the date of the blood test")))
+    analyte = p.parse("analyte", lambda: parse_analyte(p.need(form, "analyte", "the test"), "analyte"))
+    value = p.parse("value", lambda: jsonio.exact(parse_decimal(p.need(form, "value", "the result"),
                                                                 "value")))
     unit = None
     if analyte is not None:
-        unit = p.parse("unit", lambda: normalize_unit(analyte, p.need(form, "unit", "the unit") or "", "unit"))
+        unit = p.parse("unit", lambda: normalize_unit(analyte, p.need(form, "unit", "the unit"), "unit"))
     uln_text = str(form.get("uln", "")).strip()
     uln = p.parse("uln", lambda: jsonio.exact(parse_decimal(uln_text, "uln"))) if uln_text else None
     p.raise_any()
@@ -119,8 +119,8 @@ def log_scan(settings: Settings, label: str, form: Form, *, today: date) -> Reco
     """The scan report form: date, kind of scan, and up to LESION_ROWS lesions, each with its site,
     size and the unit chosen explicitly (mm or cm)."""
     p = _Problems()
-    day = p.parse("date", lambda: _date(p.need(form, "date", "the date of the scan") or ""))
-    modality = p.parse("modality", lambda: dm.Modality(p.need(form, "modality", "the kind of scan") or ""))
+    day = p.parse("date", lambda: _date(p.need(form, "date", "the date of the scan")))
+    modality = p.parse("modality", lambda: dm.Modality(p.need(form, "modality", "the kind of scan")))
     lesions: list[tuple[int, dm.LesionMeasurement]] = []
     for i in range(LESION_ROWS):
         name, size = str(form.get(f"lesion{i}", "")).strip(), str(form.get(f"size{i}", "")).strip()
@@ -133,7 +133,7 @@ def log_scan(settings: Settings, label: str, form: Form, *, today: date) -> Reco
         if ":" in name:
             p.items.append((f"lesion{i}", "a lesion name cannot contain ':'; use a name such as P1"))
             continue
-        site = p.need(form, f"site{i}", "where the lesion is")
+        site = p.parse(f"site{i}", lambda i=i: p.need(form, f"site{i}", "where the lesion is"))
         unit = str(form.get(f"unit{i}", "")).strip()
         if size and unit not in ("mm", "cm"):
             p.items.append((f"unit{i}", "choose the unit of the size: mm or cm"))
@@ -159,7 +159,7 @@ def log_scan(settings: Settings, label: str, form: Form, *, today: date) -> Reco
 def log_visit(settings: Settings, label: str, form: Form, *, today: date) -> Record:
     """The visit form: date, symptoms as checkboxes, proton-pump inhibitor, weight."""
     p = _Problems()
-    day = p.parse("date", lambda: _date(p.need(form, "date", "the date of the visit") or ""))
+    day = p.parse("date", lambda: _date(p.need(form, "date", "the date of the visit")))
     chosen = form.getlist("symptom") if hasattr(form, "getlist") else form.get("symptom", [])
     symptoms = p.parse("symptom", lambda: tuple(sorted({dm.Symptom(s) for s in chosen})))
     other = str(form.get("other", "")).strip()
@@ -189,7 +189,7 @@ def review_flag(settings: Settings, label: str, form: Form, *, today: date) -> A
     until = None
     if action == "snooze":
         p = _Problems()
-        until = p.parse("until", lambda: _date(p.need(form, "until", "the date the snooze ends") or ""))
+        until = p.parse("until", lambda: _date(p.need(form, "until", "the date the snooze ends")))
         p.raise_any()
     return _call({"--reason": "reason", "--until": "until", "FLAG": "key"},
                  lambda: surveillance.review_flag(settings, label, str(form.get("key", "")), action=action,
