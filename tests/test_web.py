@@ -369,3 +369,20 @@ def test_import_is_all_or_nothing_and_lists_every_problem(web: Any, loaded: Sett
     r = web.post("/nurse/import", data={security.CSRF_FIELD: csrf(web)}, files={"file": ("notes.txt", b"hi")})
     assert r.status_code == 422 and "choose a .json or .csv file" in r.text
     assert snapshot(loaded) == before
+
+
+def test_a_watch_flag_is_snoozed_from_the_patient_record_until_a_date(web: Any, loaded: Settings) -> None:
+    html = web.get("/nurse/p/SYN-GROWING").text
+    key = next(k for k in re.findall(r'name="key" value="([^"]+)"', html) if k.startswith("marker.rise"))
+    before = snapshot(loaded)
+    r = post(web, "/nurse/review/SYN-GROWING", {"from": "record", "key": key, "action": "snooze",
+                                                "reason": "repeat off PPI", "until": "2026-02-30"})
+    assert r.status_code == 422 and "is not a date that exists" in r.text
+    r = post(web, "/nurse/review/SYN-GROWING", {"from": "record", "key": key, "action": "snooze",
+                                                "reason": "repeat off PPI", "until": "2027-12-01"})
+    assert r.status_code == 422 and "at most 183 days later" in r.text
+    assert snapshot(loaded) == before
+    r = post(web, "/nurse/review/SYN-GROWING", {"from": "record", "key": key, "action": "snooze",
+                                                "reason": "repeat off PPI", "until": "2027-01-15"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/nurse/p/SYN-GROWING")
+    assert "Snoozed: marker.rise until 2027-01-15" in web.get(r.headers["location"]).text

@@ -67,13 +67,19 @@ async def review(web: Web, request: Request) -> Response:
     label = request.path_params["label"]
     form = await request.form()
     back = QueryParams(str(form.get("back", "")))
+    from_record = form.get("from") == "record"
     try:
         fv = forms.review_flag(web.settings, label, form, today=web.today())
     except ValidationError as exc:
+        if from_record:
+            return await _record_page(web, request, label, status=422, error=" ".join(m for _, m in exc.problems),
+                                      error_key=str(form.get("key", "")))
         return _worklist_page(web, request, back, status=422, error=" ".join(m for _, m in exc.problems),
                               error_key=str(form.get("key", "")),
                               typed={"reason": form.get("reason", ""), "until": form.get("until", "")})
     done = f"{'Acknowledged' if form.get('action') == 'acknowledge' else 'Snoozed'} {fv.flag.rule_id} of {label}"
+    if from_record:
+        return RedirectResponse(f"/nurse/p/{label}?{urlencode({'done': done})}", status_code=303)
     return RedirectResponse(f"/nurse/worklist?{urlencode({**dict(back), 'done': done})}", status_code=303)
 
 
@@ -99,15 +105,18 @@ async def export(web: Web, request: Request) -> Response:
 
 
 async def patient(web: Web, request: Request) -> Response:
+    return await _record_page(web, request, request.path_params["label"], done=request.query_params.get("done", ""))
+
+
+async def _record_page(web: Web, request: Request, label: str, *, status: int = 200, **extra: Any) -> Response:
     from tracker.services import records
     from tracker.services.surveillance import views
 
-    label = request.path_params["label"]
     v = views(web.settings, label, as_of=web.today())[0]
     p, recs = records.history(web.settings, label, include_voided=True)
-    return web.page(request, "nurse_patient.html", label=p.label, patient=p, view=v,
-                    records=records.stored_rows(p, recs), audit=records.audit_trail(web.settings, label),
-                    done=request.query_params.get("done", ""))
+    context: dict[str, Any] = {"done": "", "error": None, "error_key": None, **extra}
+    return web.page(request, "nurse_patient.html", status=status, label=p.label, patient=p, view=v,
+                    records=records.stored_rows(p, recs), audit=records.audit_trail(web.settings, label), **context)
 
 
 async def amend(web: Web, request: Request) -> Response:
