@@ -16,6 +16,9 @@ measurement runs in its own Python subprocess, so that its peak memory (RSS high
   `sqlite3` query reading the same rows (patients and their
   active records, lesions joined);
 - flags for every patient (what `tracker flags --all` computes);
+- `tracker serve` server time (issue 17) of a patient's home page and of the worklist's first page:
+  one request through the whole ASGI application in process (security checks, services,
+  template), best of 3 after one warm-up request, against the raw read;
 - `tracker --help` wall time, against `python -c "import tracker"`;
 - the one-patient commands `tracker schedule|flags|history PATIENT`, against
   `python -c "import sqlalchemy"` measured in the same run (issue 19: start-up is most of their
@@ -23,7 +26,7 @@ measurement runs in its own Python subprocess, so that its peak memory (RSS high
   occasional slow run does not decide it.
 
 Targets (2 cores): import ≤ 5× the raw insert of the same run and < 60 s; worklist ≤ 3× raw read
-and < 2 s; flags for all < 10 s; `tracker --help` < 0.3 s; one-patient
+and < 2 s; flags for all < 10 s; `tracker --help` < 0.3 s; web pages < 0.3 s; one-patient
 commands ≤ 1.5× `import sqlalchemy`; peak memory < 500 MB. Not a test: it
 prints PASS or FAIL and exits 0.
 """
@@ -204,6 +207,52 @@ def step_flags(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - began, "rows": len(rows)}
 
 
+def _web_get(app: Any, path: str, cookie: str) -> tuple[int, bytes]:
+    """One GET through the whole ASGI application (security checks, page, template), in process."""
+    import asyncio
+
+    scope = {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), (b"cookie", cookie.encode())], "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80)}
+    out: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+        else:
+            out["body"] += message.get("body", b"")
+
+    asyncio.run(app(scope, receive, send))
+    return out["status"], out["body"]
+
+
+def _web_step(path: str) -> Any:
+    """Server time of one page of `tracker serve` (best of 3, after one warm-up request of the start page)."""
+    def step(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
+        from tracker.web import security
+        from tracker.web.app import create_app
+
+        sessions = security.Sessions()
+        app = create_app(_settings(db), sessions=sessions, as_of=as_of)
+        cookie = f"{security.COOKIE}={sessions.redeem(sessions.token or '')}"
+        page = path.replace("PATIENT", "SYN-00000")
+        _web_get(app, "/", cookie)
+        best = float("inf")
+        for _ in range(3):
+            began = time.perf_counter()
+            status, body = _web_get(app, page, cookie)
+            best = min(best, time.perf_counter() - began)
+            if status != 200:
+                raise SystemExit(f"GET {page} answered {status}")
+        return {"seconds": best, "rows": body.count(b'<li class="row ') or None}
+
+    return step
+
+
 def _cli_step(argv: list[str]) -> Any:
     def step(cohort: Path, db: Path, as_of: date) -> dict[str, Any]:
         env = {**os.environ, "TRACKER_DB": str(db), "TRACKER_USER": "bench", "PYTHONPATH": str(ROOT)}
@@ -220,7 +269,8 @@ STEPS = {"raw_insert": step_raw_insert, "import": step_import, "raw_read": step_
          "import_sqlalchemy": _cli_step(["-c", "import sqlalchemy"]),
          "schedule": _cli_step(["-m", "tracker", "schedule", "SYN-00000", "--as-of", "AS_OF"]),
          "patient_flags": _cli_step(["-m", "tracker", "flags", "SYN-00000", "--as-of", "AS_OF"]),
-         "history": _cli_step(["-m", "tracker", "history", "SYN-00000"])}
+         "history": _cli_step(["-m", "tracker", "history", "SYN-00000"]),
+         "web_home": _web_step("/p/PATIENT"), "web_worklist": _web_step("/nurse/worklist")}
 
 
 # ------------------------------------------------------------------ driver
@@ -295,7 +345,8 @@ def report(folder: Path, n: int, seed: int, years: float, as_of: date, timeout: 
         p.unlink()
     r: dict[str, dict[str, Any]] = {}
     for name, target in (("raw_insert", raw_db), ("import", db), ("raw_read", db), ("worklist", db),
-                         ("worklist_repeat", db), ("worklist_later", db), ("flags", db), ("import_tracker", db),
+                         ("worklist_repeat", db), ("worklist_later", db), ("flags", db), ("web_home", db),
+                         ("web_worklist", db), ("import_tracker", db),
                          ("help", db), ("import_sqlalchemy", db), ("schedule", db), ("patient_flags", db),
                          ("history", db)):
         r[name] = _run_step(name.removesuffix("_repeat"), cohort, target, as_of, timeout)
@@ -331,6 +382,10 @@ def report(folder: Path, n: int, seed: int, years: float, as_of: date, timeout: 
             le(ratio(key, "raw_read"), 3) and le(r[key].get("seconds"), 2) and le(r[key].get("peak_mb"), mem))
     row("flags for every patient", "flags", None, "<10 s", le(r["flags"].get("seconds"), 10)
         and le(r["flags"].get("peak_mb"), mem))
+    row("web: patient home page (best of 3)", "web_home", "raw_read", "<0.3 s", le(r["web_home"].get("seconds"), 0.3),
+        rows=False)
+    row("web: worklist, first page (best of 3)", "web_worklist", "raw_read", "<0.3 s",
+        le(r["web_worklist"].get("seconds"), 0.3))
     row('python -c "import tracker"', "import_tracker", None, "", None, rows=False)
     row("tracker --help (median of 7)", "help", "import_tracker", "<0.3 s", le(r["help"].get("seconds"), 0.3),
         rows=False)

@@ -101,5 +101,6 @@ from tracker.cli import files as _files  # noqa: E402,F401
 from tracker.cli import plots as _plots  # noqa: E402,F401
 from tracker.cli import protocols as _protocols  # noqa: E402,F401
 from tracker.cli import records as _records  # noqa: E402,F401  (registers commands)
+from tracker.cli import serve as _serve  # noqa: E402,F401
 from tracker.cli import surveillance as _surveillance  # noqa: E402,F401
 from tracker.cli import synth as _synth  # noqa: E402,F401

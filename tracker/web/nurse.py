@@ -1,0 +1,186 @@
+"""Nurse pages: the worklist (filters, pages, acknowledge or snooze a flag from its row, CSV and
+iCalendar export), a patient's clinical record (history, flags with their full explanation,
+schedule, plots, audit trail; amend or void a record), and the import of a JSON or lab CSV file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tracker.errors import NotFoundError, ValidationError
+from tracker.web import forms
+
+if TYPE_CHECKING:
+    from tracker.web.app import Web
+
+STATUSES = ("tumour_board", "overdue", "due", "due_soon", "not_due")
+WITHIN_DAYS = (7, 30, 60, 90, 180, 365)
+PAGE_ROWS = 50
+
+
+def _filters(q: Mapping[str, str]) -> tuple[list[str] | None, int, int]:
+    status = q.get("status", "")
+    if status and status not in STATUSES:
+        raise ValidationError(f"unknown status '{status}'; use {', '.join(STATUSES)}", "status")
+    try:
+        within = int(q.get("within", "30"))
+        page = int(q.get("page", "1"))
+    except ValueError:
+        raise ValidationError("'within' and 'page' are whole numbers", "within") from None
+    if not 0 <= within <= 3660:
+        raise ValidationError(f"give between 0 and 3660 days (ten years), not {within}", "within")
+    return ([status] if status else None), within, max(page, 1)
+
+
+def _rows(web: Web, statuses: list[str] | None, within: int) -> list[dict[str, Any]]:
+    from tracker.services.surveillance import views, worklist_rows
+
+    return worklist_rows(views(web.settings, None, as_of=web.today()), as_of=web.today(), within_days=within,
+                         statuses=statuses)
+
+
+def _worklist_page(web: Web, request: Request, q: Mapping[str, str], *, status: int = 200,
+                   **extra: Any) -> Response:
+    statuses, within, page = _filters(q)
+    rows = _rows(web, statuses, within)
+    pages = max(1, -(-len(rows) // PAGE_ROWS))
+    page = min(page, pages)
+    query = {"status": statuses[0] if statuses else "", "within": within}
+    context: dict[str, Any] = {"done": "", "error": None, "error_key": None, "typed": {}, **extra}
+    return web.page(request, "worklist.html", status=status, rows=rows[(page - 1) * PAGE_ROWS: page * PAGE_ROWS],
+                    total=len(rows), page=page, pages=pages, statuses=STATUSES,
+                    within_choices=sorted({*WITHIN_DAYS, within}), status_filter=query["status"], within=within,
+                    query=urlencode({**query, "page": page}), **context)
+
+
+async def worklist(web: Web, request: Request) -> Response:
+    return _worklist_page(web, request, request.query_params, done=request.query_params.get("done", ""))
+
+
+async def review(web: Web, request: Request) -> Response:
+    """Acknowledge or snooze one flag from its worklist row, then back to the same worklist page."""
+    label = request.path_params["label"]
+    form = await request.form()
+    back = QueryParams(str(form.get("back", "")))
+    from_record = form.get("from") == "record"
+    try:
+        fv = forms.review_flag(web.settings, label, form, today=web.today())
+    except ValidationError as exc:
+        if from_record:
+            return await _record_page(web, request, label, status=422, error=" ".join(m for _, m in exc.problems),
+                                      error_key=str(form.get("key", "")))
+        return _worklist_page(web, request, back, status=422, error=" ".join(m for _, m in exc.problems),
+                              error_key=str(form.get("key", "")),
+                              typed={"reason": form.get("reason", ""), "until": form.get("until", "")})
+    done = f"{'Acknowledged' if form.get('action') == 'acknowledge' else 'Snoozed'} {fv.flag.rule_id} of {label}"
+    if from_record:
+        return RedirectResponse(f"/nurse/p/{label}?{urlencode({'done': done})}", status_code=303)
+    return RedirectResponse(f"/nurse/worklist?{urlencode({**dict(back), 'done': done})}", status_code=303)
+
+
+async def export(web: Web, request: Request) -> Response:
+    """The worklist as the CLI exports it: CSV with every field, or iCalendar of the due items."""
+    from tracker import jsonio
+    from tracker.domain.schedule import DUE_ITEM_FIELDS
+
+    fmt = request.path_params["fmt"]
+    if fmt not in ("csv", "ics"):
+        raise NotFoundError(f"the worklist exports as csv or ics, not '{fmt}'")
+    statuses, within, _ = _filters(request.query_params)
+    rows = _rows(web, statuses, within)
+    stamp = web.today().isoformat()
+    if fmt == "ics":
+        from tracker.calendar import schedule_to_ics
+
+        return Response(schedule_to_ics([r["_item"] for r in rows if r["_item"] is not None]),
+                        media_type="text/calendar",
+                        headers={"content-disposition": f'attachment; filename="worklist-{stamp}.ics"'})
+    return Response(jsonio.to_csv(rows, [*DUE_ITEM_FIELDS, "new"]), media_type="text/csv",
+                    headers={"content-disposition": f'attachment; filename="worklist-{stamp}.csv"'})
+
+
+async def patient(web: Web, request: Request) -> Response:
+    return await _record_page(web, request, request.path_params["label"], done=request.query_params.get("done", ""))
+
+
+async def _record_page(web: Web, request: Request, label: str, *, status: int = 200, **extra: Any) -> Response:
+    from tracker.services import records
+    from tracker.services.surveillance import views
+
+    v = views(web.settings, label, as_of=web.today())[0]
+    p, recs = records.history(web.settings, label, include_voided=True)
+    context: dict[str, Any] = {"done": "", "error": None, "error_key": None, **extra}
+    return web.page(request, "nurse_patient.html", status=status, label=p.label, patient=p, view=v,
+                    records=records.stored_rows(p, recs), audit=records.audit_trail(web.settings, label), **context)
+
+
+async def amend(web: Web, request: Request) -> Response:
+    from tracker.services.records import get_record
+
+    kind, record_id = request.path_params["kind"], request.path_params["id"]
+    owner, stored = get_record(web.settings, _kind(kind), record_id)
+    fields = forms.amendable_fields(stored.record)
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    other: list[str] = []
+    if request.method == "POST":
+        form = await request.form()
+        values = dict(form.items())
+        try:
+            if form.get("do") == "void":
+                forms.void(web.settings, kind, record_id, form)
+                done = f"Voided {kind} #{record_id}"
+            else:
+                forms.amend(web.settings, kind, record_id, form, today=web.today())
+                done = f"Amended {kind} #{record_id}"
+        except ValidationError as exc:
+            errors, other = forms.problems_by_field(exc, ["reason", *("f:" + k for k, _ in fields)])
+        else:
+            return RedirectResponse(f"/nurse/p/{owner.label}?{urlencode({'done': done})}", status_code=303)
+    return web.page(request, "amend.html", status=422 if errors or other else 200, label=owner.label, kind=kind,
+                    record_id=record_id, fields=fields, values=values, errors=errors, other_errors=other,
+                    voided=stored.voided_reason)
+
+
+def _kind(kind: str) -> str:
+    from tracker.jsonio import LIST_KEYS
+
+    if kind not in LIST_KEYS:
+        raise NotFoundError(f"unknown record kind '{kind}'; use visit, lab, scan or pathology")
+    return kind
+
+
+async def import_page(web: Web, request: Request) -> Response:
+    summary: Any = None
+    problems: list[tuple[str, str]] = []
+    name = ""
+    if request.method == "POST":
+        async with request.form() as form:  # the upload's temporary file is closed after
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str) or not upload.filename:
+                problems = [("file", "choose a JSON history or lab CSV file to import")]
+            else:
+                name = upload.filename
+                data = await upload.read()
+        if not problems:
+            try:
+                summary = forms.import_upload(web.settings, name, data, today=web.today())
+            except ValidationError as exc:
+                problems = exc.problems
+    return web.page(request, "import.html", status=422 if problems else 200, summary=summary, problems=problems,
+                    name=name)
+
+
+ROUTES = [
+    ("/nurse/worklist", worklist, ["GET"]),
+    ("/nurse/worklist.{fmt:str}", export, ["GET"]),
+    ("/nurse/review/{label}", review, ["POST"]),
+    ("/nurse/p/{label}", patient, ["GET"]),
+    ("/nurse/amend/{kind}/{id:int}", amend, ["GET", "POST"]),
+    ("/nurse/import", import_page, ["GET", "POST"]),
+]
