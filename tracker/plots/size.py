@@ -41,7 +41,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from tracker.domain.dates import add_days, add_months, months_between
-from tracker.domain.measures import LesionMeasures, SizePoint, fmt, lesion_measures, ols_fit, rate_evaluable
+from tracker.domain.measures import LesionMeasures, SizePoint, lesion_measures, ols_fit, rate_evaluable
 from tracker.domain.model import Flag, PatientHistory, Severity, Site
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.recist import RECIST_RULE, recist_series
