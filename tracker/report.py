@@ -113,9 +113,9 @@ def changes(d: ReportData) -> tuple[str, list[str]]:
                 if prev else " (first size)"
             lines.append(f"Lesion {m.lesion}: {fmt(p.mm)} mm ({p.modality.value} {p.date}){was}")
     for r in (r for r in h.labs if r.date >= since):
-        prev = next((x for x in reversed(h.labs) if x.series_key == r.series_key and x.date < r.date), None)
+        before = next((x for x in reversed(h.labs) if x.series_key == r.series_key and x.date < r.date), None)
         high = " — above upper limit" if r.above_limit(r.upper_limit) else ""
-        was = f", was {prev.value_text} ({prev.date})" if prev else ""
+        was = f", was {before.value_text} ({before.date})" if before else ""
         lines.append(f"{analyte_name(r)}: {r.value_text} {r.unit} ({r.date}){was}{high}")
     for v in (v for v in h.visits if v.date >= since):
         sym = ", ".join(s.value.replace("_", " ") for s in v.symptoms) or "no symptoms"

@@ -323,7 +323,7 @@ def _lab_code(res: dict[str, Any]) -> tuple[dm.Analyte, dm.Specimen | None] | No
         if x.get("system") == c.LOINC and x.get("code") in c.LAB_BY_LOINC:
             known = c.LAB_BY_LOINC[x["code"]]
             return known.analyte, known.specimen
-        if x.get("system") == c.ANALYTE_SYSTEM and x.get("code") in dm.by_value(dm.Analyte):
+        if x.get("system") == c.ANALYTE_SYSTEM and x.get("code") in dm.ANALYTE_OF:
             return dm.Analyte(x["code"]), None
     return None
 
@@ -557,7 +557,7 @@ def _tumor_size(where: str, res: dict[str, Any], tumors: dict[str, dict[str, Any
 
 def _modality(method: Any) -> dm.Modality | None:
     for x in _codings(method):
-        if x.get("system") == c.MODALITY_SYSTEM and x.get("code") in dm.by_value(dm.Modality):
+        if x.get("system") == c.MODALITY_SYSTEM and x.get("code") in dm.MODALITY_OF:
             return dm.Modality(x["code"])
     dicom = {code: m for m, (code, _) in reversed(c.MODALITY_DICOM.items())}
     for x in _codings(method):
@@ -617,7 +617,7 @@ def _size(where: str, q: Any, site: dm.Site, problems: Problems) -> Decimal | No
 
 def _site(location: Any) -> dm.Site | None:
     for x in _codings(location):
-        if x.get("system") == c.SITE_SYSTEM and x.get("code") in dm.by_value(dm.Site):
+        if x.get("system") == c.SITE_SYSTEM and x.get("code") in dm.SITE_OF:
             return dm.Site(x["code"])
     snomed = {code: s for s, (code, _) in reversed(c.SITE_SNOMED.items())}  # lymph node: regional
     for x in _codings(location):

@@ -41,7 +41,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from tracker.domain.dates import add_days, add_months, months_between
-from tracker.domain.measures import LesionMeasures, SizePoint, lesion_measures, ols_fit, rate_evaluable
+from tracker.domain.measures import LesionMeasures, SizePoint, fmt, lesion_measures, ols_fit, rate_evaluable
 from tracker.domain.model import Flag, PatientHistory, Severity, Site
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.recist import RECIST_RULE, recist_series
@@ -167,12 +167,12 @@ def _key_entries(protocol: SurveillanceProtocol, keys: set[str], floor: Decimal,
     if "growth" in keys:
         step = _param(protocol, "growth.absolute", "abs_growth_mm", Decimal(5))
         out.append((Line2D([], [], color=grey, linestyle=":", linewidth=1.6),
-                    f"growth threshold: nadir + {style.num(step)} mm"))
+                    f"growth threshold: nadir + {fmt(step)} mm"))
     if "band" in keys:
         out.append((Patch(color=grey, alpha=0.3, linewidth=0), f"latest size ± {floor} mm (measurement error)"))
     if threshold is not None:
         out.append((Line2D([], [], color=style.BLACK, linestyle="-.", linewidth=1.2),
-                    f"size threshold {style.num(threshold)} mm"))
+                    f"size threshold {fmt(threshold)} mm"))
     if gaps:
         out.append((Patch(facecolor=GAP_COLOUR, alpha=0.18, hatch="///", edgecolor=GAP_COLOUR, linewidth=0),
                     "no scan for longer than the protocol interval"))
@@ -244,7 +244,7 @@ def _draw_growth_line(ax: Axes, m: LesionMeasures, protocol: SurveillanceProtoco
     step = _param(protocol, "growth.absolute", "abs_growth_mm", Decimal(5))
     nadir = min(m.points, key=lambda p: (p.mm, p.date))
     y = nadir.mm + step
-    text = f"{m.lesion} growth threshold {style.num(y)} mm (nadir {style.num(nadir.mm)} + {style.num(step)})"
+    text = f"{m.lesion} growth threshold {fmt(y)} mm (nadir {fmt(nadir.mm)} + {fmt(step)})"
     ax.hlines(float(y), style.to_num(nadir.date), style.to_num(as_of), colors=colour, linestyles=":",
               linewidth=1.6, zorder=2, label=f"_growth {text}")
     ax.annotate(text, (style.to_num(nadir.date), float(y)), xytext=(2, 2), textcoords="offset points", ha="left",
@@ -257,8 +257,8 @@ def _draw_threshold(ax: Axes, protocol: SurveillanceProtocol) -> Decimal | None:
         return None
     limit = _param(protocol, "size.threshold", "size_max_mm", Decimal(20))
     ax.axhline(float(limit), color=style.BLACK, linestyle="-.", linewidth=1.2, zorder=2,
-               label=f"_size threshold {style.num(limit)} mm")
-    ax.annotate(f"size threshold {style.num(limit)} mm", (0.01, float(limit)), xycoords=("axes fraction", "data"),
+               label=f"_size threshold {fmt(limit)} mm")
+    ax.annotate(f"size threshold {fmt(limit)} mm", (0.01, float(limit)), xycoords=("axes fraction", "data"),
                 xytext=(0, 2), textcoords="offset points", ha="left", va="bottom", fontsize=style.FONT_SIZE - 2)
     return limit
 
@@ -315,9 +315,9 @@ def plot_recist_sum(ax: Axes, history: PatientHistory, protocol: SurveillancePro
     nadir, limit = best.sum_mm, pd_line(best.sum_mm, protocol)
     x0, x1 = style.to_num(best.date), style.to_num(as_of)
     ax.hlines(float(nadir), x0, x1, colors=style.BLUE, linestyles=":", linewidth=1.6, zorder=2,
-              label=f"nadir {style.num(nadir)} mm")
+              label=f"nadir {fmt(nadir)} mm")
     ax.hlines(float(limit), x0, x1, colors=style.VERMILLION, linestyles="--", linewidth=1.4, zorder=2,
-              label=f"progression (PD) if sum ≥ {style.num(limit)} mm")
+              label=f"progression (PD) if sum ≥ {fmt(limit)} mm")
     style.mark_as_of(ax, as_of, text=False)
     style.iso_date_axis(ax)
     ax.set_ylabel("target sum (mm)")
