@@ -87,3 +87,25 @@ def test_every_measure_carries_its_unit_and_its_model(measured: Cli) -> None:
     assert p1["doubling_months"].endswith("months, lesion volume (volume ∝ diameter³)")
     assert p1["rate"] is None and "growth rate not evaluable" in p1["notes"]
     assert cga["doubling_months"] == "> 10 years, marker (log-linear fit)"
+
+
+def test_a_disappeared_target_is_recorded_as_0_mm_and_reads_cr(sqlite_url: str, tmp_path: Path) -> None:
+    """A non-nodal lesion seen before may be recorded as 0 mm (disappeared): the import accepts it and,
+    with the target node under 10 mm short axis, the time point is CR. A new lesion of 0 mm is refused."""
+    cli = Cli(sqlite_url)
+    node = {"lesion": "N1", "site": "regional_node", "longest_mm": 20, "short_axis_mm": 16}
+    gone = document("GONE", "pnet-metastatic-ww", [
+        {"date": "2025-01-10", "modality": "CT",
+         "lesions": [{"lesion": "L1", "site": "liver", "longest_mm": 20}, node]},
+        {"date": "2025-04-10", "modality": "CT", "lesions": [{"lesion": "L1", "site": "liver", "longest_mm": 0},
+                                                             {**node, "short_axis_mm": 8}]}])
+    path = tmp_path / "gone.json"
+    path.write_text(json.dumps(gone), "utf-8")
+    assert cli("import", str(path), "--as-of", "2026-01-01").exit_code == 0
+    recist = [r for r in rows(cli, "GONE") if r["what"] == "RECIST sum"]
+    assert [r["response"] for r in recist] == ["baseline", "CR"]
+    gone["patient"]["label"] = "NEW-ZERO"
+    gone["scans"][1]["lesions"].append({"lesion": "L2", "site": "liver", "longest_mm": 0, "is_new": True})
+    path.write_text(json.dumps(gone), "utf-8")
+    r = cli("import", str(path), "--as-of", "2026-01-01")
+    assert r.exit_code == 1 and "longest_mm" in r.stderr

@@ -162,7 +162,8 @@ def _check_scan(r: ImagingStudy, p: str) -> Problems:
             out.append((f"{f}.lesion", f"lesion {x.lesion} is listed twice on this scan"))
         seen.add(x.lesion)
         limit = MAX_PANCREATIC_LESION_MM if x.site is Site.PANCREAS else MAX_LESION_MM
-        out += _positive(x.longest_mm, f"{f}.longest_mm", limit, "lesion size in mm")
+        disappeared = x.longest_mm == 0 and x.site not in NODE_SITES and not x.is_new  # RECIST: 0 mm, gone
+        out += [] if disappeared else _positive(x.longest_mm, f"{f}.longest_mm", limit, "lesion size in mm")
         out += _positive(x.short_axis_mm, f"{f}.short_axis_mm", limit, "short axis in mm")
         for j, o in enumerate(x.other_dims_mm):
             out += _positive(o, f"{f}.other_dims_mm[{j}]", limit, "dimension in mm")
