@@ -44,6 +44,7 @@ def current_user(explicit: str | None = None) -> str:
 class Settings:
     db_url: str
     user: str
+    source: str | None = None  # TRACKER_SOURCE: who enters values when --source is not given
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,6 +57,11 @@ class Settings:
             return None
         rest = self.db_url.split("///", 1)[1] if "///" in self.db_url else ""
         return Path(rest) if rest and rest != ":memory:" else None
+
+
+def entry_source() -> str | None:
+    """`TRACKER_SOURCE`: who enters values on this machine (patient or clinician), if set."""
+    return os.environ.get("TRACKER_SOURCE", "").strip().lower() or None
 
 
 def to_url(db: str) -> str:
@@ -80,4 +86,4 @@ def to_url(db: str) -> str:
 def resolve(db: str | None = None, user: str | None = None) -> Settings:
     """Settings from the CLI options and the environment."""
     db = db or os.environ.get("TRACKER_DB") or str(home_dir() / "tracker.db")
-    return Settings(db_url=to_url(db), user=current_user(user))
+    return Settings(db_url=to_url(db), user=current_user(user), source=entry_source())

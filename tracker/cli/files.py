@@ -31,7 +31,7 @@ def import_(
     The whole file is checked first; on any problem nothing is written and every problem is
     listed with its location. Importing the same file twice changes nothing.
 
-    Example: tracker import examples/cohort.json
+    Example: tracker import examples/syn-growing.json
     """
     with progress_bar("Importing") as progress:
         summary = _svc().import_file(settings(ctx), file, today=as_of(today), progress=progress)
