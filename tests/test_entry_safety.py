@@ -329,3 +329,39 @@ def test_the_report_marks_values_the_patient_entered_unverified(enrolled: Cli, t
 def test_a_bad_date_says_the_form_and_names_the_date(enrolled: Cli) -> None:
     refused(enrolled, "log", "visit", "P-1", "--date", "31/12/2025", field="the date: '31/12/2025'",
             words="use YYYY-MM-DD, for example 2025-12-31")
+
+
+def test_in_a_real_terminal_a_bare_log_visit_asks_and_stores_only_what_was_said(tmp_path: Path) -> None:
+    """The whole path through a pseudo-terminal (no test switch): the person is asked who they
+    are, the date (again, after 31/12/2025), symptoms, PPI and weight (again, after 70,5)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRACKER_HOME": str(tmp_path), "TRACKER_USER": "test-user"}
+    env.pop("TRACKER_SOURCE", None)
+    tracker = [sys.executable, "-m", "tracker"]
+    subprocess.run([*tracker, *P1[:3], *P1[3:], "--source", "patient"], env=env, check=True, capture_output=True)
+    leader, follower = pty.openpty()
+    answers = "patient\n31/12/2025\n2025-09-12\nback pain\nno\n70,5\nskip\n"
+    proc = subprocess.Popen([*tracker, "log", "visit", "P-1", "--as-of", AS_OF], env=env, stdin=follower,
+                            stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    os.write(leader, answers.encode())
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the program
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0, out
+    text = out.decode()
+    assert "use YYYY-MM-DD, for example 2025-12-31" in text and "write 705 or 70.5" in text
+    done = subprocess.run([*tracker, "export", "P-1"], env=env, check=True, capture_output=True, text=True)
+    visit = json.loads(done.stdout)["visits"][0]
+    assert (visit["symptoms"], visit["on_ppi"], visit["weight_kg"], visit["source"]) == (
+        ["back_pain"], False, None, "patient")

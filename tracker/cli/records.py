@@ -430,9 +430,10 @@ def _ask_lesions(ctx: typer.Context, patient: str) -> list[dm.LesionMeasurement]
     for r in recs:
         if isinstance(r.record, dm.ImagingStudy):
             known.update({x.lesion: x.site for x in r.record.lesions})
-    offer = f" (known: {', '.join(sorted(known))}; or a new label such as P2)" if known else " (for example P1)"
     out: list[dm.LesionMeasurement] = []
     while True:
+        named = sorted({*known, *(x.lesion for x in out)})
+        offer = f" (known: {', '.join(named)}; or a new label)" if named else " (for example P1)"
         label = ask(f"Another lesion{offer}? Its label, or Enter if there is none" if out else f"Lesion{offer}",
                     _label, skippable=bool(out))
         if label is None:
