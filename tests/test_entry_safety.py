@@ -207,9 +207,9 @@ def test_a_lab_value_outside_the_plausible_range_is_refused_unless_confirmed(enr
 
 def test_in_a_terminal_the_implausible_entry_is_asked(enrolled: Cli, terminal: None) -> None:
     enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "MRI", "--lesion", "P1:pancreas:12mm",
-             "--as-of", AS_OF)
+             "--source", "clinician", "--as-of", AS_OF)
     args = ("log", "scan", "P-1", "--date", "2025-09-10", "--modality", "MRI", "--lesion", "P1:pancreas:1.4mm",
-            "--as-of", AS_OF)
+            "--source", "clinician", "--as-of", AS_OF)
     before = dump(enrolled)
     r = enrolled(*args, input="n\n")
     assert r.exit_code == 1 and "Was it 14 mm? [y/N]" in r.output and dump(enrolled) == before
@@ -249,3 +249,119 @@ def test_an_imported_implausible_value_is_flagged_until_verified(enrolled: Cli, 
     assert any(x["rule_id"] == "marker.rise" and x["unconfirmed"] == ["lab:2"] for x in flags())
     assert enrolled("verify", "P-1", "lab", "2", "--reason", "lab print-out").exit_code == 0
     assert all(x["rule_id"] != "data.implausible" and x["unconfirmed"] == [] for x in flags())
+
+
+# ----------------------------------------------------------------------------- prompts
+
+
+def test_a_visit_prompt_asks_every_field_a_rule_reads_and_skip_stores_nothing(enrolled: Cli, terminal: None) -> None:
+    """Only a date given: symptoms, PPI and weight are asked; "skip" leaves the weight out.
+    Nothing reads as an answer the person did not give."""
+    r = enrolled("log", "visit", "P-1", "--date", "2025-09-12", "--source", "patient", "--as-of", AS_OF,
+                 input="abdominal pain, Jaundice\nyes\nskip\n")
+    assert r.exit_code == 0, r.output
+    assert "Any symptoms?" in r.stderr and "proton-pump inhibitor" in r.stderr and "Weight in kg (or skip)" in r.stderr
+    v = export(enrolled)["visits"][0]
+    assert (v["symptoms"], v["on_ppi"], v["weight_kg"], v["source"]) == (
+        ["abdominal_pain", "jaundice"], True, None, "patient")
+
+
+def test_a_visit_prompt_takes_none_and_no_as_answers_and_asks_again_after_a_mistake(enrolled: Cli,
+                                                                                    terminal: None) -> None:
+    r = enrolled("log", "visit", "P-1", "--date", "2025-09-12", "--source", "patient", "--as-of", AS_OF,
+                 input="tummy ache\nnone\nmaybe\nno\n70,5\n70.5 kg\n")
+    assert r.exit_code == 0, r.output
+    assert "'tummy ache' is not on the list of symptoms" in r.stderr and "answer yes or no" in r.stderr
+    assert "write 705 or 70.5" in r.stderr
+    v = export(enrolled)["visits"][0]
+    assert (v["symptoms"], v["on_ppi"], v["weight_kg"]) == ([], False, 70.5)
+
+
+def test_a_script_without_a_terminal_is_never_asked(enrolled: Cli) -> None:
+    r = enrolled("log", "visit", "P-1", "--date", "2025-09-12", "--as-of", AS_OF)
+    assert r.exit_code == 0 and export(enrolled)["visits"][0]["source"] == "clinician"
+
+
+def test_a_lab_prompt_asks_for_the_upper_limit_assay_and_lab_each_skippable(enrolled: Cli, terminal: None) -> None:
+    r = enrolled("log", "lab", "P-1", "--as-of", AS_OF, "--source", "patient",
+                 input="2025-09-12\ncga\n64\nNG/ML\n102\n\nskip\n")
+    assert r.exit_code == 0, r.output
+    assert "analyte" not in r.stderr.lower() and "Which test?" in r.stderr
+    lab = export(enrolled)["labs"][0]
+    assert (lab["analyte"], lab["value"], lab["unit"], lab["upper_limit"], lab["assay"], lab["lab"]) == (
+        "chromogranin_a", 64, "ng/mL", 102, "", "")
+
+
+def test_a_scan_prompt_takes_several_lesions_each_size_with_its_unit(enrolled: Cli, terminal: None) -> None:
+    """The known labels are offered; a size without mm or cm is asked again; an empty line ends."""
+    enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "MRI", "--lesion", "P1:pancreas:12mm",
+             "--source", "clinician", "--as-of", AS_OF)
+    r = enrolled("log", "scan", "P-1", "--date", "2025-09-12", "--modality", "mri", "--source", "patient",
+                 "--as-of", AS_OF, input="p1\n13\n1.3 cm\nN1\nregional node\n8mm\n\n")
+    assert r.exit_code == 0, r.output
+    assert "known: P1" in r.stderr and "LABEL:SITE:SIZE" not in r.stderr
+    assert "the size of P1: '13' has no unit; write 13 mm or 13 cm" in r.stderr
+    lesions = export(enrolled)["scans"][1]["lesions"]
+    assert [(x["lesion"], x["longest_mm"], x["short_axis_mm"]) for x in lesions] == [("N1", None, 8), ("P1", 13, None)]
+
+
+def test_who_entered_it_is_asked_once_or_taken_from_the_setting(enrolled: Cli, terminal: None,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    r = enrolled("log", "pathology", "P-1", "--date", "2025-03-01", "--ki67", "2", "--as-of", AS_OF,
+                 input="patient\n")
+    assert r.exit_code == 0 and r.stderr.count("Who is entering this") == 1, r.output
+    monkeypatch.setenv("TRACKER_SOURCE", "patient")
+    r = enrolled("log", "visit", "P-1", "--date", "2025-09-12", "--no-symptoms", "--no-ppi", "--weight", "70",
+                 "--as-of", AS_OF)
+    assert r.exit_code == 0 and "Who is entering" not in r.output
+    doc = export(enrolled)
+    assert (doc["pathology"][0]["source"], doc["visits"][0]["source"]) == ("patient", "patient")
+
+
+def test_the_report_marks_values_the_patient_entered_unverified(enrolled: Cli, tmp_path: Path) -> None:
+    enrolled("log", "lab", "P-1", "--date", "2025-09-12", "--analyte", "CgA", "--value", "64", "--unit", "ng/mL",
+             "--source", "patient", "--as-of", AS_OF)
+    out = tmp_path / "r.html"
+    assert enrolled("report", "P-1", "--out", str(out), "--as-of", AS_OF).exit_code == 0
+    assert "chromogranin A: 64 ng/mL (2025-09-12) [entered by the patient, not verified]" in out.read_text()
+
+
+def test_a_bad_date_says_the_form_and_names_the_date(enrolled: Cli) -> None:
+    refused(enrolled, "log", "visit", "P-1", "--date", "31/12/2025", field="the date: '31/12/2025'",
+            words="use YYYY-MM-DD, for example 2025-12-31")
+
+
+def test_in_a_real_terminal_a_bare_log_visit_asks_and_stores_only_what_was_said(tmp_path: Path) -> None:
+    """The whole path through a pseudo-terminal (no test switch): the person is asked who they
+    are, the date (again, after 31/12/2025), symptoms, PPI and weight (again, after 70,5)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRACKER_HOME": str(tmp_path), "TRACKER_USER": "test-user"}
+    env.pop("TRACKER_SOURCE", None)
+    tracker = [sys.executable, "-m", "tracker"]
+    subprocess.run([*tracker, *P1[:3], *P1[3:], "--source", "patient"], env=env, check=True, capture_output=True)
+    leader, follower = pty.openpty()
+    answers = "patient\n31/12/2025\n2025-09-12\nback pain\nno\n70,5\nskip\n"
+    proc = subprocess.Popen([*tracker, "log", "visit", "P-1", "--as-of", AS_OF], env=env, stdin=follower,
+                            stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    os.write(leader, answers.encode())
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the program
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0, out
+    text = out.decode()
+    assert "use YYYY-MM-DD, for example 2025-12-31" in text and "write 705 or 70.5" in text
+    done = subprocess.run([*tracker, "export", "P-1"], env=env, check=True, capture_output=True, text=True)
+    visit = json.loads(done.stdout)["visits"][0]
+    assert (visit["symptoms"], visit["on_ppi"], visit["weight_kg"], visit["source"]) == (
+        ["back_pain"], False, None, "patient")

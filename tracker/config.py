@@ -55,6 +55,7 @@ def current_user(explicit: str | None = None) -> str:
 class Settings:
     db_url: str
     user: str
+    source: str | None = None  # TRACKER_SOURCE: who enters values when --source is not given
 
     @property
     def is_sqlite(self) -> bool:
@@ -67,6 +68,11 @@ class Settings:
             return None
         rest = self.db_url.split("///", 1)[1] if "///" in self.db_url else ""
         return Path(rest) if rest and rest != ":memory:" else None
+
+
+def entry_source() -> str | None:
+    """`TRACKER_SOURCE`: who enters values on this machine (patient or clinician), if set."""
+    return os.environ.get("TRACKER_SOURCE", "").strip().lower() or None
 
 
 def to_url(db: str) -> str:
@@ -97,4 +103,4 @@ def resolve(db: str | None = None, user: str | None = None) -> Settings:
         raise ConfigError("--db or TRACKER_DB is empty; give a database file path or URL, or unset TRACKER_DB "
                           "to use the default database")
     db = db or str(home_dir() / "tracker.db")
-    return Settings(db_url=to_url(db), user=current_user(user))
+    return Settings(db_url=to_url(db), user=current_user(user), source=entry_source())

@@ -37,7 +37,7 @@ from matplotlib.dates import AutoDateLocator
 from matplotlib.figure import Figure
 
 from tracker.domain.measures import fmt, lesion_measures
-from tracker.domain.model import DueItem, DueStatus, Flag, PatientHistory, Severity
+from tracker.domain.model import DueItem, DueStatus, Flag, PatientHistory, Provenance, Severity, Source
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.schedule import display_what
 from tracker.domain.units import who_grade
@@ -104,6 +104,7 @@ def changes(d: ReportData) -> tuple[str, list[str]]:
     since = h.visits[-1].date if h.visits else h.patient.protocol_start
     anchor = f"since the last visit ({since.isoformat()})" if h.visits else f"since the protocol start ({since})"
     lines: list[str] = []
+    scans = {s.ref: s.provenance for s in h.scans}
     for m in lesion_measures(h):
         new = [p for p in m.points if p.date >= since]
         for p in new:
@@ -111,23 +112,32 @@ def changes(d: ReportData) -> tuple[str, list[str]]:
             prev = m.points[i - 1] if i else None
             was = f", was {fmt(prev.mm)} mm ({prev.modality.value} {prev.date}): {_signed(p.mm - prev.mm)} mm" \
                 if prev else " (first size)"
-            lines.append(f"Lesion {m.lesion}: {fmt(p.mm)} mm ({p.modality.value} {p.date}){was}")
+            lines.append(f"Lesion {m.lesion}: {fmt(p.mm)} mm ({p.modality.value} {p.date}){was}"
+                         f"{by_whom(scans[p.ref.split('/')[0]])}")
     for r in (r for r in h.labs if r.date >= since):
         before = next((x for x in reversed(h.labs) if x.series_key == r.series_key and x.date < r.date), None)
         high = " — above upper limit" if r.above_limit(r.upper_limit) else ""
         was = f", was {before.value_text} ({before.date})" if before else ""
-        lines.append(f"{analyte_name(r)}: {r.value_text} {r.unit} ({r.date}){was}{high}")
+        lines.append(f"{analyte_name(r)}: {r.value_text} {r.unit} ({r.date}){was}{high}{by_whom(r.provenance)}")
     for v in (v for v in h.visits if v.date >= since):
         sym = ", ".join(s.value.replace("_", " ") for s in v.symptoms) or "no symptoms"
         extra = [f"weight {fmt(v.weight_kg)} kg" if v.weight_kg is not None else "",
                  "on a PPI" if v.on_ppi else "", "wants to leave surveillance" if v.wants_to_leave else ""]
-        lines.append(f"Visit {v.date}: {'; '.join([sym, *[e for e in extra if e]])}")
+        lines.append(f"Visit {v.date}: {'; '.join([sym, *[e for e in extra if e]])}{by_whom(v.provenance)}")
     for x in (x for x in h.pathology if x.date >= since):
         lines.append(f"Pathology {x.date}: {_grade(h.up_to(x.date), x.date)}")
     new_flags = sum(1 for f in d.flags if f.date >= since)
     if new_flags:
         lines.append(f"{new_flags} open flag(s) dated since then (below)")
     return anchor, lines or ["nothing recorded since then"]
+
+
+def by_whom(p: Provenance) -> str:
+    """What a reader must know about who entered a value: " [entered by the patient, not
+    verified]"; nothing for a clinician's or an import's entry."""
+    if p.source is not Source.PATIENT:
+        return ""
+    return " [entered by the patient]" if p.verified else " [entered by the patient, not verified]"
 
 
 def _signed(x: Any) -> str:

@@ -43,10 +43,12 @@ def settings(ctx: typer.Context) -> Settings:
 
 
 def parse_date(text: str, option: str) -> date:
+    """A date as YYYY-MM-DD; `option` names the thing in the error ("the date", "--as-of")."""
     try:
         return parse_iso_date(text)
     except ValueError:
-        raise ValidationError(f"'{text}' is not a date that exists; write it as YYYY-MM-DD", option) from None
+        raise ValidationError(f"'{text}' is not a date that exists; use YYYY-MM-DD, for example 2025-12-31",
+                              option) from None
 
 
 def as_of(text: str | None) -> date:
@@ -73,11 +75,32 @@ def need(value: Any, option: str, question: str, parse: Callable[[str], Any] = s
         return _parsed(parse, value, option)
     if not interactive():
         raise ValidationError(f"{option} is required", option)
+    return ask(question, lambda text: _parsed(parse, text, option))
+
+
+def ask(question: str, parse: Callable[[str], Any], *, skippable: bool = False) -> Any:
+    """The answer to `question`, parsed, asked again after a bad answer (the prompt and the
+    explanation go to stderr: stdout is data). A skippable question takes "skip" (or an empty
+    line) for "not said" and returns None: never a default that reads as an answer."""
     while True:
+        text = typer.prompt(question + (" (or skip)" if skippable else ""), default="" if skippable else None,
+                            show_default=False, err=True)
+        if skippable and text.strip().lower() in ("", "skip"):
+            return None
         try:
-            return _parsed(parse, typer.prompt(question), option)
+            return parse(text)
         except ValidationError as exc:
             typer.echo(f"  {exc}", err=True)
+
+
+def yes_no(text: str) -> bool:
+    """A yes or no answer; anything else is asked again."""
+    answer = text.strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    if answer in ("n", "no"):
+        return False
+    raise ValidationError("answer yes or no")
 
 
 def _parsed(parse: Callable[[str], Any], value: Any, option: str) -> Any:
@@ -88,13 +111,15 @@ def _parsed(parse: Callable[[str], Any], value: Any, option: str) -> Any:
 
 
 def choice(enum: type[Enum]) -> Callable[[str], Any]:
-    """A parser for an enum's values that names the accepted ones."""
+    """A parser for an enum's values, in any case ("mri" is MRI), that names the accepted ones."""
+    by_folded = {str(e.value).casefold(): e for e in enum}  # type: ignore[attr-defined]
+
     def parse(text: str) -> Any:
-        try:
-            return enum(text.strip())
-        except ValueError:
-            names = ", ".join(str(e.value) for e in enum)
-            raise ValidationError(f"'{text}' is not one of {names}") from None
+        found = by_folded.get(text.strip().casefold())
+        if found is None:
+            names = ", ".join(str(e.value) for e in enum)  # type: ignore[attr-defined]
+            raise ValidationError(f"'{text}' is not one of {names}")
+        return found
     return parse
 
 

@@ -3,7 +3,9 @@ history, amend, void, audit."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -17,6 +19,7 @@ from tracker.cli.common import (
     AsOfOption,
     Format,
     FormatOption,
+    ask,
     choice,
     emit,
     interactive,
@@ -24,15 +27,18 @@ from tracker.cli.common import (
     note,
     parse_date,
     settings,
+    yes_no,
 )
 from tracker.domain import model as dm
 from tracker.domain.units import (
     UNITS,
+    analyte_name,
     normalize_unit,
     parse_analyte,
     parse_decimal,
     parse_lab_value,
     parse_lesion_spec,
+    parse_size_mm,
     who_grade,
 )
 from tracker.errors import NeedsConfirmation, ValidationError
@@ -43,7 +49,10 @@ app.add_typer(patient_app, name="patient")
 app.add_typer(log_app, name="log")
 
 PatientArg = Annotated[str, typer.Argument(help="Patient label (or internal id).")]
-SourceOpt = Annotated[dm.Source, typer.Option("--source", help="Who reports the value.")]
+SourceOpt = Annotated[dm.Source | None, typer.Option(
+    "--source", case_sensitive=False,
+    help="Who reports the value: patient, clinician or import. Default: the TRACKER_SOURCE setting; else asked "
+         "in a terminal; else clinician.")]
 VerifiedOpt = Annotated[bool, typer.Option("--verified/--unverified", help="Checked against the source document.")]
 NotesOpt = Annotated[str, typer.Option("--notes", help="Free-text notes.")]
 FutureOpt = Annotated[bool, typer.Option("--allow-future", help="Accept a date after today (planned entries).")]
@@ -75,6 +84,24 @@ def _prov(source: dm.Source, verified: bool, notes: str) -> dm.Provenance:
     return dm.Provenance(source=source, verified=verified, notes=notes)
 
 
+def _source(ctx: typer.Context, given: dm.Source | None) -> dm.Source:
+    """Who enters this command's values, decided once per command: --source, then the
+    TRACKER_SOURCE setting, then (in a terminal) the person's answer, else clinician (scripts)."""
+    if given is not None:
+        return given
+    setting = settings(ctx).source
+    if setting:
+        return choice(dm.Source)(setting) if setting in {s.value for s in dm.Source} else _bad_setting(setting)
+    if interactive():
+        return ask("Who is entering this: the patient or a clinician? (patient, clinician)",
+                   lambda t: choice(dm.Source)(t.strip().removeprefix("a ").removeprefix("the ")))
+    return dm.Source.CLINICIAN
+
+
+def _bad_setting(value: str) -> dm.Source:
+    raise ValidationError(f"'{value}' is not patient, clinician or import; fix TRACKER_SOURCE", "TRACKER_SOURCE")
+
+
 # ------------------------------------------------------------------ patient
 
 
@@ -91,7 +118,7 @@ def patient_add(
     syndrome: Annotated[dm.Syndrome, typer.Option("--syndrome", help="Hereditary syndrome.")] = dm.Syndrome.NONE,
     resected: Annotated[bool, typer.Option("--primary-resected/--primary-in-place")] = False,
     t_stage: Annotated[str | None, typer.Option("--t-stage", help="T1..T4 if known.")] = None,
-    source: SourceOpt = dm.Source.CLINICIAN,
+    source: SourceOpt = None,
     verified: VerifiedOpt = False,
     notes: NotesOpt = "",
     today: AsOfOption = None,
@@ -101,6 +128,7 @@ def patient_add(
     Example: tracker patient add P-014 --birth-year 1961 --sex female --diagnosis-date 2025-03-01
     --setting small_nf --protocol pnet-small-nf --start 2025-03-10
     """
+    src = _source(ctx, source)
     setting_v = need(setting.value if setting else None, "--setting", "Setting (small_nf, functioning, metastatic)",
                      choice(dm.Setting))
     default_protocol = "pnet-metastatic-ww" if setting_v is dm.Setting.METASTATIC else "pnet-small-nf"
@@ -108,13 +136,14 @@ def patient_add(
         label=label,
         birth_year=need(birth_year, "--birth-year", "Birth year", int),
         sex=need(sex.value if sex else None, "--sex", "Sex (female, male, other, unknown)", choice(dm.Sex)),
-        diagnosis_date=need(diagnosis, "--diagnosis-date", "Diagnosis date (YYYY-MM-DD)", _date("--diagnosis-date")),
+        diagnosis_date=need(diagnosis, "--diagnosis-date", "Date of diagnosis (YYYY-MM-DD)",
+                            _date("the diagnosis date")),
         setting=setting_v,
         protocol_id=protocol or default_protocol,
         protocol_start=need(start, "--start", "Protocol start, the baseline imaging date (YYYY-MM-DD)",
-                            _date("--start")),
+                            _date("the protocol start")),
         syndrome=syndrome, primary_resected=resected, t_stage=t_stage.upper() if t_stage else None,
-        provenance=_prov(source, verified, notes),
+        provenance=_prov(src, verified, notes),
     )
     stored = _svc().add_patient(settings(ctx), p, today=_today(today))
     typer.echo(stored.label)
@@ -234,7 +263,7 @@ def patient_leave(
 
     Example: tracker patient leave SYN-STABLE --date 2026-03-01 --reason treatment
     """
-    when = need(on, "--date", "Date of leaving (YYYY-MM-DD)", _date("--date"))
+    when = need(on, "--date", "Date of leaving (YYYY-MM-DD)", _date("the date"))
     p = _svc().leave_surveillance(settings(ctx), patient, when, reason, note=notes, today=_today(today))
     note(f"Patient {p.label} left surveillance on {when} ({reason.value}).")
 
@@ -265,37 +294,80 @@ def _confirmed(write: Callable[[bool], T], confirm: bool) -> T:
         return write(True)
 
 
+def _symptoms(text: str) -> tuple[dm.Symptom, ...]:
+    """Symptoms typed at the prompt, separated by commas ("abdominal pain, jaundice"), or none."""
+    if text.strip().lower() in ("none", "no", "nothing"):
+        return ()
+    out = []
+    for word in (w.strip() for w in text.split(",")):
+        if not word:
+            continue
+        key = word.lower().replace(" ", "_").replace("-", "_")
+        try:
+            out.append(dm.Symptom(key))
+        except ValueError:
+            names = [x.value for x in dm.Symptom]
+            near = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {near[0].replace('_', ' ')}?" if near else "for anything else type other"
+            raise ValidationError(f"'{word}' is not on the list of symptoms; {hint}", "the symptoms") from None
+    if not out:
+        raise ValidationError("list the symptoms, or type none", "the symptoms")
+    return tuple(sorted(set(out)))
+
+
+_SYMPTOM_LIST = ", ".join(x.value.replace("_", " ") for x in dm.Symptom)
+
+
 @log_app.command("visit")
 def log_visit(
     ctx: typer.Context,
     patient: PatientArg,
     on: DateOpt = None,
-    symptom: Annotated[list[dm.Symptom] | None, typer.Option("--symptom", help="A symptom; repeat for more.")] = None,
+    symptom: Annotated[list[dm.Symptom] | None, typer.Option(
+        "--symptom", case_sensitive=False, help="A symptom; repeat for more.")] = None,
+    no_symptoms: Annotated[bool, typer.Option("--no-symptoms", help="The patient has no symptoms.")] = False,
     other: Annotated[str, typer.Option("--other", help="Other symptom, in words.")] = "",
     weight: Annotated[str | None, typer.Option("--weight", help="Weight in kg.")] = None,
     ps: Annotated[int | None, typer.Option("--ps", help="ECOG performance status 0-4.")] = None,
-    ppi: Annotated[bool, typer.Option("--ppi/--no-ppi", help="Taking a proton-pump inhibitor.")] = False,
+    ppi: Annotated[bool | None, typer.Option(
+        "--ppi/--no-ppi", help="Taking a proton-pump inhibitor (asked in a terminal; else no).")] = None,
     wants_to_leave: Annotated[bool, typer.Option(
         "--wants-to-leave", help="Patient asks to leave surveillance.")] = False,
-    source: SourceOpt = dm.Source.CLINICIAN,
+    source: SourceOpt = None,
     verified: VerifiedOpt = False,
     notes: NotesOpt = "",
     allow_future: FutureOpt = False,
     today: AsOfOption = None,
 ) -> None:
-    """Log a clinic visit: symptoms, weight, performance status, PPI use, wish to leave.
+    """Log a clinic visit: symptoms, weight, performance status, PPI use, wish to leave. In a
+    terminal every field that a rule reads is asked (symptoms or none, PPI yes or no, weight or skip).
 
     Example: tracker log visit SYN-GROWING --date 2026-03-02 --symptom abdominal_pain --weight 71.5 --ppi
     """
+    src = _source(ctx, source)
+    when = need(on, "--date", "Date of the visit (YYYY-MM-DD)", _date("the date"))
     syms = tuple(sorted(set(symptom or [])))
+    if not syms and not other and not no_symptoms and interactive():
+        syms = ask(f"Any symptoms? List them separated by commas ({_SYMPTOM_LIST}), or type none", _symptoms)
     if other and dm.Symptom.OTHER not in syms:
         syms = tuple(sorted({*syms, dm.Symptom.OTHER}))
+    if dm.Symptom.OTHER in syms and not other and interactive():
+        other = ask("The other symptom, in words", str.strip)
+    if ppi is None and interactive():
+        ppi = ask("Taking a stomach-acid medicine (proton-pump inhibitor such as omeprazole)? yes or no", yes_no)
+    if weight is None and interactive():
+        weight = ask("Weight in kg", lambda t: _weight(t) and t, skippable=True)
     r = dm.Visit(
-        date=need(on, "--date", "Visit date (YYYY-MM-DD)", _date("--date")), symptoms=syms, symptom_other=other,
-        weight_kg=parse_decimal(weight, "--weight") if weight else None, performance_status=ps, on_ppi=ppi,
-        wants_to_leave=wants_to_leave, provenance=_prov(source, verified, notes),
+        date=when, symptoms=syms, symptom_other=other,
+        weight_kg=_weight(weight) if weight else None, performance_status=ps, on_ppi=bool(ppi),
+        wants_to_leave=wants_to_leave, provenance=_prov(src, verified, notes),
     )
     _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+
+
+def _weight(text: str) -> Any:
+    """A weight in kg: "70.5" or "70.5 kg"."""
+    return parse_decimal(re.sub(r"(?i)\s*kg\s*$", "", text), "the weight")
 
 
 @log_app.command("lab")
@@ -307,12 +379,13 @@ def log_lab(
     value: Annotated[str | None, typer.Option(
         "--value", help="The result; '<5' or '>1000' for a result below or above the assay's limit.")] = None,
     unit: Annotated[str | None, typer.Option("--unit", help="UCUM unit, e.g. ng/mL, ug/L, pmol/L.")] = None,
-    lab: Annotated[str, typer.Option("--lab", help="Laboratory name.")] = "",
-    assay: Annotated[str, typer.Option("--assay", help="Assay name (results are compared within one assay).")] = "",
-    specimen: Annotated[dm.Specimen, typer.Option("--specimen")] = dm.Specimen.SERUM,
+    lab: Annotated[str | None, typer.Option("--lab", help="Laboratory name.")] = None,
+    assay: Annotated[str | None, typer.Option(
+        "--assay", help="Assay name (results are compared within one assay).")] = None,
+    specimen: Annotated[dm.Specimen, typer.Option("--specimen", case_sensitive=False)] = dm.Specimen.SERUM,
     uln: Annotated[str | None, typer.Option("--uln", help="The lab's upper reference limit.")] = None,
     analyte_other: Annotated[str, typer.Option("--analyte-name", help="Name when --analyte other.")] = "",
-    source: SourceOpt = dm.Source.CLINICIAN,
+    source: SourceOpt = None,
     verified: VerifiedOpt = False,
     notes: NotesOpt = "",
     allow_future: FutureOpt = False,
@@ -320,25 +393,73 @@ def log_lab(
     today: AsOfOption = None,
 ) -> None:
     """Log a lab result (chromogranin A, hormones, bilirubin, ...), with lab, assay and upper limit.
+    In a terminal the upper limit, assay and laboratory are asked too (each may be skipped).
 
     Example: tracker log lab SYN-GROWING --date 2026-03-02 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
 
     Below the assay's limit: tracker log lab SYN-GROWING --date 2026-01-09 --analyte gastrin --value '<5' --unit pmol/L
     """  # noqa: E501
-    a = need(analyte, "--analyte", "Analyte (e.g. chromogranin_a)", lambda t: parse_analyte(t, "--analyte"))
-    when = need(on, "--date", "Date of the sample (YYYY-MM-DD)", _date("--date"))
-    comparator, number = need(value, "--value", "Value (or '< 5' for a result below 5)",
-                              lambda t: parse_lab_value(t, "--value"))
+    src = _source(ctx, source)
+    when = need(on, "--date", "Date the blood (or urine) was taken (YYYY-MM-DD)", _date("the date"))
+    a = need(analyte, "--analyte", "Which test? (for example chromogranin A, CgA, gastrin, insulin)",
+             lambda t: parse_analyte(t, "the test"))
+    name = analyte_name(a)
+    comparator, number = need(value, "--value", f"The {name} result, as a number (or '< 5' for a result below 5)",
+                              lambda t: parse_lab_value(t, f"the {name} result"))
+    amount = jsonio.exact(number)
+    units = need(unit, "--unit", f"Its unit ({', '.join(UNITS[a]) or 'as printed on the report'})",
+                 lambda t: normalize_unit(a, t, f"the unit of {name}"))
+    asking = interactive()
+    if uln is None and asking:
+        uln = ask(f"The laboratory's upper limit of normal for {name}, in {units}",
+                  lambda t: parse_decimal(t, "the upper limit") and t, skippable=True)
+    if assay is None and asking:
+        assay = ask("The assay (test kit) named on the report", str.strip, skippable=True)
+    if lab is None and asking:
+        lab = ask("The laboratory", str.strip, skippable=True)
     r = dm.LabResult(
-        date=when, analyte=a, analyte_other=analyte_other, comparator=comparator,
-        value=jsonio.exact(number),
-        unit=need(unit, "--unit", f"Unit ({', '.join(UNITS[a]) or 'UCUM'})", lambda t: normalize_unit(a, t, "--unit")),
-        lab=lab, assay=assay,
-        specimen=specimen, upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,
-        provenance=_prov(source, verified, notes),
+        date=when, analyte=a, analyte_other=analyte_other, comparator=comparator, value=amount, unit=units,
+        lab=lab or "", assay=assay or "", specimen=specimen,
+        upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,
+        provenance=_prov(src, verified, notes),
     )
     _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=_today(today),
                                                      allow_future=allow_future, confirm=yes), confirm))
+
+
+def _ask_lesions(ctx: typer.Context, patient: str) -> list[dm.LesionMeasurement]:
+    """Lesions asked one by one in plain words: the patient's known labels are offered, a size
+    needs its unit (mm or cm), and an empty label ends the list."""
+    _, recs = _svc().history(settings(ctx), patient)
+    known: dict[str, dm.Site] = {}
+    for r in recs:
+        if isinstance(r.record, dm.ImagingStudy):
+            known.update({x.lesion: x.site for x in r.record.lesions})
+    out: list[dm.LesionMeasurement] = []
+    while True:
+        named = sorted({*known, *(x.lesion for x in out)})
+        offer = f" (known: {', '.join(named)}; or a new label)" if named else " (for example P1)"
+        label = ask(f"Another lesion{offer}? Its label, or Enter if there is none" if out else f"Lesion{offer}",
+                    _label, skippable=bool(out))
+        if label is None:
+            return out
+        site = known.get(label) or ask(f"Where is {label}? ({', '.join(s.value.replace('_', ' ') for s in dm.Site)})",
+                                       lambda t: choice(dm.Site)(t.strip().replace(" ", "_")))
+        what = "short axis" if site in dm.NODE_SITES else "size (longest diameter)"
+        size = ask(f"The {what} of {label}, with its unit (for example 14 mm or 1.4 cm)",
+                   lambda t, lb=label: parse_size_mm(t, f"the size of {lb}", unit_required=True))
+        out.append(dm.LesionMeasurement(lesion=label, site=site, short_axis_mm=size)
+                   if site in dm.NODE_SITES else dm.LesionMeasurement(lesion=label, site=site, longest_mm=size))
+        if label in (x.lesion for x in out[:-1]):
+            out.pop()
+            typer.echo(f"  {label} is already on this scan", err=True)
+
+
+def _label(text: str) -> str:
+    label = text.strip().upper()
+    if not label or len(label) > 16:
+        raise ValidationError("a lesion label is 1 to 16 characters, such as P1", "the lesion")
+    return label
 
 
 @log_app.command("scan")
@@ -347,38 +468,40 @@ def log_scan(
     patient: PatientArg,
     on: DateOpt = None,
     modality: Annotated[dm.Modality | None, typer.Option(
-        "--modality", help="CT, MRI, EUS, US, SSTR-PET, FDG-PET.")] = None,
+        "--modality", case_sensitive=False, help="CT, MRI, EUS, US, SSTR-PET, FDG-PET.")] = None,
     lesion: Annotated[list[str] | None, typer.Option(
         "--lesion",
-        help="LABEL:SITE:SIZE[:new][:avid], e.g. P1:pancreas:1.4cm or N1:regional_node:11mm; repeat.")] = None,
+        help="LABEL:SITE:SIZE[:new][:avid], e.g. P1:pancreas:1.4cm or N1:regional_node:11mm; repeat. "
+             "A bare number is mm.")] = None,
     mpd: Annotated[str | None, typer.Option(
         "--mpd", help="Main pancreatic duct upstream of the tumour, e.g. 3mm.")] = None,
     cbd: Annotated[str | None, typer.Option("--cbd", help="Common bile duct diameter.")] = None,
-    source: SourceOpt = dm.Source.CLINICIAN,
+    source: SourceOpt = None,
     verified: VerifiedOpt = False,
     notes: NotesOpt = "",
     allow_future: FutureOpt = False,
     confirm: ConfirmOpt = False,
     today: AsOfOption = None,
 ) -> None:
-    """Log an imaging study with per-lesion sizes (cm is converted to mm) and duct diameters.
+    """Log an imaging study with per-lesion sizes (cm is converted to mm) and duct diameters. In a
+    terminal the lesions are asked one by one, each size with its unit.
 
     Example: tracker log scan SYN-GROWING --date 2026-03-02 --modality MRI --lesion P1:pancreas:1.4cm --mpd 2mm
     """
-    from tracker.domain.units import MAX_DUCT_MM, parse_size_mm
+    from tracker.domain.units import MAX_DUCT_MM
 
-    specs = lesion or []
-    if not specs and interactive():
-        specs = [need(None, "--lesion", "Lesion as LABEL:SITE:SIZE (e.g. P1:pancreas:14mm)",
-                      lambda t: parse_lesion_spec(t) and t)]
+    src = _source(ctx, source)
+    when = need(on, "--date", "Date of the scan (YYYY-MM-DD)", _date("the date"))
+    kind = need(modality.value if modality else None, "--modality",
+                "Which scan? (CT, MRI, EUS, US, SSTR-PET, FDG-PET)", choice(dm.Modality))
+    lesions = [parse_lesion_spec(x) for x in lesion or []]
+    if not lesions and interactive():
+        lesions = _ask_lesions(ctx, patient)
     r = dm.ImagingStudy(
-        date=need(on, "--date", "Scan date (YYYY-MM-DD)", _date("--date")),
-        modality=need(modality.value if modality else None, "--modality",
-                      "Modality (CT, MRI, EUS, US, SSTR-PET, FDG-PET)", choice(dm.Modality)),
-        lesions=tuple(sorted((parse_lesion_spec(s) for s in specs), key=lambda x: x.lesion)),
+        date=when, modality=kind, lesions=tuple(sorted(lesions, key=lambda x: x.lesion)),
         mpd_mm=parse_size_mm(mpd, "--mpd", max_mm=MAX_DUCT_MM) if mpd else None,
         cbd_mm=parse_size_mm(cbd, "--cbd", max_mm=MAX_DUCT_MM) if cbd else None,
-        provenance=_prov(source, verified, notes),
+        provenance=_prov(src, verified, notes),
     )
     _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=_today(today),
                                                      allow_future=allow_future, confirm=yes), confirm))
@@ -392,7 +515,7 @@ def log_pathology(
     ki67: Annotated[str | None, typer.Option("--ki67", help="Ki-67 index in %.")] = None,
     mitoses: Annotated[str | None, typer.Option("--mitoses", help="Mitoses per 2 mm².")] = None,
     grade: Annotated[dm.Grade | None, typer.Option("--grade", help="Derived per WHO 2019 when not given.")] = None,
-    source: SourceOpt = dm.Source.CLINICIAN,
+    source: SourceOpt = None,
     verified: VerifiedOpt = False,
     notes: NotesOpt = "",
     allow_future: FutureOpt = False,
@@ -406,8 +529,9 @@ def log_pathology(
     k = need(ki67, "--ki67", "Ki-67 %", lambda t: parse_decimal(t, "--ki67")) if asked else None
     mi = parse_decimal(mitoses, "--mitoses") if mitoses else None
     r = dm.Pathology(
-        date=need(on, "--date", "Report date (YYYY-MM-DD)", _date("--date")), ki67_pct=k, mitoses_per_2mm2=mi,
-        grade=grade or who_grade(k, mi), provenance=_prov(source, verified, notes),
+        date=need(on, "--date", "Date of the pathology report (YYYY-MM-DD)", _date("the date")), ki67_pct=k,
+        mitoses_per_2mm2=mi,
+        grade=grade or who_grade(k, mi), provenance=_prov(_source(ctx, source), verified, notes),
     )
     _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
 

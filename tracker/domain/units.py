@@ -216,8 +216,10 @@ def parse_lab_value(text: str | int | Decimal, field: str = "value") -> tuple[st
     return _COMPARATOR_SIGNS.get(sign, sign), parse_decimal(number, field)
 
 
-def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Decimal = MAX_LESION_MM) -> Decimal:
-    """Parse a size such as "14", "14 mm" or "1.4 cm" into millimetres (plain numbers are mm).
+def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Decimal = MAX_LESION_MM,
+                  unit_required: bool = False) -> Decimal:
+    """Parse a size such as "14", "14 mm" or "1.4 cm" into millimetres (plain numbers are mm,
+    unless `unit_required`: a person typing a size says mm or cm).
 
     Raises ValidationError for negative, zero or absurd sizes."""
     if isinstance(text, (int, float, Decimal)):
@@ -230,6 +232,8 @@ def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Deci
         if not m:
             raise ValidationError(f"'{text}' is not a size; write it like '14 mm' or '1.4 cm'", field)
         value = parse_decimal(m.group(1), field)
+        if unit_required and not m.group(2):
+            raise ValidationError(f"'{text}' has no unit; write {value} mm or {value} cm", field)
         unit = (m.group(2) or "mm").lower()
     mm = value * 10 if unit == "cm" else value
     mm = without_trailing_zeros(mm)

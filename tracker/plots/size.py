@@ -62,13 +62,14 @@ def noise_floor(protocol: SurveillanceProtocol) -> Decimal:
 
 
 def fired_refs(flags: Sequence[Flag], points: Sequence[SizePoint]) -> dict[str, Severity]:
-    """The sizes at which an action or watch flag fired: those cited in its evidence and dated at
-    the flag's date (an earlier cited size, such as the nadir, is only the comparison), with the
-    most urgent severity."""
+    """The sizes at which an action or watch flag about the tumour fired: those cited in its
+    evidence and dated at the flag's date (an earlier cited size, such as the nadir, is only the
+    comparison), with the most urgent severity. A data check (`data.implausible`, watch: "check
+    this entry") is about the entry, not the tumour: it is not marked."""
     dated = {p.ref: p.date for p in points}
     out: dict[str, Severity] = {}
     for f in flags:
-        if f.severity is Severity.INFO:
+        if f.severity is Severity.INFO or f.rule_id.startswith("data."):
             continue
         for ref in f.evidence:
             if dated.get(ref) == f.date and (ref not in out or f.severity.rank < out[ref].rank):
