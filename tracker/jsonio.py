@@ -25,6 +25,7 @@ from tracker.domain.checks import Problems, check_patient, check_record
 from tracker.domain.dates import parse_iso_date
 from tracker.domain.units import normalize_unit, parse_analyte, parse_decimal, who_grade
 from tracker.errors import ValidationError
+from tracker.text import UNSTORABLE, quoted, unstorable_in_file
 
 Record = dm.Visit | dm.LabResult | dm.ImagingStudy | dm.Pathology
 #: the key of each record list in a patient document, by record kind
@@ -125,23 +126,24 @@ def _fast_valid(doc: Any, schema_name: str, definition: str | None) -> bool:
 
 
 def _schema_message(err: Any) -> str:
+    """What the schema refused, quoting at most `QUOTE_LIMIT` characters of the file's value."""
     if err.validator == "format" and err.validator_value == "date":
-        return f"{err.instance!r} is not a date that exists; write YYYY-MM-DD"
+        return f"{quoted(err.instance)} is not a date that exists; write YYYY-MM-DD"
     if err.validator == "additionalProperties":
         return f"{err.message}; remove it or check its spelling"
     if err.validator == "enum":
-        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+        return f"{quoted(err.instance)} is not one of {', '.join(map(str, err.validator_value))}"
     if isinstance(err.instance, (dict, list)) and repr(err.instance) in err.message:
         # never echo a whole object (a patient's data) into a message
         return err.message.replace(repr(err.instance), "this object" if isinstance(err.instance, dict) else "this list")
-    return str(err.message)
+    return str(err.message).replace(repr(err.instance), quoted(err.instance))
 
 
 def read_text(path: Path) -> str:
     """A text file's contents (a UTF-8 byte-order mark dropped); a file that cannot be read is one
     clear error that says why."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ValidationError(f"file {path} does not exist", "FILE") from None
     except IsADirectoryError:
@@ -150,6 +152,11 @@ def read_text(path: Path) -> str:
         raise ValidationError(f"{path.name} is not UTF-8 text; save it as UTF-8 and try again", "FILE") from None
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", "FILE") from None
+    at = unstorable_in_file(text)
+    if at is not None:  # PostgreSQL refuses a NUL, UTF-8 a lone surrogate: refused here, on every database
+        raise ValidationError(f"{path.name} line {text.count(chr(10), 0, at) + 1} holds {UNSTORABLE}; remove it "
+                              "and try again", "FILE")
+    return text
 
 
 class RepeatedKeyError(ValueError):
