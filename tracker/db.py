@@ -284,6 +284,8 @@ def open_engine(settings: Settings) -> Engine:
             raise DatabaseError(f"cannot open the database file: {exc.strerror}; check its permissions") from None
         if isinstance(exc, OperationalError):
             raise DatabaseError(_operational_message(exc)) from None
+        if _not_allowed(exc):
+            raise DatabaseError(_NOT_ALLOWED) from None
         if isinstance(exc, SADatabaseError):  # e.g. "file is not a database"
             raise DatabaseError("the file given by --db or TRACKER_DB is not a tracker database (SQLite cannot "
                                 "read it); check the path") from None
@@ -300,6 +302,15 @@ def dispose_all() -> None:
         engine.dispose()
     _engines.clear()
     _wal.clear()
+
+
+_NOT_ALLOWED = ("the database role in --db or TRACKER_DB may not do this (a schema upgrade is run by the owner role; "
+                "an everyday command needs the grants of docs/clinic-server.md); nothing was changed")
+
+
+def _not_allowed(exc: BaseException) -> bool:
+    """PostgreSQL refused for lack of a privilege (SQLSTATE 42501)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "42501"
 
 
 def _operational_message(exc: OperationalError) -> str:
@@ -344,6 +355,11 @@ def session_scope(settings: Settings, *, read_only: bool = False) -> Iterator[Se
             "another user or process stored a clashing change at the same moment; nothing was written. "
             "Run the command again"
         ) from None
+    except SADatabaseError as exc:
+        session.rollback()
+        if _not_allowed(exc):
+            raise DatabaseError(_NOT_ALLOWED) from None
+        raise
     except BaseException:
         session.rollback()
         raise
