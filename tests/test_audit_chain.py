@@ -67,6 +67,8 @@ def test_every_row_is_chained_to_the_one_before_and_db_check_says_so(reviewed: C
             previous = row["chain_hash"]
     r = _check(reviewed)
     assert r.exit_code == 0 and r.stderr.startswith("OK"), r.stdout + r.stderr
+    heads = [f"chain head: {t} {_rows(reviewed.url, t)[-1]['chain_hash']}" for t in chain.FIELDS]
+    assert r.stdout.splitlines() == heads
 
 
 _AUDIT = {"at": datetime(2026, 1, 2, 3, 4, 5, 6), "user": "u", "action": "create", "entity": "visit",

@@ -80,6 +80,9 @@ class CheckReport:
     head: str
     rows: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: the newest hash of each chain (None: no row yet); written down elsewhere, it shows later
+    #: whether the whole trail was rewritten, which the chain alone cannot
+    heads: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -168,6 +171,7 @@ def _check(conn: Connection, head: str) -> CheckReport:
                     report.problems.append(what.format(how) + ", ".join(found))
     if "0006" in _ancestry(revision):
         report.problems += _chain_problems(conn)
+        report.heads = {t: chain.head(conn, t) for t in chain.FIELDS}
     for table, column, parent in LINKS:
         if table not in tables or parent not in tables:
             continue
