@@ -67,6 +67,8 @@ def test_every_row_is_chained_to_the_one_before_and_db_check_says_so(reviewed: C
             previous = row["chain_hash"]
     r = _check(reviewed)
     assert r.exit_code == 0 and r.stderr.startswith("OK"), r.stdout + r.stderr
+    heads = [f"chain head: {t} {_rows(reviewed.url, t)[-1]['chain_hash']}" for t in chain.FIELDS]
+    assert r.stdout.splitlines() == heads
 
 
 _AUDIT = {"at": datetime(2026, 1, 2, 3, 4, 5, 6), "user": "u", "action": "create", "entity": "visit",
@@ -285,3 +287,10 @@ def test_the_documented_role_split_leaves_the_application_no_truncate_and_no_ddl
                        "UPDATE audit_event SET reason = ''"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(attack)
+    # a missing grant, or an upgrade only the owner may run, is one sentence
+    with psycopg.connect(host="127.0.0.1", port=postgres_server.port, user=owner, dbname=n,
+                         autocommit=True) as conn:
+        conn.execute(f"REVOKE INSERT ON visit FROM {app}")
+    r = cli("log", "visit", "SYN-GROWING", "--date", "2026-11-02", *AS_OF)
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert r.stderr.startswith("Error: the database role in --db or TRACKER_DB may not do this")

@@ -154,8 +154,9 @@ def test_append_only_tables_refuse_update_and_delete(settings: Settings, table: 
     engine = db.open_engine(settings)
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO flag_review (patient_id, flag_key, action, severity_at_review, reason, \"user\", at) "
-            "VALUES (:p, 'k', 'acknowledge', 'watch', 'seen', 'test-user', CURRENT_TIMESTAMP)"), {"p": p.id})
+            "INSERT INTO flag_review (patient_id, flag_key, action, severity_at_review, reason, \"user\", at, "
+            "chain_hash) VALUES (:p, 'k', 'acknowledge', 'watch', 'seen', 'test-user', CURRENT_TIMESTAMP, 'x')"),
+            {"p": p.id})
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(text(statement.format(table=table)))
     with engine.connect() as conn:

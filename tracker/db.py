@@ -1,7 +1,8 @@
 """The database: engine, connection settings, migrations and the one-transaction session.
 
-- SQLite (the default) gets, on every connection: foreign keys on, WAL journal and a busy
-  timeout so that a second process waits instead of failing. Transactions are begun by the
+- SQLite (the default) gets, on every connection: foreign keys on and a busy timeout so that a
+  second process waits instead of failing; the first command that writes switches the file to
+  the WAL journal (`use_wal`: a read-only command or a refusal never changes the file). Transactions are begun by the
   tool, not the driver: a command that writes begins with `BEGIN IMMEDIATE`, so it reads one
   consistent database and holds the single write lock from its start (writers run one at a time;
   a second waits for the first, up to the busy timeout); a read-only session
@@ -39,6 +40,7 @@ from tracker.errors import ConfigError, ConflictError, DatabaseError
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _engines: dict[str, Engine] = {}
+_wal: set[str] = set()  # databases this process has switched to WAL (`use_wal`)
 _LOCKED = "the database stayed locked by another process for 30 s; nothing was written, try again"
 
 
@@ -47,7 +49,6 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -59,6 +60,22 @@ READ_ONLY = "tracker_read_only"
 def reading(engine: Engine) -> Engine:
     """The engine whose connections begin read-only transactions (a plain `BEGIN` on SQLite)."""
     return engine.execution_options(**{READ_ONLY: True})
+
+
+def use_wal(engine: Engine) -> None:
+    """Switch a SQLite database to the WAL journal (it stays so in the file). Done by the
+    commands that write, once the schema is known to be this program's: a read-only command, or
+    a refusal (a newer schema), leaves a file in another journal mode byte for byte as it was.
+    If another process holds the database, the mode is left as it is (it is only faster)."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("PRAGMA journal_mode=WAL").fetchall()
+    except sqlite3.OperationalError:
+        pass
+    finally:
+        raw.close()
 
 
 def _sqlite_on_begin(conn: Any) -> None:
@@ -166,6 +183,7 @@ def _create_sqlite_file(path: Path) -> None:
     try:
         engine = make_engine(f"sqlite:///{tmp}")
         try:
+            use_wal(engine)
             upgrade(engine)
             raw = engine.raw_connection()  # outside a transaction: everything into the main file
             try:
@@ -188,12 +206,25 @@ def _create_sqlite_file(path: Path) -> None:
             f.unlink(missing_ok=True)
 
 
-def backup_sqlite(src: Path, dest: Path) -> None:
-    """A consistent copy of a live SQLite file (online backup API), readable by its owner only."""
-    fd = os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    os.close(fd)
-    with sqlite3.connect(src) as s, sqlite3.connect(dest) as d:
+#: the files SQLite keeps beside a database while it is open
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def backup_sqlite(src: Path, dest: Path, *, made: bool = False) -> None:
+    """A consistent copy of a live SQLite file (online backup API), readable by its owner only, in
+    a new file `dest` (never through a symlink or over a file planted there: O_EXCL), or in the
+    empty file `made` by the caller with `mkstemp`. No -wal, -shm or -journal file is left beside it."""
+    if not made:
+        os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600))
+    s, d = sqlite3.connect(src), sqlite3.connect(dest)
+    try:
         s.backup(d)
+        d.execute("PRAGMA journal_mode=DELETE")  # the copy is one file, whatever the source's journal
+    finally:
+        d.close()
+        s.close()
+        for suffix in SIDE_FILES:
+            dest.with_name(dest.name + suffix).unlink(missing_ok=True)
 
 
 def upgrade(engine: Engine, *, sqlite_path: Path | None = None) -> str | None:
@@ -221,7 +252,14 @@ def upgrade(engine: Engine, *, sqlite_path: Path | None = None) -> str | None:
         if current is not None and sqlite_path is not None:
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
             dest = sqlite_path.with_name(f"{sqlite_path.name}.before-{head}-{stamp}.bak")
-            backup_sqlite(sqlite_path, dest)
+            try:
+                backup_sqlite(sqlite_path, dest)
+            except (sqlite3.Error, OSError) as exc:
+                if not isinstance(exc, FileExistsError):  # a half-made copy must not look like a backup
+                    dest.unlink(missing_ok=True)
+                reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:80]
+                raise DatabaseError(f"cannot make the backup copy this upgrade needs ({reason}); the database "
+                                    "was not changed. Free some disk space and run the command again") from None
             backup = str(dest)
         command.upgrade(_alembic_config(conn), "head")
     return backup
@@ -246,6 +284,8 @@ def open_engine(settings: Settings) -> Engine:
             raise DatabaseError(f"cannot open the database file: {exc.strerror}; check its permissions") from None
         if isinstance(exc, OperationalError):
             raise DatabaseError(database_message(exc)) from None
+        if _not_allowed(exc):
+            raise DatabaseError(_NOT_ALLOWED) from None
         if isinstance(exc, SADatabaseError):  # e.g. "file is not a database"
             raise DatabaseError("the file given by --db or TRACKER_DB is not a tracker database (SQLite cannot "
                                 "read it); check the path") from None
@@ -261,6 +301,16 @@ def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _wal.clear()
+
+
+_NOT_ALLOWED = ("the database role in --db or TRACKER_DB may not do this (a schema upgrade is run by the owner role; "
+                "an everyday command needs the grants of docs/clinic-server.md); nothing was changed")
+
+
+def _not_allowed(exc: BaseException) -> bool:
+    """PostgreSQL refused for lack of a privilege (SQLSTATE 42501)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "42501"
 
 
 def database_message(exc: OperationalError | sqlite3.Error, what: str = "the database") -> str:
@@ -301,6 +351,9 @@ def session_scope(settings: Settings, *, read_only: bool = False) -> Iterator[Se
     command that only reads: on SQLite it reads a snapshot without taking the write lock, so it
     runs while another command writes."""
     engine = open_engine(settings)
+    if not read_only and settings.db_url not in _wal:
+        use_wal(engine)
+        _wal.add(settings.db_url)
     session = Session(reading(engine) if read_only else engine, expire_on_commit=False)
     try:
         yield session
@@ -315,6 +368,11 @@ def session_scope(settings: Settings, *, read_only: bool = False) -> Iterator[Se
             "another user or process stored a clashing change at the same moment; nothing was written. "
             "Run the command again"
         ) from None
+    except SADatabaseError as exc:
+        session.rollback()
+        if _not_allowed(exc):
+            raise DatabaseError(_NOT_ALLOWED) from None
+        raise
     except BaseException:
         session.rollback()
         raise

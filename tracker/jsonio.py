@@ -34,6 +34,7 @@ from tracker.domain.units import (
     without_trailing_zeros,
 )
 from tracker.errors import ValidationError
+from tracker.text import UNSTORABLE, quoted, unstorable_in_file
 
 #: the key of each record list in a patient document, by record kind
 LIST_KEYS = {"visit": "visits", "lab": "labs", "scan": "scans", "pathology": "pathology"}
@@ -153,23 +154,24 @@ def _fast_valid(doc: Any, schema_name: str, definition: str | None) -> bool:
 
 
 def _schema_message(err: Any) -> str:
+    """What the schema refused, quoting at most `QUOTE_LIMIT` characters of the file's value."""
     if err.validator == "format" and err.validator_value == "date":
-        return f"{err.instance!r} is not a date that exists; write YYYY-MM-DD"
+        return f"{quoted(err.instance)} is not a date that exists; write YYYY-MM-DD"
     if err.validator == "additionalProperties":
         return f"{err.message}; remove it or check its spelling"
     if err.validator == "enum":
-        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+        return f"{quoted(err.instance)} is not one of {', '.join(map(str, err.validator_value))}"
     if isinstance(err.instance, (dict, list)) and repr(err.instance) in err.message:
         # never echo a whole object (a patient's data) into a message
         return err.message.replace(repr(err.instance), "this object" if isinstance(err.instance, dict) else "this list")
-    return str(err.message)
+    return str(err.message).replace(repr(err.instance), quoted(err.instance))
 
 
 def read_text(path: Path) -> str:
     """A text file's contents (a UTF-8 byte-order mark dropped); a file that cannot be read is one
     clear error that says why."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ValidationError(f"file {path} does not exist", "FILE") from None
     except IsADirectoryError:
@@ -178,6 +180,11 @@ def read_text(path: Path) -> str:
         raise ValidationError(f"{path.name} is not UTF-8 text; save it as UTF-8 and try again", "FILE") from None
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", "FILE") from None
+    at = unstorable_in_file(text)
+    if at is not None:  # PostgreSQL refuses a NUL, UTF-8 a lone surrogate: refused here, on every database
+        raise ValidationError(f"{path.name} line {text.count(chr(10), 0, at) + 1} holds {UNSTORABLE}; remove it "
+                              "and try again", "FILE")
+    return text
 
 
 class RepeatedKeyError(ValueError):

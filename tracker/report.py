@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import matplotlib
 from matplotlib.axes import Axes
@@ -286,8 +286,9 @@ def _narrow_dates(ax: Axes, maxticks: int) -> None:
     ax.xaxis.set_major_locator(AutoDateLocator(minticks=min(4, maxticks), maxticks=maxticks))
 
 
-def write_pdf(d: ReportData, path: Path) -> Path:
-    """The page as a one-page PDF (no creation date, so the same data gives the same file)."""
+def write_pdf(d: ReportData, path: Path | BinaryIO) -> Path | BinaryIO:
+    """The page as a one-page PDF (no creation date, so the same data gives the same file), to a
+    path or an open binary file (`tracker.private.write_private` gives one)."""
     fig = report_figure(d)
     meta = {"Creator": "tracker", "CreationDate": None, "Title": f"{d.label} surveillance summary"}
     with matplotlib.rc_context(_REPORT_RC), PdfPages(path, metadata=meta) as pdf:  # type: ignore[arg-type]

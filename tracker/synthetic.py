@@ -291,13 +291,24 @@ def record_count(doc: dict[str, Any]) -> int:
 
 def write_cohort(path: Any, n: int, *, seed: int = 1, years: float = 10, as_of: date = DEFAULT_AS_OF) -> int:
     """Write a cohort document, one patient per line (compact JSON); returns the record count."""
+    import io
     import json
+    from pathlib import Path
+
+    from tracker.private import write_private
 
     total = 0
-    with open(path, "w", encoding="utf-8") as f:
+
+    def write(raw: Any) -> None:
+        nonlocal total
+        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         f.write('{"schema_version": 1, "synthetic": true, "patients": [\n')
         for i, doc in enumerate(cohort(n, seed=seed, years=years, as_of=as_of)):
             total += record_count(doc)
             f.write(("," if i else "") + json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n")
         f.write("]}\n")
+        f.flush()
+        f.detach()
+
+    write_private(Path(path), write)
     return total

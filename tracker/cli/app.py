@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from tracker import __version__
 from tracker.errors import TrackerError
+from tracker.text import UNSTORABLE, unstorable_at
 
 #: click's UsageError, wherever this typer version keeps click (a dependency, or vendored).
 _UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -30,7 +31,13 @@ class TrackerGroup(TyperGroup):
     """Turns a TrackerError raised anywhere below into one line on stderr and exit code 1."""
 
     def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
-        """The root's own options (`tracker --db` without a value) get the same one-line errors."""
+        """The root's own options (`tracker --db` without a value) get the same one-line errors;
+        an argument holding bytes that are not UTF-8 (or a NUL) is refused before anything runs,
+        named by its position (it is not repeated: it may be patient text)."""
+        for i, arg in enumerate(args if parent is None else ()):
+            if isinstance(arg, str) and unstorable_at(arg) is not None:
+                typer.echo(f"Error: argument {i + 1} of the command line holds {UNSTORABLE}; retype it", err=True)
+                sys.exit(1)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except _UsageError as exc:
@@ -92,6 +99,10 @@ def root(
     ] = False,
 ) -> None:
     """Global options go before the command: tracker --db clinic.db worklist"""
+    for name, value in (("--db or TRACKER_DB", db), ("--user or TRACKER_USER", user)):
+        if value is not None and unstorable_at(value) is not None:
+            typer.echo(f"Error: {name} holds {UNSTORABLE}; set it again", err=True)
+            sys.exit(1)
     ctx.obj = Globals(db=db, user=user)
 
 

@@ -16,8 +16,10 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("check")
 def check(ctx: typer.Context) -> None:
-    """Check the database: schema revision, tables, audit guards, foreign keys, orphan rows, file
-    integrity. Prints one line per problem and exits 1 if there is any. Changes nothing.
+    """Check the database: schema revision, tables, audit guards and state-cache triggers (present
+    and enabled), the audit trail's hash chain, foreign keys, orphan rows, file integrity. Prints
+    one line per problem and exits 1 if there is any; else the newest hash of each chain (keep it
+    elsewhere: a trail rewritten whole changes it). Changes nothing.
 
     Example: tracker db check
     """
@@ -31,6 +33,8 @@ def check(ctx: typer.Context) -> None:
         raise typer.Exit(1)
     rows = ", ".join(f"{n} {t}" for t, n in report.rows.items() if n)
     note(f"OK: schema {report.revision} (head {report.head}); {rows or 'no rows yet'}.")
+    for table, head in report.heads.items():  # data: kept elsewhere, they show a rewritten trail
+        typer.echo(f"chain head: {table} {head or '(no rows yet)'}")
 
 
 @db_app.command("backup")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -124,26 +123,10 @@ def export(
 def _write_private(path: Path, text: str) -> None:
     """Write an export readable by its owner only (it holds patient data). A regular file is
     written beside its target and renamed over it, so a full disk never leaves half a file."""
-    import stat
-    import tempfile
-
     from tracker.errors import ValidationError
+    from tracker.private import write_private
 
-    data = text.encode("utf-8")
     try:
-        if path.exists() and not stat.S_ISREG(path.stat().st_mode):  # a device or pipe: write through
-            with open(path, "wb") as f:
-                f.write(data)
-            return
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:  # mkstemp creates it 0600
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private(path, text.encode("utf-8"))
     except OSError as exc:
         raise ValidationError(f"cannot write {path}: {exc.strerror or exc}; nothing was written", "--out") from None

@@ -191,7 +191,7 @@ def _parse_sets(sets: list[str]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         try:
             value: Any = json.loads(raw, parse_float=Decimal)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # text, however it looks (60,000 '[')
             value = raw
         out[key.strip()] = value
     return out
@@ -206,9 +206,10 @@ def _apply(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         parts = key.split(".")
         for part in parts[:-1]:
             if isinstance(target, list):
-                target = next((x for x in target if x.get("lesion") == part), None)
+                target = next((x for x in target if isinstance(x, dict) and x.get("lesion") == part), None)
                 if target is None:
-                    raise ValidationError(f"no lesion '{part}' on this scan", "--set")
+                    raise ValidationError(f"no lesion '{part}' on this scan" if key.startswith("lesions.") else
+                                          f"'{key}' is not a field of this record", "--set")
             elif isinstance(target, dict) and isinstance(target.get(part), (dict, list)):
                 target = target[part]
             else:

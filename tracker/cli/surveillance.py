@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
 from typing import Annotated, Any
 
 import typer
@@ -20,9 +24,10 @@ from tracker.cli.common import (
     progress_bar,
     settings,
 )
+from tracker.config import Settings
 from tracker.domain.model import DueItem
 from tracker.domain.schedule import DUE_ITEM_FIELDS
-from tracker.errors import ValidationError
+from tracker.errors import DatabaseError, ValidationError
 
 flag_app = typer.Typer(no_args_is_help=True, help="Acknowledge or snooze a flag (with a reason).")
 app.add_typer(flag_app, name="flag")
@@ -73,16 +78,43 @@ def flags(
         return
     when = as_of(today)
     with progress_bar("Evaluating") as progress:
-        views = _svc().views(st, ref, as_of=when, progress=progress)
+        views = _svc().views(st, ref, as_of=when, progress=progress, record=False)
     rows = [fv.to_json() for v in views for fv in [*v.flags, *(v.snoozed if snoozed else [])]]
     hidden = 0 if snoozed else sum(len(v.snoozed) for v in views)
-    if fmt is Format.table:
-        _flag_table(rows)
-    else:
-        emit(rows, FLAG_COLUMNS, fmt)
+    with _then_mark_seen(st, views, when, "the flags"):
+        if fmt is Format.table:
+            _flag_table(rows)
+        else:
+            emit(rows, FLAG_COLUMNS, fmt)
     if hidden:
         note(f"{hidden} snoozed flag{'s' if hidden > 1 else ''} not shown; --snoozed lists "
              f"{'them' if hidden > 1 else 'it'}.")
+
+
+@contextmanager
+def _then_mark_seen(st: Settings, views: Sequence[Any], when: date, what: str) -> Iterator[None]:
+    """Print in the block, then mark the flags printed as seen: only once stdout has taken the
+    output whole. If it cannot (a full disk), the flags stay new for the next look."""
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as exc:
+        _drop_stdout()
+        raise DatabaseError(f"cannot write {what}: {exc.strerror or exc}; the output is incomplete and its flags "
+                            "stay marked new") from None
+    _svc().mark_seen(st, views, as_of=when)
+
+
+def _drop_stdout() -> None:
+    """Send what is left in stdout's buffer nowhere: it cannot be written, and Python would
+    otherwise report the failure again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _flag_table(rows: list[dict[str, Any]]) -> None:
@@ -233,16 +265,18 @@ def worklist(
     if not 0 <= within <= 3660:
         raise ValidationError(f"give between 0 and 3660 days (ten years), not {within}", "--within")
     when = as_of(today)
+    st = settings(ctx)
     with progress_bar("Evaluating") as progress:
-        views = _svc().views(settings(ctx), None, as_of=when, progress=progress)
+        views = _svc().views(st, None, as_of=when, progress=progress, record=False)
     rows = _svc().worklist_rows(views, as_of=when, within_days=within, statuses=status)
-    if fmt is ScheduleFormat.ics:
-        _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt)
-        return
-    if fmt is ScheduleFormat.table:
-        rows = [{**r, "#": r["handle"], "status": "\n".join(filter(None, [r["status"], *review_text(r).split("; ")]))}
-                for r in rows]
-        cols = ["#", "patient", "status", "what", "due_date", "reason"]
-    else:
-        cols = [*DUE_ITEM_FIELDS, *_svc().WORKLIST_REVIEW_FIELDS]
-    emit(rows, cols, fmt, empty=f"nothing due within {within} days of {when}")
+    with _then_mark_seen(st, views, when, "the worklist"):
+        if fmt is ScheduleFormat.ics:
+            _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt)
+        else:
+            if fmt is ScheduleFormat.table:
+                rows = [{**r, "#": r["handle"],
+                         "status": "\n".join(filter(None, [r["status"], *review_text(r).split("; ")]))} for r in rows]
+                cols = ["#", "patient", "status", "what", "due_date", "reason"]
+            else:
+                cols = [*DUE_ITEM_FIELDS, *_svc().WORKLIST_REVIEW_FIELDS]
+            emit(rows, cols, fmt, empty=f"nothing due within {within} days of {when}")

@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +28,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from tracker import chain, db
 from tracker.config import Settings
 from tracker.errors import ConfigError, DatabaseError, NotFoundError
+from tracker.private import fsync_dir
 
 #: (table, column, referenced table) of every link between rows
 LINKS = (
@@ -77,6 +80,9 @@ class CheckReport:
     head: str
     rows: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: the newest hash of each chain (None: no row yet); written down elsewhere, it shows later
+    #: whether the whole trail was rewritten, which the chain alone cannot
+    heads: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -165,6 +171,7 @@ def _check(conn: Connection, head: str) -> CheckReport:
                     report.problems.append(what.format(how) + ", ".join(found))
     if "0006" in _ancestry(revision):
         report.problems += _chain_problems(conn)
+        report.heads = {t: chain.head(conn, t) for t in chain.FIELDS}
     for table, column, parent in LINKS:
         if table not in tables or parent not in tables:
             continue
@@ -233,10 +240,20 @@ def backup(settings: Settings, dest: Path, *, force: bool = False) -> Path:
 
 def _checked_copy(src: Path, dest: Path, before_replace: Callable[[], None] | None = None) -> None:
     """Copy a SQLite file to a temporary file beside `dest`, check it, then move it into place
-    atomically (mode 0600). A failure leaves `dest` as it was."""
-    tmp = dest.with_name(f".{dest.name}.partial")
+    atomically (mode 0600). A failure leaves `dest` as it was. The temporary file has a name of
+    its own (`mkstemp`: no symlink planted beside `dest` is followed); the partial copies a killed
+    backup left beside `dest` are removed first."""
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.partial*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
     try:
-        db.backup_sqlite(src, tmp)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+    except OSError as exc:
+        raise DatabaseError(f"cannot write {dest}: {exc.strerror}; nothing was changed") from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        db.backup_sqlite(src, tmp, made=True)
         problem = _sqlite_problem(tmp)
         if problem:
             raise DatabaseError(f"the copy of {src.name} failed its check ({problem}); nothing was changed")
@@ -246,14 +263,15 @@ def _checked_copy(src: Path, dest: Path, before_replace: Callable[[], None] | No
         if before_replace is not None:
             before_replace()
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(db.database_message(exc, "the database")) from None
     except OSError as exc:
         raise DatabaseError(f"cannot write {dest}: {exc.strerror}; nothing was changed") from None
     finally:
-        with contextlib.suppress(OSError):  # nothing to clean up on a read-only folder
-            tmp.unlink(missing_ok=True)
+        for f in (tmp, *(tmp.with_name(tmp.name + suffix) for suffix in db.SIDE_FILES)):
+            with contextlib.suppress(OSError):  # nothing to clean up on a read-only folder
+                f.unlink(missing_ok=True)
 
 
 def _sqlite_problem(path: Path) -> str | None:
@@ -353,10 +371,3 @@ def _quiesce(target: Path) -> None:
     if busy:
         raise DatabaseError("another tracker command is using the database; let it finish, then restore")
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,8 +18,9 @@ from tracker.db import session_scope
 from tracker.domain.model import PatientHistory
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import NotFoundError, ValidationError
+from tracker.private import write_private
 from tracker.services.protocols import all_protocols
-from tracker.services.surveillance import PatientView, views
+from tracker.services.surveillance import PatientView, mark_seen, views
 from tracker.services.surveillance import _protocol_for as protocol_for
 from tracker.store import Store
 
@@ -52,8 +53,8 @@ def save_figure(fig: Figure, path: Path) -> Path:
     check_target(path, PLOT_FORMATS)
     try:
         with style.themed():
-            fig.savefig(path, format=path.suffix.lower().lstrip("."), dpi=110,
-                        metadata=_metadata(path.suffix.lower()))
+            write_private(path, lambda f: fig.savefig(f, format=path.suffix.lower().lstrip("."), dpi=110,
+                                                      metadata=_metadata(path.suffix.lower())))
     except OSError as exc:
         raise ValidationError(f"cannot write '{path}': {exc.strerror or exc}", "--out") from None
     return path
@@ -68,9 +69,9 @@ def _metadata(ext: str) -> dict[str, Any]:
     return {"Software": "tracker"}
 
 
-def _view(settings: Settings, label: str, as_of: date, *, record: bool = False) -> PatientView:
-    """One patient's view; `record` marks its flags as seen (the report shows them, a plot does not)."""
-    found = views(settings, label, as_of=as_of, record=record)
+def _view(settings: Settings, label: str, as_of: date) -> PatientView:
+    """One patient's view, its flags not marked seen (a report marks them once written, a plot never)."""
+    found = views(settings, label, as_of=as_of, record=False)
     if not found:
         raise NotFoundError(f"no patient '{label}'; run `tracker patient list` to see the labels")
     return found[0]
@@ -139,16 +140,18 @@ def write_report(settings: Settings, label: str, path: Path, *, as_of: date) -> 
     from tracker import __version__, report
 
     check_target(path, REPORT_FORMATS)
-    v = _view(settings, label, as_of, record=True)
+    v = _view(settings, label, as_of)
     data = report.ReportData(history=v.history, protocol=v.protocol, flags=tuple(fv.flag for fv in v.flags),
                              schedule=tuple(v.schedule), as_of=as_of, version=__version__)
     try:
         if path.suffix.lower() == ".pdf":
-            report.write_pdf(data, path)
+            write_private(path, lambda f: report.write_pdf(data, f))
         else:
-            path.write_text(report.render_html(data), encoding="utf-8")
+            write_private(path, report.render_html(data).encode("utf-8"))
     except OSError as exc:
-        raise ValidationError(f"cannot write '{path}': {exc.strerror or exc}", "--out") from None
+        raise ValidationError(f"cannot write '{path}': {exc.strerror or exc}; its flags stay marked new",
+                              "--out") from None
+    mark_seen(settings, [v], as_of=as_of)  # the report shows them: seen, now that it is written whole
     return path
 
 

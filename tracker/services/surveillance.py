@@ -322,9 +322,23 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
                 progress(done + i + len(chunk), len(patients))
         result = [out[p.id or -1] for p in patients]
         if record:
-            st.add_flag_rows([_log_row(v.patient.id or -1, fv.flag, stamp, as_of)
-                              for v in result for fv in [*v.flags, *v.snoozed] if fv.is_new])
+            st.add_flag_rows(_seen_rows(result, stamp, as_of))
         return result
+
+
+def _seen_rows(shown: Sequence[PatientView], stamp: Any, as_of: date) -> list[dict[str, Any]]:
+    return [_log_row(v.patient.id or -1, fv.flag, stamp, as_of) for v in shown for fv in [*v.flags, *v.snoozed]
+            if fv.is_new]
+
+
+def mark_seen(settings: Settings, shown: Sequence[PatientView], *, as_of: date) -> None:
+    """Store the new flags of `shown` in the flag log: call it once they have been shown (the
+    output written whole), so that a flag nobody saw stays new. A flag another command logged
+    meanwhile is left as logged."""
+    rows = _seen_rows(shown, now_utc(), as_of)
+    if rows:
+        with session_scope(settings) as s:
+            Store(s).add_flag_rows(rows)
 
 
 def _evaluate_chunk(st: Store, chunk: Sequence[Patient], protocols: dict[str, SurveillanceProtocol],
