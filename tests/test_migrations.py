@@ -111,21 +111,23 @@ def test_the_next_migration_alembic_writes_is_read_too(tmp_path: Path) -> None:
     shutil.copytree(db._MIGRATIONS, tmp_path / "migrations")
     cfg = db._alembic_config(None)
     cfg.set_main_option("script_location", str(tmp_path / "migrations"))
-    script = command.revision(cfg, message="next one", rev_id="0005")
+    head = db.head_revision()
+    n = [f"{int(head) + k:04d}" for k in (1, 2, 3)]  # the next revisions after this project's head
+    script = command.revision(cfg, message="next one", rev_id=n[0])
     assert script is not None
     text = Path(script.path).read_text(encoding="utf-8")
-    assert "revision = '0005'" in text  # the template's repr()
-    assert db.parse_revision(text) == ("0005", "0004")
+    assert f"revision = '{n[0]}'" in text  # the template's repr()
+    assert db.parse_revision(text) == (n[0], head)
     assert db.parse_revision('revision: str = "0006"\ndown_revision: str | None = "0005"\n') == ("0006", "0005")
     assert db.parse_revision("revision = '0001'\ndown_revision = None\n") == ("0001", None)
     assert db.parse_revision("revision = '0007'\ndown_revision = ('0005', '0006')\n") is None
-    # two branches from 0005 and their merge: the merge file goes to Alembic, which finds one head
-    command.revision(cfg, message="branch", rev_id="0006a", head="0005")
-    command.revision(cfg, message="branch", rev_id="0006b", head="0005", splice=True)
-    command.merge(cfg, ["0006a", "0006b"], message="merge", rev_id="0007")
+    # two branches from the next one and their merge: the merge file goes to Alembic, which finds one head
+    command.revision(cfg, message="branch", rev_id=f"{n[1]}a", head=n[0])
+    command.revision(cfg, message="branch", rev_id=f"{n[1]}b", head=n[0], splice=True)
+    command.merge(cfg, [f"{n[1]}a", f"{n[1]}b"], message="merge", rev_id=n[2])
     folder = tmp_path / "migrations"
-    assert db.head_revision(folder) == "0007"
-    assert db._revisions(folder)["0007"] == ("0006a", "0006b")
+    assert db.head_revision(folder) == n[2]
+    assert db._revisions(folder)[n[2]] == (f"{n[1]}a", f"{n[1]}b")
 
 
 def test_a_read_only_command_does_not_wait_for_a_writer(tmp_path: Path) -> None:

@@ -192,14 +192,23 @@ def schedule(
     v = _svc().views(settings(ctx), patient, as_of=as_of(today), record=False)[0]
     if v.history.patient.left_on is not None:
         note(f"{v.label} left surveillance on {v.history.patient.left_on}: nothing is due.")
-    _emit_items(v.schedule, fmt)
+    _emit_items(v.schedule, fmt, ctx=ctx, feed=f"schedule:{v.patient.id}")
 
 
-def _emit_items(items: list[DueItem], fmt: ScheduleFormat) -> None:
+def _emit_items(items: list[DueItem], fmt: ScheduleFormat, *, ctx: typer.Context | None = None,
+                feed: str | None = None) -> None:
+    """Items as a table, JSON, CSV or iCalendar. A calendar of a `feed` (a patient's schedule, the
+    worklist) is compared with what that feed was given last (services.feeds); one without (a
+    protocol preview) depends on the items alone."""
     if fmt is ScheduleFormat.ics:
-        from tracker.calendar import schedule_to_ics
+        if ctx is not None and feed is not None:
+            from tracker.services.feeds import export_ics
 
-        sys.stdout.write(schedule_to_ics(items))
+            sys.stdout.write(export_ics(settings(ctx), feed, items))
+        else:
+            from tracker.ics import schedule_to_ics
+
+            sys.stdout.write(schedule_to_ics(items))
         return
     rows = [i.to_json() for i in items]
     cols = list(DUE_ITEM_FIELDS)
@@ -235,7 +244,7 @@ def worklist(
         views = _svc().views(settings(ctx), None, as_of=when, progress=progress)
     rows = _svc().worklist_rows(views, as_of=when, within_days=within, statuses=status)
     if fmt is ScheduleFormat.ics:
-        _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt)
+        _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt, ctx=ctx, feed="worklist")
         return
     if fmt is ScheduleFormat.table:
         rows = [{**r, "#": r["handle"], "status": "\n".join(filter(None, [r["status"], *review_text(r).split("; ")]))}
