@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
 from pathlib import Path
@@ -244,6 +244,54 @@ class ImportedPatient:
     patient: dm.Patient
     records: tuple[tuple[str, Record, str | None], ...]  # (kind, record, voided reason)
     where: str  # location of the document in the file, for messages
+    #: the document's flag reviews and flag-log rows (`flag_reviews`, `flags_seen`), as column
+    #: values of flag_review and flag_log without the patient id
+    reviews: tuple[dict[str, Any], ...] = ()
+    seen: tuple[dict[str, Any], ...] = ()
+
+
+#: what the flag log and flag reviews of a patient document hold (schemas/patient.schema.json)
+FLAG_REVIEW_FIELDS = ("flag_key", "action", "until", "severity_at_review", "reason", "user", "at")
+FLAG_SEEN_FIELDS = ("flag_key", "rule_id", "severity", "date", "message", "evidence", "threshold", "source",
+                    "rule_version", "first_seen_at", "first_seen_as_of")
+
+
+def review_from_doc(d: dict[str, Any]) -> dict[str, Any]:
+    """A `flag_reviews` entry as flag_review column values."""
+    return {**{k: d[k] for k in FLAG_REVIEW_FIELDS}, "until": parse_iso_date(d["until"]) if d["until"] else None,
+            "at": _utc(d["at"])}
+
+
+def seen_from_doc(d: dict[str, Any]) -> dict[str, Any]:
+    """A `flags_seen` entry as flag_log column values."""
+    return {**{k: d[k] for k in FLAG_SEEN_FIELDS}, "date": parse_iso_date(d["date"]),
+            "evidence": ",".join(d["evidence"]), "first_seen_at": _utc(d["first_seen_at"]),
+            "first_seen_as_of": parse_iso_date(d["first_seen_as_of"])}
+
+
+def _utc(text: str) -> datetime:
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def review_doc(r: Any) -> dict[str, Any]:
+    """A stored flag review (models.FlagReview) as a `flag_reviews` entry."""
+    return {"flag_key": r.flag_key, "action": r.action, "until": r.until.isoformat() if r.until else None,
+            "severity_at_review": r.severity_at_review, "reason": r.reason, "user": r.user,
+            "at": utc_text(r.at)}
+
+
+def seen_doc(r: Any) -> dict[str, Any]:
+    """A stored flag-log row (models.FlagLog) as a `flags_seen` entry."""
+    return {"flag_key": r.flag_key, "rule_id": r.rule_id, "severity": r.severity, "date": r.date.isoformat(),
+            "message": r.message, "evidence": r.evidence.split(",") if r.evidence else [], "threshold": r.threshold,
+            "source": r.source, "rule_version": r.rule_version, "first_seen_at": utc_text(r.first_seen_at),
+            "first_seen_as_of": r.first_seen_as_of.isoformat()}
+
+
+def utc_text(t: datetime) -> str:
+    """A stored time (naive on SQLite, which keeps UTC) as ISO 8601 UTC."""
+    return (t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)).isoformat()
 
 
 def exact(v: Any) -> Decimal:
@@ -449,7 +497,14 @@ class DocumentParser:
                                                                 f"{r.date}); void one or merge them"))
                     seen[nk] = f"{prefix}{key}[{i}]"
                 records.append((kind, r, voided))
-        return ImportedPatient(p, tuple(records), loc)
+        try:
+            reviews = tuple(review_from_doc(x) for x in d.get("flag_reviews", ()))
+            seen = tuple(seen_from_doc(x) for x in d.get("flags_seen", ()))
+        except (KeyError, ValueError, AttributeError):
+            problems.append((f"{prefix}flag_reviews", "a flag review or seen flag cannot be read; export it again "
+                             "with `tracker export`"))
+            reviews, seen = (), ()
+        return ImportedPatient(p, tuple(records), loc, reviews, seen)
 
 
 class DocumentStream:

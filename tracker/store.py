@@ -41,6 +41,15 @@ PATIENT_STATE = sa.Table(
     sa.Column("valid_from", sa.Date, nullable=True),  # migration 0004
 )
 
+#: what each calendar feed was last given (migration 0005; services.feeds)
+CALENDAR_EVENT = sa.Table(
+    "calendar_event", sa.MetaData(),
+    sa.Column("feed", sa.String, primary_key=True), sa.Column("uid", sa.String, primary_key=True),
+    sa.Column("sequence", sa.Integer, nullable=False), sa.Column("digest", sa.String, nullable=False),
+    sa.Column("dtstart", sa.Date, nullable=False), sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("status", sa.String, nullable=False), sa.Column("modified", sa.DateTime(timezone=True), nullable=False),
+)
+
 #: record kind as the user names it -> table
 KINDS: dict[str, type[Any]] = {
     "visit": m.Visit,
@@ -519,6 +528,19 @@ class Store:
         for i in range(0, len(ids), CHUNK):
             conn.execute(delete(PATIENT_STATE).where(PATIENT_STATE.c.patient_id.in_(ids[i:i + CHUNK])))
         conn.execute(insert(PATIENT_STATE), list(rows))
+
+    def calendar_events(self, feed: str) -> list[dict[str, Any]]:
+        """What a calendar feed was last given (migration 0005), one dict per event."""
+        t = CALENDAR_EVENT
+        q = sa.select(*[c for c in t.c if c.name != "feed"]).where(t.c.feed == feed).order_by(t.c.uid)
+        return [dict(r._mapping) for r in self.s.connection().execute(q)]
+
+    def put_calendar_events(self, feed: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Replace what a calendar feed was given by these events."""
+        conn = self.s.connection()
+        conn.execute(delete(CALENDAR_EVENT).where(CALENDAR_EVENT.c.feed == feed))
+        if rows:
+            conn.execute(insert(CALENDAR_EVENT), [{"feed": feed, **r} for r in rows])
 
     def add_flag_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append flag-log rows (column dicts), one executemany. A flag another command logged

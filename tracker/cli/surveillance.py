@@ -226,14 +226,23 @@ def schedule(
     v = _svc().views(settings(ctx), patient, as_of=when, record=False)[0]
     if v.history.patient.has_left(when):
         note(f"{v.label} left surveillance on {v.history.patient.left_on}: nothing is due.")
-    _emit_items(v.schedule, fmt)
+    _emit_items(v.schedule, fmt, ctx=ctx, feed=f"schedule:{v.patient.id}")
 
 
-def _emit_items(items: list[DueItem], fmt: ScheduleFormat) -> None:
+def _emit_items(items: list[DueItem], fmt: ScheduleFormat, *, ctx: typer.Context | None = None,
+                feed: str | None = None) -> None:
+    """Items as a table, JSON, CSV or iCalendar. A calendar of a `feed` (a patient's schedule, the
+    worklist) is compared with what that feed was given last (services.feeds); one without (a
+    protocol preview) depends on the items alone."""
     if fmt is ScheduleFormat.ics:
-        from tracker.calendar import schedule_to_ics
+        if ctx is not None and feed is not None:
+            from tracker.services.feeds import export_ics
 
-        sys.stdout.write(schedule_to_ics(items))
+            sys.stdout.write(export_ics(settings(ctx), feed, items))
+        else:
+            from tracker.ics import schedule_to_ics
+
+            sys.stdout.write(schedule_to_ics(items))
         return
     rows = [i.to_json() for i in items]
     cols = list(DUE_ITEM_FIELDS)
@@ -271,7 +280,7 @@ def worklist(
     rows = _svc().worklist_rows(views, as_of=when, within_days=within, statuses=status)
     with _then_mark_seen(st, views, when, "the worklist"):
         if fmt is ScheduleFormat.ics:
-            _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt)
+            _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt, ctx=ctx, feed="worklist")
         else:
             if fmt is ScheduleFormat.table:
                 rows = [{**r, "#": r["handle"],

@@ -205,6 +205,33 @@ class _Writer:
         # stored, read after the lock, and what was added, with its new ids)
         histories = [merged_history(p, stored.get(p.id or -1, ()), added[p.id or -1]) for p in written]
         surveillance.store_states(st, histories, as_of=self.today, protocols=self.protocols)
+        self._add_reviews([(ip, t) for ip, *_ in chunk if ip.patient.label not in renamed
+                           and (t := created.get(ip.patient.label) or existing.get(ip.patient.label)) is not None])
+
+    def _add_reviews(self, chunk: Sequence[tuple[jsonio.ImportedPatient, dm.Patient]]) -> None:
+        """The documents' flag reviews and seen flags that are not stored yet, so that a history
+        moved from another database keeps what was done about its flags (after the states: the
+        database then empties the states of these patients, as on every review)."""
+        from tracker import models as m
+
+        chunk = [(ip, p) for ip, p in chunk if ip.reviews or ip.seen]
+        if not chunk:
+            return
+        st = self.st
+        have = {(r.patient_id, r.flag_key, r.action, jsonio.utc_text(r.at), r.user)
+                for r in st.reviews([p.id for _, p in chunk if p.id is not None])}
+        seen_rows = []
+        for ip, p in chunk:
+            assert p.id is not None
+            fresh = [r for r in ip.reviews
+                     if (p.id, r["flag_key"], r["action"], jsonio.utc_text(r["at"]), r["user"]) not in have]
+            for r in fresh:
+                st.add_review(m.FlagReview(patient_id=p.id, **r))
+            seen_rows += [{"patient_id": p.id, **x} for x in ip.seen]
+            if fresh:
+                st.audit(user=self.user, action="import", entity="flag", entity_id=None, patient_id=p.id,
+                         reason=f"import of {self.filename}", after={"flag_reviews_added": len(fresh)})
+        st.add_flag_rows(seen_rows)
 
     def _compare(self, target: dm.Patient, ip: jsonio.ImportedPatient, have: Sequence[tuple[str, Record, str | None]],
                  prefix: str, problems: list[tuple[str, str]]) -> list[tuple[str, Record, str | None]]:
@@ -255,11 +282,24 @@ def export(settings: Settings, ref: str | None, *, fmt: str) -> str:
     with session_scope(settings, read_only=True) as s:
         st = Store(s)
         patients = [st.patient(ref)] if ref else st.patients()
-        recs = st.all_records([p.id for p in patients if p.id is not None] if ref else None)
+        ids = [p.id for p in patients if p.id is not None] if ref else None
+        recs = st.all_records(ids)
+        reviews: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        seen: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        if fmt != "csv":
+            for r in st.reviews(ids):
+                reviews[r.patient_id].append(jsonio.review_doc(r))
+            for f in st.flag_rows(ids):
+                seen[f.patient_id].append(jsonio.seen_doc(f))
     if fmt == "csv":
         rows = [row for p in patients for row in jsonio.history_csv_rows(p, recs.get(p.id or -1, []))]
         return jsonio.to_csv(rows, jsonio.HISTORY_CSV_COLUMNS)
     docs = [jsonio.history_doc(p, recs.get(p.id or -1, [])) for p in patients]
+    for doc, p in zip(docs, patients, strict=True):  # what was done about the flags moves with the history
+        if reviews.get(p.id or -1):
+            doc["flag_reviews"] = reviews[p.id or -1]
+        if seen.get(p.id or -1):
+            doc["flags_seen"] = seen[p.id or -1]
     if ref:
         return jsonio.dumps(docs[0])
     return jsonio.dumps({"schema_version": 1, "patients": docs})
