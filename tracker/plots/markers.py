@@ -93,7 +93,8 @@ def plot_markers(ax: Axes, key: PanelKey, results: Sequence[LabResult], visits: 
 
 def _log_axis(ax: Axes) -> None:
     """A log scale read as plain numbers: ticks at 1, 2 and 5 of each decade (100, 200, 500),
-    at every whole step when the data span less than a decade (100, 200, 300), written in full ("200", not "2×10²"), with some room above and below the data."""
+    at every whole step when the data span less than a decade (100, 200, 300), written in full
+    ("200", not "2×10²"), with some room above and below the data."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_yscale("log")
