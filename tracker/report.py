@@ -236,8 +236,8 @@ def report_figure(d: ReportData) -> Figure:
                    if len(panels) > len(shown) else [])]
         end = _place_text(fig, d, notes)
         _plots(fig, d, sized, shown, top=end - 0.035)
-        fig.text(0.05, 0.012, f"{FOOTER}.   As of {d.as_of.isoformat()} · tracker {d.version} · synthetic data",
-                 fontsize=BODY_PT, color=style.GREY)
+        fig.text(0.05, 0.01, f"{FOOTER}.\nAs of {d.as_of.isoformat()} · tracker {d.version} · synthetic data",
+                 fontsize=BODY_PT, color=style.GREY, va="bottom", linespacing=1.3)
     return fig
 
 
@@ -248,7 +248,7 @@ def _plots(fig: Figure, d: ReportData, sized: bool, shown: dict[Any, Any], *, to
     weights = ([1.7] if sized else []) + ([0.9] if recist else []) + [1.0] * len(shown)
     if not weights:
         return
-    bottom, gap = 0.05, 0.035
+    bottom, gap = 0.08, 0.035  # above the two footer lines and the lowest plot's dates
     unit = (top - bottom - gap * (len(weights) - 1)) / sum(weights)
     axes: list[Axes] = []
     y = top
