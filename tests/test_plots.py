@@ -88,7 +88,7 @@ def test_size_nadir_plus_growth_line() -> None:
     """The pancreatic lesion's nadir 12 mm + 5 mm gives the 17 mm line, labelled as the growth
     threshold it is (not as the nadir)."""
     ax = plot_size(_ax(), _growing(), SMALL, as_of=AS_OF)
-    assert "P1 growth threshold 17 mm (nadir 12 + 5)" in _texts(ax)
+    assert "P1 growth threshold 17 mm" in _texts(ax)
     assert "growth threshold: nadir + 5 mm" in _labels(ax)
     assert not any(t.startswith("nadir") or "P1 nadir" in t for t in _labels(ax) + _texts(ax))
     segs = [c for c in ax.collections if c.get_label().startswith("_growth P1")]
@@ -259,6 +259,25 @@ def test_marker_log_scale() -> None:
     assert {ax.get_yscale() for ax in markers_figure(_markers_history(), as_of=AS_OF).axes} == {"linear"}
 
 
+def test_marker_log_scale_ticks_are_plain_numbers() -> None:
+    """On a log scale the ticks read as numbers people write (100, 200, 300), never 2×10²."""
+    h = history(None, lab("2025-01-10", 130), lab("2025-07-10", 180), lab("2025-12-10", 240))
+    fig = markers_figure(h, as_of=AS_OF, log=True)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    lo, hi = ax.get_ylim()
+    shown = [t for t, v in zip(ticks, ax.get_yticks(), strict=False) if lo <= v <= hi]
+    assert {"100", "200"} <= set(ticks) and len(shown) >= 3
+    assert not any("10^" in t or "times" in t or "×" in t or "$" in t for t in ticks)
+
+
+def test_marker_as_of_line_is_labelled() -> None:
+    """The dotted as-of line of a marker panel says which date it is."""
+    ax = markers_figure(_markers_history(), as_of=AS_OF).axes[0]
+    assert "as of 2026-03-01" in [t.get_text() for t in ax.texts]
+
+
 def test_marker_upper_limit_line() -> None:
     """The lab's upper limit (102 ng/mL) is drawn and named in the legend."""
     ax = markers_figure(_markers_history(), as_of=AS_OF).axes[0]
@@ -302,6 +321,33 @@ def test_timeline_rows_as_of_and_schedule() -> None:
     assert len([ln for ln in ax.get_lines() if ln.get_label() == "_window"]) == 1
     assert {"visit with symptoms", "action flag", "pathology", "scan: MRI"} <= set(_labels(ax))
     assert any("abdo pain" in t.get_text() for t in ax.texts)
+
+
+def test_timeline_counts_several_flags_of_a_day() -> None:
+    """Three watch flags and one action flag on one day: one marker each, the watch one "×3"."""
+    day = date(2026, 1, 8)
+    flags = [_flag(day, Severity.WATCH, f"growth.r{k}") for k in range(3)] + [_flag(day, Severity.ACTION, "a")]
+    ax = plot_timeline(_ax(), _growing(), flags, as_of=AS_OF)
+    assert [t.get_text() for t in ax.texts].count("×3") == 1
+    assert "×1" not in [t.get_text() for t in ax.texts]
+
+
+def test_timeline_labels_near_the_ends_stay_inside_the_frame() -> None:
+    """The pathology label next to the first record starts at its point instead of crossing
+    the y axis; the figure is drawn to check the text's box against the axes' box."""
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    h = history(None, pathology("2025-01-10", ki67=2), visit("2029-12-01"), pathology("2029-12-01", ki67=4))
+    ax = plot_timeline(fig.add_subplot(), h, as_of=date(2029, 12, 1))
+    fig.canvas.draw()
+    frame = ax.get_window_extent()
+    for t in ax.texts:
+        box = t.get_window_extent()
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, t.get_text()
+
+
+def _flag(day: date, sev: Severity, rule: str) -> Flag:
+    return Flag(rule_id=rule, severity=sev, patient="SYN-001", date=day, message="m", evidence=(), threshold="",
+                source="", rule_version="1")
 
 
 # --------------------------------------------------------------------------- cohort

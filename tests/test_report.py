@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import builtin_protocol, history, lab, lesion, pathology, scan, visit
+from tests.factories import builtin_protocol, history, lab, lesion, metastatic_patient, pathology, scan, visit
 from tests.test_plots import _loaded  # noqa: F401  (fixture `loaded`: the CLI on the three examples)
 from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Severity
 from tracker.report import A4_IN, FOOTER, ReportData, changes, flag_lines, render_html, report_figure, write_pdf
@@ -54,6 +54,54 @@ def test_page_is_a4_with_footer_and_plots() -> None:
     titles = [ax.get_title() for ax in fig.axes]
     assert any(t.startswith("Lesion size (mm)") for t in titles)
     assert "chromogranin A (ng/mL)" in titles
+
+
+def test_body_text_is_at_least_9_pt() -> None:
+    """Every line of text on the page (summary, changes, flags, items, notes, footer) is ≥ 9 pt."""
+    flags = tuple(_flag(f"rule.{i}", Severity.WATCH, "a long explanation " * 5) for i in range(4))
+    fig = report_figure(_data(flags))
+    assert fig.texts and min(t.get_fontsize() for t in fig.texts) >= 9
+
+
+def test_plots_share_one_time_axis_below_the_text() -> None:
+    """The size plot and the marker plot are stacked over the same dates, the same width, only
+    the lowest writing the dates; the plots start right below the text (no empty band)."""
+    fig = report_figure(_data())
+    axes = fig.axes
+    assert len(axes) == 2
+    assert axes[0].get_xlim() == axes[1].get_xlim()
+    assert axes[0].get_position().x0 == axes[1].get_position().x0
+    assert axes[0].get_position().width == axes[1].get_position().width
+    assert axes[0].get_position().y0 > axes[1].get_position().y1
+    fig.canvas.draw()
+    assert not any(t.get_visible() and t.get_text() for t in axes[0].get_xticklabels())
+    lowest_text = min(t.get_position()[1] for t in fig.texts if not t.get_text().startswith(FOOTER))
+    top_of_plots = axes[0].get_position().y1
+    assert 0 < lowest_text - top_of_plots < 0.08
+
+
+def test_a_patient_without_scans_gets_no_empty_axis() -> None:
+    """No CT, MRI or EUS size: no size axes (and no empty 0-1 frame); a sentence says why and
+    the marker plot takes the room."""
+    d = _data()
+    h = history(None, visit("2026-01-08"), lab("2025-01-10", 130), lab("2026-01-08", 230))
+    fig = report_figure(ReportData(h, d.protocol, (), d.schedule, AS_OF, "9.9.9"))
+    assert [ax.get_title() for ax in fig.axes] == ["chromogranin A (ng/mL)"]
+    assert all(ax.get_ylim() != (0.0, 1.0) for ax in fig.axes)
+    assert "No CT, MRI or EUS size recorded yet: no size plot." in [t.get_text() for t in fig.texts]
+    bare = report_figure(ReportData(history(None, visit("2026-01-08")), d.protocol, (), (), AS_OF, "9.9.9"))
+    assert bare.axes == []
+    assert "No tumour-marker results yet: no marker plot." in [t.get_text() for t in bare.texts]
+
+
+def test_metastatic_page_shows_the_recist_sum() -> None:
+    """On the metastatic protocol the page adds the RECIST target-sum panel on the same axis."""
+    h = history(metastatic_patient(), *(scan(x, lesion("P1", p), lesion("L1", q, site="liver"), modality="CT")
+                                        for x, p, q in (("2025-01-10", 25, 15), ("2025-04-10", 26, 16))))
+    fig = report_figure(ReportData(h, builtin_protocol("pnet-metastatic-ww"), (), (), AS_OF, "9.9.9"))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["Lesion size (mm) — SYN-001 (synthetic)", "RECIST 1.1 sum of target diameters"]
+    assert fig.axes[0].get_xlim() == fig.axes[1].get_xlim()
 
 
 def test_flags_action_first() -> None:

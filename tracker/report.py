@@ -11,7 +11,9 @@ base64 PNG, every text escaped, print CSS for one A4 page). Sections, top to bot
    threshold and source); when they do not fit, the page says how many more and which
    command lists them;
 4. the next scheduled items (not closed), earliest first;
-5. the size plot and the marker plot;
+5. the size plot and the marker plot(s), stacked on ONE time axis (the same dates under each
+   other), filling the rest of the page whatever the text took; a patient without a CT, MRI or
+   EUS size (or without marker results) gets a sentence saying so instead of an empty axis;
 6. the footer: "Decision support only — discuss at the NET tumour board; not a diagnosis", the
    as-of date and the tool version.
 
@@ -26,7 +28,7 @@ import io
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,15 +41,19 @@ from matplotlib.figure import Figure
 from tracker.domain.measures import fmt, lesion_measures
 from tracker.domain.model import DueItem, DueStatus, Flag, PatientHistory, Provenance, Severity, Source
 from tracker.domain.protocol import SurveillanceProtocol
+from tracker.domain.recist import RECIST_RULE
 from tracker.domain.schedule import display_what
 from tracker.domain.units import who_grade
 from tracker.plots import style
 from tracker.plots.markers import analyte_name, marker_panels, markers_figure, plot_markers
-from tracker.plots.size import plot_size, size_figure
+from tracker.plots.size import plot_recist_sum, plot_size, size_figure
 
 FOOTER = "Decision support only — discuss at the NET tumour board; not a diagnosis"
 A4_IN = (8.27, 11.69)
-MAX_MARKER_PANELS = 3
+MAX_MARKER_PANELS = 2
+BODY_PT = 9.0  # body text: readable on paper (issue 19)
+TEXT_FLOOR = 0.46  # the text never goes below this (figure fraction): the plots keep the rest
+PLOT_LEFT, PLOT_WIDTH = 0.10, 0.56  # every plot on the same x: one time axis; legends to the right
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,7 @@ def next_items(d: ReportData) -> list[str]:
 class _Cursor:
     """Writes wrapped lines down the page in figure coordinates until a floor."""
 
-    def __init__(self, fig: Figure, top: float, floor: float, size: float = 7.2) -> None:
+    def __init__(self, fig: Figure, top: float, floor: float, size: float = BODY_PT) -> None:
         self.fig, self.y, self.floor, self.size = fig, top, floor, size
         self.step = size * 1.38 / 72 / A4_IN[1]
         self.width = int(138 * 7.2 / size)
@@ -185,8 +191,9 @@ class _Cursor:
             self.y -= self.step
 
 
-def _place_text(fig: Figure, d: ReportData) -> None:
-    cur = _Cursor(fig, 0.975, 0.50)
+def _place_text(fig: Figure, d: ReportData, notes: Sequence[str] = ()) -> float:
+    """Write the text sections; returns where the text ended (figure fraction)."""
+    cur = _Cursor(fig, 0.975, TEXT_FLOOR)
     fig.text(0.05, cur.y, f"Surveillance summary — {d.title} — as of {d.as_of}", fontsize=12,
              weight="bold", va="top")
     cur.y -= cur.step * 2.2
@@ -196,7 +203,7 @@ def _place_text(fig: Figure, d: ReportData) -> None:
     nexts = [w for t in next_items(d) for w in cur.wrap("• " + t)]
     flags = [(sev, cur.wrap("• " + t)) for sev, t in flag_lines(d)]
     # Budget: the three headings take about 1.9 lines each; flags get what the others leave.
-    budget = cur.room() - 5
+    budget = cur.room() - 5 - len(notes)
     change_lines = _fit(change_lines, min(len(change_lines), 9), "more changes: run `tracker history`")
     nexts = _fit(nexts, min(len(nexts), 6), f"more items: run `tracker schedule {d.label}`")
     flag_room = budget - len(change_lines) - len(nexts)
@@ -206,6 +213,10 @@ def _place_text(fig: Figure, d: ReportData) -> None:
     _flag_block(cur, flags, flag_room, d.label)
     cur.heading("Next scheduled items")
     cur.lines(nexts)
+    if notes:
+        cur.y -= cur.step * 0.4
+        cur.lines(notes, style.GREY)
+    return cur.y
 
 
 def _fit(lines: list[str], room: int, more: str) -> list[str]:
@@ -227,63 +238,84 @@ def _flag_block(cur: _Cursor, flags: list[tuple[Severity, list[str]]], room: int
         used += len(lines)
 
 
-_REPORT_RC = {**style.RC, "font.size": 7, "axes.titlesize": 8, "axes.labelsize": 7, "xtick.labelsize": 6.5,
-              "ytick.labelsize": 6.5, "legend.fontsize": 6.5}
+_REPORT_RC = {**style.RC, "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 8,
+              "ytick.labelsize": 8, "legend.fontsize": 7.5}
 
 
 def report_figure(d: ReportData) -> Figure:
     """The whole page as one A4 Figure."""
     with matplotlib.rc_context(_REPORT_RC):  # type: ignore[arg-type]  # matplotlib types the keys as literals
         fig = Figure(figsize=A4_IN, dpi=100)
-        _place_text(fig, d)
-        size_ax = fig.add_axes((0.09, 0.335, 0.86, 0.135))
-        plot_size(size_ax, d.history, d.protocol, d.flags, as_of=d.as_of, legend="below")
-        size_ax.set_title(f"Lesion size (mm) — {d.title}", fontsize=8)
-        _narrow_dates(size_ax, 8)
-        _legend_at(fig, size_ax, 0.31)
-        _marker_row(fig, d)
-        fig.text(0.05, 0.012, f"{FOOTER}.   As of {d.as_of.isoformat()} · tracker {d.version}{d.synthetic_note}",
-                 fontsize=7, color=style.GREY)
+        sized = any(m.points for m in lesion_measures(d.history.up_to(d.as_of)))
+        panels = marker_panels(d.history, as_of=d.as_of)
+        shown = dict(list(panels.items())[:MAX_MARKER_PANELS])
+        notes = [*([] if sized else ["No CT, MRI or EUS size recorded yet: no size plot."]),
+                 *([] if panels else ["No tumour-marker results yet: no marker plot."]),
+                 *([f"{len(panels) - len(shown)} more marker(s) not shown: tracker plot {d.label} --kind markers"]
+                   if len(panels) > len(shown) else [])]
+        end = _place_text(fig, d, notes)
+        _plots(fig, d, sized, shown, top=end - 0.035)
+        fig.text(0.05, 0.01, f"{FOOTER}.\nAs of {d.as_of.isoformat()} · tracker {d.version}{d.synthetic_note}",
+                 fontsize=BODY_PT, color=style.GREY, va="bottom", linespacing=1.3)
     return fig
 
 
-def _marker_row(fig: Figure, d: ReportData) -> None:
-    panels = marker_panels(d.history, as_of=d.as_of)
-    shown = dict(list(panels.items())[:MAX_MARKER_PANELS])
-    n = max(1, len(shown))
-    axes = _marker_axes(fig, n)
-    if not shown:
-        style.empty_message(axes[0], "no tumour-marker results yet")
-        axes[0].set_title("Tumour markers", fontsize=8)
+def _plots(fig: Figure, d: ReportData, sized: bool, shown: dict[Any, Any], *, top: float) -> None:
+    """The size plot and the marker panels stacked from `top` down to the footer, sharing one
+    time axis (the dates of everything drawn, to the as-of date); only the lowest shows dates."""
+    recist = sized and d.protocol.enabled(RECIST_RULE)
+    weights = ([1.7] if sized else []) + ([0.9] if recist else []) + [1.0] * len(shown)
+    if not weights:
         return
+    bottom, gap = 0.08, 0.035  # above the two footer lines and the lowest plot's dates
+    unit = (top - bottom - gap * (len(weights) - 1)) / sum(weights)
+    axes: list[Axes] = []
+    y = top
+    for w in weights:
+        h = unit * w
+        axes.append(fig.add_axes((PLOT_LEFT, y - h, PLOT_WIDTH, h), sharex=axes[0] if axes else None))
+        y -= h + gap
+    k = 0
+    if sized:
+        plot_size(axes[0], d.history, d.protocol, d.flags, as_of=d.as_of)
+        axes[0].set_title(f"Lesion size (mm) — {d.title}", fontsize=9)
+        k = 1
+    if recist:
+        plot_recist_sum(axes[1], d.history, d.protocol, as_of=d.as_of)
+        k = 2
     window = int(d.protocol.rule("data.confounder").params.get("ppi_window_days", 90))
-    for ax, (key, results) in zip(axes, shown.items(), strict=True):
-        plot_markers(ax, key, results, d.history.visits, as_of=d.as_of, ppi_window_days=window, legend="below")
-        _narrow_dates(ax, 4 if n > 1 else 8)
-        _legend_at(fig, ax, 0.072, ncol=1 if n > 1 else 2)
-    if len(panels) > len(shown):
-        fig.text(0.97, 0.218, f"{len(panels) - len(shown)} more marker(s): tracker plot {d.label} --kind markers",
-                 fontsize=6.5, ha="right", color=style.GREY)
+    for ax, (key, results) in zip(axes[k:], shown.items(), strict=True):
+        plot_markers(ax, key, results, d.history.visits, as_of=d.as_of, ppi_window_days=window)
+    _one_time_axis(axes, d)
+    for ax in axes:
+        _legend_right(ax)
 
 
-def _marker_axes(fig: Figure, n: int) -> list[Axes]:
-    width = (0.88 - 0.07 * (n - 1)) / n
-    return [fig.add_axes((0.09 + k * (width + 0.07), 0.1, width, 0.1)) for k in range(n)]
+def _time_span(d: ReportData) -> tuple[float, float]:
+    """The dates every plot of the page covers: the earliest scan or lab to the as-of date."""
+    h = d.history.up_to(d.as_of)
+    first = min([r.date for r in (*h.scans, *h.labs)] or [d.as_of])
+    pad = max((d.as_of - first) * 0.03, timedelta(days=15))
+    return style.to_num(first - pad), style.to_num(d.as_of + pad)
 
 
-def _legend_at(fig: Figure, ax: Axes, top: float, ncol: int = 2) -> None:
-    """Move an axes' legend below it, its top at `top` (figure fraction), so it never overlaps
-    the next block whatever the tick labels take."""
+def _one_time_axis(axes: Sequence[Axes], d: ReportData) -> None:
+    """Every panel over the same dates (`_time_span`); only the lowest writes them."""
+    axes[0].set_xlim(*_time_span(d))
+    for ax in axes:
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=8))
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+
+
+def _legend_right(ax: Axes) -> None:
+    """The axes' legend to its right, in the page's right margin column."""
     leg = ax.get_legend()
     if leg is None:
         return
     handles, labels = leg.legend_handles, [t.get_text() for t in leg.get_texts()]
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, top),  # type: ignore[call-overload]
-              bbox_transform=fig.transFigure, ncol=ncol, frameon=False, fontsize=6.5)
-
-
-def _narrow_dates(ax: Axes, maxticks: int) -> None:
-    ax.xaxis.set_major_locator(AutoDateLocator(minticks=min(4, maxticks), maxticks=maxticks))
+    ax.legend(handles, [textwrap.fill(t, 34) for t in labels], loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              frameon=False, fontsize=7.5)
 
 
 def write_pdf(d: ReportData, path: Path | BinaryIO) -> Path | BinaryIO:
@@ -307,7 +339,7 @@ ul { margin: 0; padding-left: 5mm; } li { margin: 0.4mm 0; }
 .action { color: #D55E00; } .watch { color: #8a5a00; } .info { color: #333; }
 .plots img { width: 100%; height: auto; display: block; }
 footer { margin-top: 2mm; font-size: 8pt; color: #555; border-top: 1px solid #aaa; padding-top: 1mm; }
-@media print { body { font-size: 7.5pt; } .plots img { max-height: 62mm; width: auto; max-width: 100%; }
+@media print { body { font-size: 9pt; } .plots img { max-height: 62mm; width: auto; max-width: 100%; }
                h2 { break-after: avoid; } }
 """
 
@@ -325,8 +357,10 @@ def render_html(d: ReportData) -> str:
     e = html.escape
     anchor, changed = changes(d)
     flags = flag_lines(d)
-    size_png = _png(size_figure(d.history, d.protocol, d.flags, as_of=d.as_of))
-    marker_png = _png(markers_figure(d.history, as_of=d.as_of))
+    figures = [size_figure(d.history, d.protocol, d.flags, as_of=d.as_of), markers_figure(d.history, as_of=d.as_of)]
+    for ax in (ax for fig in figures for ax in fig.axes):
+        ax.set_xlim(*_time_span(d))  # the two pictures over the same dates
+    size_png, marker_png = (_png(fig) for fig in figures)
     flag_html = "".join(f'<li class="{sev.value}">{e(t)}</li>' for sev, t in flags) or "<li>no open flags</li>"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -91,15 +92,30 @@ def plot_markers(ax: Axes, key: PanelKey, results: Sequence[LabResult], visits: 
             ax.scatter([], [], s=70, marker=marker, facecolors="white", edgecolors=style.BLACK, linewidths=1.6,
                        label=f"{words} the value shown (reported as {sign} x)")
     if log and all(r.value > 0 for r in results):
-        ax.set_yscale("log")
+        _log_axis(ax)
     else:  # from 0 to 12 % above the highest value or limit, so the limit line never sits on the frame
         ax.set_ylim(0, 1.12 * max(float(y) for ln in ax.get_lines() for y in ln.get_ydata()))  # type: ignore[arg-type,union-attr]
-    style.mark_as_of(ax, as_of, text=False)
+    style.mark_as_of(ax, as_of)
     style.iso_date_axis(ax)
     ax.set_ylabel(f"{name} ({unit})")
     ax.set_title(f"{name} ({unit})", fontsize="medium")
     style.legend_outside(ax, where=legend, ncol=2)
     return ax
+
+
+def _log_axis(ax: Axes) -> None:
+    """A log scale read as plain numbers: ticks at 1, 2 and 5 of each decade (100, 200, 500),
+    at every whole step when the data span less than a decade (100, 200, 300), written in full
+    ("200", not "2×10²"), with some room above and below the data."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo / 1.25, hi * 1.25)
+    subs = (1.0, 2.0, 5.0) if hi / lo > 10 else tuple(float(k) for k in range(1, 10))  # ≥ 3 ticks in a decade
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(Decimal(f"{v:.6g}"))))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _upper_limit(ax: Axes, rs: Sequence[LabResult], colour: str, unit: str, as_of: date) -> None:

@@ -245,9 +245,10 @@ def _draw_growth_line(ax: Axes, m: LesionMeasures, protocol: SurveillanceProtoco
     step = _param(protocol, "growth.absolute", "abs_growth_mm", Decimal(5))
     nadir = min(m.points, key=lambda p: (p.mm, p.date))
     y = nadir.mm + step
-    text = f"{m.lesion} growth threshold {fmt(y)} mm (nadir {fmt(nadir.mm)} + {fmt(step)})"
+    text = f"{m.lesion} growth threshold {fmt(y)} mm"
     ax.hlines(float(y), style.to_num(nadir.date), style.to_num(as_of), colors=colour, linestyles=":",
-              linewidth=1.6, zorder=2, label=f"_growth {text}")
+              linewidth=1.6, zorder=2, label=f"_growth {text} (nadir {fmt(nadir.mm)} + {fmt(step)})")
+    # short, above the line from the nadir on: a size above the line has fired, and is ringed
     ax.annotate(text, (style.to_num(nadir.date), float(y)), xytext=(2, 2), textcoords="offset points", ha="left",
                 va="bottom", fontsize=style.FONT_SIZE - 2, color=colour)
     return True

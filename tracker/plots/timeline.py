@@ -45,6 +45,7 @@ def plot_timeline(ax: Axes, history: PatientHistory, flags: Sequence[Flag] = (),
     span = max(dates) - min(dates)
     pad = max(timedelta(days=20), span * 0.03)
     ax.set_xlim(style.to_num(min(dates) - pad), style.to_num(max(dates) + pad))
+    _keep_labels_inside(ax)
     style.mark_as_of(ax, as_of)
     style.iso_date_axis(ax)
     ax.grid(False, axis="y")
@@ -52,6 +53,20 @@ def plot_timeline(ax: Axes, history: PatientHistory, flags: Sequence[Flag] = (),
     ax.set_title(f"{history.patient.title}: surveillance timeline")
     style.legend_outside(ax, where=legend)
     return ax
+
+
+def _keep_labels_inside(ax: Axes, margin: float = 0.1) -> None:
+    """A label centred on a point near either end of the time axis would cross the frame:
+    it starts at the point instead (left end) or ends there (right end)."""
+    x0, x1 = ax.get_xlim()
+    for t in ax.texts:
+        x = t.xy[0] if hasattr(t, "xy") else t.get_position()[0]
+        if t.get_ha() != "center":
+            continue
+        if x < x0 + margin * (x1 - x0):
+            t.set_ha("left")
+        elif x > x1 - margin * (x1 - x0):
+            t.set_ha("right")
 
 
 def _visits(ax: Axes, h: PatientHistory) -> None:
@@ -106,12 +121,23 @@ def _pathology(ax: Axes, h: PatientHistory) -> None:
 
 
 def _flags(ax: Axes, flags: Sequence[Flag]) -> None:
+    """One marker per severity and day (action above watch above info: none hides another);
+    several flags of one severity on one day say how many beside the marker ("×3")."""
     for sev in Severity:
-        y = _Y["flags"] + 0.2 * (1 - sev.rank)  # action above watch above info: none hides another
-        xs = sorted({style.to_num(f.date) for f in flags if f.severity is sev})
-        if xs:
-            ax.scatter(xs, [y] * len(xs), marker="v", s=70, color=style.SEVERITY_COLOUR[sev], edgecolors=style.BLACK,
-                       linewidths=0.5, zorder=3 + (2 - sev.rank), label=f"{sev.value} flag")
+        y = _Y["flags"] + 0.2 * (1 - sev.rank)
+        per_day: dict[date, int] = {}
+        for f in flags:
+            if f.severity is sev:
+                per_day[f.date] = per_day.get(f.date, 0) + 1
+        if not per_day:
+            continue
+        xs = [style.to_num(d) for d in sorted(per_day)]
+        ax.scatter(xs, [y] * len(xs), marker="v", s=70, color=style.SEVERITY_COLOUR[sev], edgecolors=style.BLACK,
+                   linewidths=0.5, zorder=3 + (2 - sev.rank), label=f"{sev.value} flag")
+        for d, n in sorted(per_day.items()):
+            if n > 1:
+                ax.annotate(f"×{n}", (style.to_num(d), y), xytext=(6, 0), textcoords="offset points", ha="left",
+                            va="center", fontsize=style.FONT_SIZE - 2, color=style.BLACK)
 
 
 def _schedule(ax: Axes, items: Sequence[DueItem]) -> None:
