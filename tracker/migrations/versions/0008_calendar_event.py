@@ -5,8 +5,8 @@ with what the same feed was given last: SEQUENCE goes up only for an event whose
 and an event no longer in the feed is exported again as cancelled (tracker/ics.py). A feed is
 "worklist" or "schedule:<patient id>". It holds labels, dates and item names only, no values.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
