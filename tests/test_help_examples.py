@@ -17,8 +17,9 @@ import typer
 from tests.conftest import EXAMPLES, Cli
 from tracker.cli import app
 
-#: examples that another issue rewrites (issue 13: amend and void take the patient first)
-OWNED_ELSEWHERE = {("amend",), ("void",), ("verify",)}
+#: commands that run until they are stopped: their example is run by their own tests
+#: (tests/test_web_serve.py starts `tracker serve` and stops it)
+RUN_UNTIL_STOPPED = {("serve",)}
 
 
 def _commands(group: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -33,7 +34,8 @@ def examples() -> list[Any]:
     out = []
     for path, cmd in _commands(typer.main.get_command(app)):
         found = re.search(r"Example: (.*)$", " ".join((cmd.help or "").split()))
-        marks = [pytest.mark.skip(reason="issue 13 rewrites this example")] if path in OWNED_ELSEWHERE else []
+        marks = [pytest.mark.skip(reason="runs until stopped; started by its own tests")] \
+            if path in RUN_UNTIL_STOPPED else []
         out.append(pytest.param(path, found.group(1) if found else None, id=" ".join(path), marks=marks))
     return out
 

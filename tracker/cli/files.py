@@ -44,13 +44,11 @@ def import_(
     patient's FHIR R4 download (docs/fhir.md).
 
     The whole file is checked first; on any problem nothing is written and every problem is
-    listed with its location. Importing the same file twice changes nothing.
+    listed with its location. Importing the same file twice changes nothing. A portal download
+    goes to the patient named by --patient (--create makes that patient from the download).
 
-    Example: tracker import examples/syn-growing.json
-
-    A portal download, after `tracker patient add ME ...`:
-    tracker import examples/portal-download.fhir.json --patient ME
-    """
+    Example: tracker import examples/syn-growing.json ; tracker patient add ME --birth-year 1961 --sex female --diagnosis-date 2025-02-20 --setting small_nf --start 2025-03-10 ; tracker import examples/portal-download.fhir.json --patient ME
+    """  # noqa: E501
     if patient is not None:
         _import_fhir(ctx, file, patient, create, as_of(today))
         return

@@ -394,11 +394,10 @@ def log_lab(
     today: AsOfOption = None,
 ) -> None:
     """Log a lab result (chromogranin A, hormones, bilirubin, ...), with lab, assay and upper limit.
-    In a terminal the upper limit, assay and laboratory are asked too (each may be skipped).
+    In a terminal the upper limit, assay and laboratory are asked too (each may be skipped). A
+    result below or above the assay's limit keeps its sign: --value '<5'.
 
-    Example: tracker log lab SYN-GROWING --date 2026-03-02 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102
-
-    Below the assay's limit: tracker log lab SYN-GROWING --date 2026-01-09 --analyte gastrin --value '<5' --unit pmol/L
+    Example: tracker log lab SYN-GROWING --date 2026-03-02 --analyte CgA --value 85 --unit ng/mL --assay "BRAHMS KRYPTOR" --uln 102 ; tracker log lab SYN-GROWING --date 2026-03-02 --analyte gastrin --value '<5' --unit pmol/L
     """  # noqa: E501
     src = _source(ctx, source)
     when = need(on, "--date", "Date the blood (or urine) was taken (YYYY-MM-DD)", _date("the date"))
@@ -648,7 +647,7 @@ def verify(
     """Mark a record of a patient verified: checked against its source document (the report, the
     lab print-out). An entry that looked implausible stops being flagged. Audited as an amendment.
 
-    Example: tracker verify SYN-GROWING scan 3 --reason "radiology report of 2025-12-01"
+    Example: tracker verify SYN-STABLE lab 11 --reason "lab print-out of 2024-03-18" --yes
     """
     st = settings(ctx)
     owner, old = _svc().get_record(st, patient, _kind(kind), record_id)

@@ -103,7 +103,7 @@ def import_fhir(settings: Settings, path: Path, *, label: str, create: bool, tod
         if problems:
             raise ValidationError(problems)
         ip = jsonio.ImportedPatient(patient, tuple(records), "(document)")
-        writer.add([(ip, jsonio.dumps(jsonio.history_doc(patient, records)).strip(), None)], problems)
+        writer.add([(ip, jsonio.dumps(jsonio.history_doc(patient, records)).strip())], problems)
         if problems:
             raise ValidationError(problems)  # the transaction rolls back: nothing is written
         summary.records_added = writer.summary.records_added
@@ -131,8 +131,8 @@ def _new_patient(label: str, content: reader.FhirContent, *, today: date, known:
     """A patient made from the file: birth year and sex from its Patient, the diagnosis date from
     its primary pNET Condition, and the protocol from the tracker's extension (an export) or the
     default of `tracker patient add`, starting at the diagnosis."""
-    missing = [what for what, v in (("a Patient with a birth date", content.birth_year),
-                                    ("a pNET Condition (ICD-10 C25.4) with its onset date", content.diagnosis_date))
+    missing = [what for what, v in (("Patient with a birth date", content.birth_year),
+                                    ("pNET Condition (ICD-10 C25.4) with its onset date", content.diagnosis_date))
                if v is None]
     if missing:
         raise ValidationError(f"the file holds no {' and no '.join(missing)}, which a new patient needs; add the "
