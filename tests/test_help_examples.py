@@ -71,3 +71,15 @@ def test_the_help_example_runs_as_written(demo: Cli, path: tuple[str, ...], exam
         if target is not None:
             Path(target).write_text(r.stdout, encoding="utf-8")
             assert Path(target).stat().st_size > 0, part
+
+
+@pytest.mark.parametrize(("path", "example"), examples())
+def test_the_help_shows_the_example_on_one_line(path: tuple[str, ...], example: str | None,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """In an 80-column terminal the example is printed whole on one line, so it can be copied as is."""
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("COLUMNS", "80")
+    r = CliRunner().invoke(app, [*path, "--help"])
+    assert r.exit_code == 0, r.output
+    assert any(line.strip() == f"Example: {example}" for line in r.stdout.splitlines()), r.stdout

@@ -28,7 +28,12 @@ def _usage_error(exc: Any) -> None:
 
 
 class TrackerGroup(TyperGroup):
-    """Turns a TrackerError raised anywhere below into one line on stderr and exit code 1."""
+    """Turns a TrackerError raised anywhere below into one line on stderr and exit code 1, and
+    keeps every command's example on one line in its --help (so it can be copied and run)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _unwrapped_examples(self)
 
     def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
         """The root's own options (`tracker --db` without a value) get the same one-line errors;
@@ -55,6 +60,17 @@ class TrackerGroup(TyperGroup):
             where = f" ({exc.filename})" if exc.filename else ""
             typer.echo(f"Error: {exc.strerror or exc}{where}; nothing was written", err=True)
             sys.exit(1)
+
+
+def _unwrapped_examples(command: Any) -> None:
+    """Mark the 'Example:' paragraph of this command and those below it as not to be rewrapped
+    (click's \\b): wrapped at the terminal's width, an example breaks inside a word."""
+    text = command.help or ""
+    if "Example:" in text and "\b\nExample:" not in text:
+        head, _, example = text.partition("Example:")
+        command.help = head.rstrip() + "\n\n\b\nExample: " + " ".join(example.split())
+    for sub in getattr(command, "commands", {}).values():
+        _unwrapped_examples(sub)
 
 
 app = typer.Typer(

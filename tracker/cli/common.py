@@ -175,11 +175,16 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, max_width: 
     longest = [max([len(c)] + [len(line) for row in cells for line in row[i].splitlines() or [""]])
                for i, c in enumerate(columns)]
     wrapped = [i for i, c in enumerate(columns) if c in WRAPPED]
-    room = total - 2 * (len(columns) - 1) - sum(w for i, w in enumerate(longest) if i not in wrapped)
-    if room < sum(min(longest[i], _LEAST) for i in wrapped):
+    # a wrapping column is at least as wide as its longest word (a rule id, a date), up to 18
+    floors = {i: min(longest[i], max(_LEAST, min(18, max([len(w) for row in cells for w in row[i].split()] or [0]))))
+              for i in wrapped}
+    fixed = sum(w for i, w in enumerate(longest) if i not in wrapped)
+    # two spaces between columns, or one when that is what makes the table fit
+    gap = next((g for g in (2, 1) if total - g * (len(columns) - 1) - fixed >= sum(floors.values())), None)
+    if gap is None:
         return _blocks(cells, columns, total)
-    widths = _share(room, {i: longest[i] for i in wrapped})
-    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), highlight=False,
+    widths = _share(total - gap * (len(columns) - 1) - fixed, {i: longest[i] for i in wrapped}, floors)
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, gap - 1, 0, 0), highlight=False,
               header_style="none")
     for i, c in enumerate(columns):
         t.add_column(c, no_wrap=i not in wrapped, overflow="fold", width=widths.get(i, longest[i]))
@@ -218,14 +223,14 @@ def _render(t: Any, total: int) -> str:
 _LEAST = 12
 
 
-def _share(room: int, wanted: dict[int, int], *, least: int = _LEAST) -> dict[int, int]:
+def _share(room: int, wanted: dict[int, int], least: dict[int, int]) -> dict[int, int]:
     """Widths for the wrapping columns out of `room` characters: a column that fits in its share
-    gets what it needs; the others get `least` characters (or their own width when narrower) and
-    share the rest in proportion to how much more they would need."""
+    gets what it needs; the others get their `least` width and share the rest in proportion to
+    how much more they would need."""
     out: dict[int, int] = {}
     left = dict(wanted)
     while left:
-        floors = {i: min(w, least) for i, w in left.items()}
+        floors = {i: least[i] for i in left}
         spare = max(0, room - sum(floors.values()))
         more = sum(w - floors[i] for i, w in left.items()) or 1
         shares = {i: floors[i] + spare * (w - floors[i]) // more for i, w in left.items()}

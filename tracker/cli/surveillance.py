@@ -140,13 +140,19 @@ def _flag_table(rows: list[dict[str, Any]]) -> None:
 
 
 def review_text(r: dict[str, Any]) -> str:
-    """'NEW', 'acknowledged by anna on 2026-02-03T10:00:00+00:00', 'snoozed until 2026-04-01', joined."""
-    parts = ["NEW"] if r["new"] else []
+    """'NEW; acknowledged by anna 2026-02-03 10:00 UTC; snoozed until 2026-04-01' (the parts that apply)."""
+    return "; ".join(" ".join(part) for part in _review_parts(r))
+
+
+def _review_parts(r: dict[str, Any]) -> list[list[str]]:
+    """What was done about a row's flag, each part in short pieces that a narrow column can stack."""
+    parts = [["NEW"]] if r["new"] else []
     if r["acknowledged"]:
-        parts.append(f"acknowledged by {r['acknowledged_by']} at {r['acknowledged_at']}")
+        at = r["acknowledged_at"] or ""
+        parts.append(["acknowledged", f"by {r['acknowledged_by']}", at[:10], f"{at[11:16]} UTC"])
     if r["snoozed_until"]:
-        parts.append(f"snoozed until {r['snoozed_until']}")
-    return "; ".join(parts)
+        parts.append(["snoozed until", r["snoozed_until"]])
+    return parts
 
 
 def _review(ctx: typer.Context, patient: str, key: str, action: str, reason: str, today: str | None,
@@ -284,7 +290,7 @@ def worklist(
         else:
             if fmt is ScheduleFormat.table:
                 rows = [{**r, "#": r["handle"],
-                         "status": "\n".join(filter(None, [r["status"], *review_text(r).split("; ")]))} for r in rows]
+                         "status": "\n".join([r["status"], *(p for ps in _review_parts(r) for p in ps)])} for r in rows]
                 cols = ["#", "patient", "status", "what", "due_date", "reason"]
             else:
                 cols = [*DUE_ITEM_FIELDS, *_svc().WORKLIST_REVIEW_FIELDS]
