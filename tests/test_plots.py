@@ -7,21 +7,24 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import matplotlib.dates as mdates
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from tests.factories import builtin_protocol, history, lab, lesion, metastatic_patient, pathology, scan, visit
 from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Severity
+from tracker.domain.recist import is_progression
 from tracker.domain.rules import evaluate_flags
 from tracker.errors import ValidationError
 from tracker.plots.cohort import BurdenSeries, burden_series, cohort_figure, plot_spider, plot_waterfall
 from tracker.plots.markers import marker_panels, markers_figure, on_ppi
-from tracker.plots.size import plot_size, size_figure
+from tracker.plots.size import pd_line, plot_size, size_figure
 from tracker.plots.timeline import ROWS, plot_timeline
 from tracker.services.plots import save_figure
 
@@ -176,6 +179,17 @@ def test_recist_panel_on_the_metastatic_protocol() -> None:
     levels = {round(float(c.get_segments()[0][0][1]), 6) for c in bottom.collections if c.get_segments()}
     assert {40.0, 48.0} <= levels
     assert [t.get_text() for t in bottom.texts] == ["baseline", "SD", "SD"]
+
+
+@given(st.decimals(min_value=Decimal("1"), max_value=Decimal("500"), places=1))
+def test_pd_line_is_exactly_where_progression_starts(nadir: Decimal) -> None:
+    """The PD line drawn is the smallest sum `is_progression` calls progression: at it PD, a
+    tenth of a millimetre below it not (sums are recorded to 0.1 mm)."""
+    cfg = METASTATIC.rule("recist.progression")
+    line = pd_line(nadir, METASTATIC)
+    assert is_progression(line, nadir, cfg.dec("rel_pct"), cfg.dec("abs_mm"))
+    below = (line - Decimal("0.05")).quantize(Decimal("0.1"), rounding=ROUND_FLOOR)
+    assert not is_progression(below, nadir, cfg.dec("rel_pct"), cfg.dec("abs_mm"))
 
 
 def test_no_recist_panel_on_the_small_protocol() -> None:
