@@ -365,3 +365,18 @@ def test_in_a_real_terminal_a_bare_log_visit_asks_and_stores_only_what_was_said(
     visit = json.loads(done.stdout)["visits"][0]
     assert (visit["symptoms"], visit["on_ppi"], visit["weight_kg"], visit["source"]) == (
         ["back_pain"], False, None, "patient")
+
+
+def test_zero_mm_means_disappeared_and_is_refused_for_a_lesion_never_seen(enrolled: Cli) -> None:
+    """RECIST 1.1: a non-nodal lesion may be recorded as 0 mm when it has disappeared, so 0 mm is
+    accepted only for a lesion an earlier scan shows; for any other it is refused, nothing written."""
+    enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "CT", "--lesion", "L1:liver:12mm",
+             "--as-of", AS_OF)
+    before = dump(enrolled)
+    refused(enrolled, "log", "scan", "P-1", "--date", "2025-09-10", "--modality", "CT", "--lesion", "L2:liver:0mm",
+            "--as-of", AS_OF, field="the size of L2", words="0 mm means L2 has disappeared, but no earlier scan")
+    assert dump(enrolled) == before
+    r = enrolled("log", "scan", "P-1", "--date", "2025-09-10", "--modality", "CT", "--lesion", "L1:liver:0mm",
+                 "--as-of", AS_OF)
+    assert r.exit_code == 0, r.output
+    assert export(enrolled)["scans"][1]["lesions"][0]["longest_mm"] == 0

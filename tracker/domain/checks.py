@@ -240,6 +240,18 @@ def entry_questions(r: Record, scans: Sequence[ImagingStudy]) -> Problems:
     return out
 
 
+def unseen_disappeared(r: Record, scans: Sequence[ImagingStudy]) -> Problems:
+    """A lesion entered as 0 mm (disappeared) that no earlier scan of the patient shows: 0 mm
+    means "gone", so it is refused for a lesion never seen before. Each is (field, sentence)."""
+    if not isinstance(r, ImagingStudy):
+        return []
+    return [(f"the size of {x.lesion}",
+             f"0 mm means {x.lesion} has disappeared, but no earlier scan shows {x.lesion}; give its size, "
+             "or leave it out")
+            for x in r.lesions if x.longest_mm == 0 and x.site not in NODE_SITES
+            and not any(m.lesion == x.lesion for s in scans if s.id != r.id and s.date <= r.date for m in s.lesions)]
+
+
 def _previous_size(lesion: str, r: ImagingStudy, scans: Sequence[ImagingStudy]) -> tuple[Decimal, date] | None:
     """The lesion's latest CT/MRI/EUS size before `r` (its date, then its id), and that date."""
     best: tuple[Decimal, date] | None = None

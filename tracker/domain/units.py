@@ -217,11 +217,12 @@ def parse_lab_value(text: str | int | Decimal, field: str = "value") -> tuple[st
 
 
 def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Decimal = MAX_LESION_MM,
-                  unit_required: bool = False) -> Decimal:
+                  unit_required: bool = False, zero: bool = False) -> Decimal:
     """Parse a size such as "14", "14 mm" or "1.4 cm" into millimetres (plain numbers are mm,
     unless `unit_required`: a person typing a size says mm or cm).
 
-    Raises ValidationError for negative, zero or absurd sizes."""
+    Raises ValidationError for negative or absurd sizes, and for zero unless `zero` (a lesion
+    recorded as 0 mm has disappeared, RECIST 1.1)."""
     if isinstance(text, (int, float, Decimal)):
         value, unit = parse_decimal(text, field), "mm"
     else:
@@ -237,7 +238,7 @@ def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Deci
         unit = (m.group(2) or "mm").lower()
     mm = value * 10 if unit == "cm" else value
     mm = without_trailing_zeros(mm)
-    if mm <= 0:
+    if mm < 0 or (mm == 0 and not zero):
         raise ValidationError(f"a size must be above 0 mm, got {text}", field)
     if mm > max_mm:
         raise ValidationError(
@@ -324,7 +325,9 @@ def parse_lesion_spec(spec: str, field: str = "--lesion") -> LesionMeasurement:
         unit = "cm" if size_text.lower().rstrip().endswith("cm") else "mm"
         dims = [d for d in re.split(r"\s*[x×]\s*", re.sub(r"(?i)\s*(mm|cm)\s*$", "", size_text)) if d]
         limit = MAX_PANCREATIC_LESION_MM if site is Site.PANCREAS else MAX_LESION_MM
-        sizes = [parse_size_mm(f"{d} {unit}", field, max_mm=limit) for d in dims]
+        # one dimension of 0 mm: a lesion (not a node, not new) that has disappeared
+        gone = len(dims) == 1 and site not in (Site.REGIONAL_NODE, Site.DISTANT_NODE) and "new" not in low
+        sizes = [parse_size_mm(f"{d} {unit}", field, max_mm=limit, zero=gone) for d in dims]
         if not sizes:
             raise ValidationError(f"'{size_text}' is not a size; write it like 14mm or 1.4cm", field)
         longest, others = sizes[0], tuple(sizes[1:])

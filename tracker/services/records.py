@@ -15,7 +15,7 @@ from tracker import jsonio
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
-from tracker.domain.checks import check_patient, check_record, entry_questions
+from tracker.domain.checks import check_patient, check_record, entry_questions, unseen_disappeared
 from tracker.domain.units import analyte_name
 from tracker.errors import ConflictError, NeedsConfirmation, NotFoundError, ValidationError
 from tracker.services.protocols import check_known
@@ -100,8 +100,9 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
 def _asked(st: Store, pid: int, r: Record, confirm: bool) -> Record:
     """`r` as it may be stored from a person's entry (rules.md §5): an implausible value is
     refused with NeedsConfirmation unless `confirm`, and a confirmed one is stored verified."""
-    scans = [x for k, x, v in st.all_records([pid]).get(pid, []) if k == "scan" and v is None]
-    questions = entry_questions(r, scans)  # type: ignore[arg-type]  (kind "scan" holds scans)
+    scans = [x for _, x, v in st.all_records([pid]).get(pid, []) if isinstance(x, dm.ImagingStudy) and v is None]
+    _raise(unseen_disappeared(r, scans))
+    questions = entry_questions(r, scans)
     if not questions:
         return r
     if not confirm:
