@@ -338,19 +338,19 @@ def test_amend_and_void_a_record_with_a_reason(web: Any, loaded: Settings) -> No
 
     _, recs = history(loaded, "SYN-GROWING")
     lab = next(x.record for x in recs if x.kind == "lab")
-    form = web.get(f"/nurse/amend/lab/{lab.id}").text
+    form = web.get(f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}").text
     assert value_of(form, "f:value") == str(lab.value)
     before = snapshot(loaded)
-    r = post(web, f"/nurse/amend/lab/{lab.id}", {"f:value": "abc", "reason": "lab letter"})
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {"f:value": "abc", "reason": "lab letter"})
     assert r.status_code == 422 and "abc" in r.text
-    r = post(web, f"/nurse/amend/lab/{lab.id}", {"f:value": "131", "reason": ""})
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {"f:value": "131", "reason": ""})
     assert r.status_code == 422 and "an amendment needs a reason" in field_error(r.text, "reason")
     assert value_of(r.text, "f:value") == "131"
     assert snapshot(loaded) == before
-    r = post(web, f"/nurse/amend/lab/{lab.id}", {"f:value": "131", "reason": "lab letter"})
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {"f:value": "131", "reason": "lab letter"})
     assert r.status_code == 303, r.text
     assert audit_trail(loaded, "SYN-GROWING")[-1]["changes"] == f"value: {lab.value} -> 131"
-    r = post(web, f"/nurse/amend/lab/{lab.id}", {"do": "void", "reason": "wrong patient"})
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {"do": "void", "reason": "wrong patient"})
     assert r.status_code == 303
     assert "(void: wrong patient)" in web.get("/nurse/p/SYN-GROWING").text
 
@@ -386,3 +386,104 @@ def test_a_watch_flag_is_snoozed_from_the_patient_record_until_a_date(web: Any, 
                                                 "reason": "repeat off PPI", "until": "2027-01-15"})
     assert r.status_code == 303 and r.headers["location"].startswith("/nurse/p/SYN-GROWING")
     assert "Snoozed: marker.rise until 2027-01-15" in web.get(r.headers["location"]).text
+
+
+# ------------------------------------------------------------------ entry safety (issue 13 through the forms)
+
+
+def _latest(settings: Settings, kind: str) -> Any:
+    from tracker.services.records import history
+
+    _, recs = history(settings, "SYN-GROWING")
+    return [x.record for x in recs if x.kind == kind][-1]
+
+
+def test_an_implausible_blood_result_is_asked_about_then_stored_verified_when_confirmed(web: Any,
+                                                                                       loaded: Settings) -> None:
+    before = snapshot(loaded)
+    typed = {**LAB, "value": "5000000"}
+    r = post(web, "/p/SYN-GROWING/log/lab", typed)
+    assert r.status_code == 422
+    assert "far outside what this test gives" in field_error(r.text, "value")
+    assert 'name="confirm" value="yes"' in r.text and "Yes, this is right" in r.text
+    for name in ("date", "value", "unit", "uln"):
+        assert value_of(r.text, name) == typed[name]
+    assert snapshot(loaded) == before
+    r = post(web, "/p/SYN-GROWING/log/lab", {**typed, "confirm": "yes"})
+    assert r.status_code == 303, r.text
+    lab = _latest(loaded, "lab")
+    assert (str(lab.value), lab.provenance.source.value, lab.provenance.verified) == ("5000000", "patient", True)
+
+
+def test_a_size_ten_times_smaller_is_asked_about_by_its_field_then_stored_verified(web: Any, loaded: Settings) -> None:
+    before = snapshot(loaded)
+    typed = {**SCAN, "size0": "1.7", "unit0": "mm"}
+    r = post(web, "/p/SYN-GROWING/log/scan", typed)
+    assert r.status_code == 422
+    assert "P1 1.7 mm is ten times smaller than at the last scan (17 mm, 2026-01-08). Was it 17 mm?" in \
+        field_error(r.text, "size0")
+    assert value_of(r.text, "size0") == "1.7" and 'value="mm" selected' in r.text
+    assert snapshot(loaded) == before
+    r = post(web, "/p/SYN-GROWING/log/scan", {**typed, "confirm": "yes"})
+    assert r.status_code == 303, r.text
+    scan = _latest(loaded, "scan")
+    assert (str(scan.lesions[0].longest_mm), scan.provenance.verified) == ("1.7", True)
+
+
+def test_a_number_with_a_comma_is_refused_with_the_services_sentence_by_its_field(web: Any, loaded: Settings) -> None:
+    before = snapshot(loaded)
+    r = post(web, "/p/SYN-GROWING/log/lab", {**LAB, "value": "1,400"})
+    assert r.status_code == 422
+    assert "'1,400' can be read two ways: write 1400 or 1.4" in field_error(r.text, "value")
+    assert value_of(r.text, "value") == "1,400"
+    assert 'name="confirm"' not in r.text  # a refusal, not a question
+    assert snapshot(loaded) == before
+
+
+def test_a_record_of_another_patient_is_not_found_on_the_nurse_pages(web: Any, loaded: Settings) -> None:
+    load_examples(loaded, ("syn-stable.json",))
+    from tracker.services.records import history
+
+    _, recs = history(loaded, "SYN-STABLE")
+    other = next(x.record for x in recs if x.kind == "lab")
+    before = snapshot(loaded)
+    assert web.get(f"/nurse/p/SYN-GROWING/amend/lab/{other.id}").status_code == 404
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{other.id}", {"do": "void", "reason": "wrong patient"})
+    assert r.status_code == 404
+    assert post(web, f"/nurse/p/SYN-GROWING/verify/lab/{other.id}", {"reason": "lab letter"}).status_code == 404
+    assert snapshot(loaded) == before
+
+
+def test_a_nurse_verifies_a_record_from_its_row_with_a_reason(web: Any, loaded: Settings) -> None:
+    r = post(web, "/p/SYN-GROWING/log/lab", LAB)
+    lab = _latest(loaded, "lab")
+    assert not lab.provenance.verified
+    page = web.get("/nurse/p/SYN-GROWING").text
+    assert f'action="/nurse/p/SYN-GROWING/verify/lab/{lab.id}"' in page
+    before = snapshot(loaded)
+    r = post(web, f"/nurse/p/SYN-GROWING/verify/lab/{lab.id}", {"reason": " "})
+    assert r.status_code == 422 and "say what it was checked against" in r.text
+    assert snapshot(loaded) == before
+    r = post(web, f"/nurse/p/SYN-GROWING/verify/lab/{lab.id}", {"reason": "lab letter of 2026-11-02"})
+    assert r.status_code == 303
+    assert f"Verified lab #{lab.id}" in web.get(r.headers["location"]).text
+    assert _latest(loaded, "lab").provenance.verified
+    assert f'action="/nurse/p/SYN-GROWING/verify/lab/{lab.id}"' not in web.get("/nurse/p/SYN-GROWING").text
+
+
+def test_a_flag_on_an_unchecked_value_says_so_in_plain_words_on_the_patient_home(loaded: Settings,
+                                                                               tmp_path: Any) -> None:
+    import json
+
+    from tests.conftest import EXAMPLES
+    from tracker.services.files import import_file
+
+    doc = json.loads((EXAMPLES / "syn-growing.json").read_text())
+    doc["patient"]["label"] = "SYN-DOUBT"
+    doc["labs"][-1].update(value=5000000, verified=False, source="patient")  # a typing slip, not yet checked
+    (tmp_path / "doubt.json").write_text(json.dumps(doc))
+    import_file(loaded, tmp_path / "doubt.json", today=TODAY)
+    html = client(loaded).get("/p/SYN-DOUBT").text
+    plain = re.sub(r"<details>.*?</details>", "", html, flags=re.S)  # the clinical wording names the value
+    assert "A blood marker has gone up; this depends on a value not yet checked." in plain, plain
+    assert "unconfirmed" not in plain and "lab:" not in plain

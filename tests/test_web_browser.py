@@ -137,7 +137,7 @@ def test_a_bad_size_is_refused_with_the_sentence_by_the_field(browser: Any, serv
     browser.find_element(By.ID, "size0").send_keys("-1.5")
     Select(browser.find_element(By.ID, "unit0")).select_by_value("cm")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    error = browser.find_element(By.ID, "size0-error")
+    error = WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "size0-error")))
     assert "a size must be above 0 mm" in error.text
     assert error.find_element(By.XPATH, "..").find_element(By.ID, "size0").get_attribute("value") == "-1.5"
     assert browser.find_element(By.ID, "size0").get_attribute("aria-invalid") == "true"
@@ -146,7 +146,8 @@ def test_a_bad_size_is_refused_with_the_sentence_by_the_field(browser: Any, serv
     browser.find_element(By.ID, "date").clear()
     browser.find_element(By.ID, "date").send_keys("2026-02-30")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert "is not a date that exists" in browser.find_element(By.ID, "date-error").text
+    error = WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "date-error")))  # the new page
+    assert "is not a date that exists" in error.text
     both_widths(browser, shots, "log-lab-error")
 
 

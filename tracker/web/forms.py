@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from tracker.config import Settings
 from tracker.domain import model as dm
 from tracker.domain.dates import parse_iso_date
 from tracker.domain.units import parse_analyte, parse_decimal, parse_lesion_spec
-from tracker.errors import ValidationError
+from tracker.errors import NeedsConfirmation, ValidationError
 from tracker.store import Record
 
 Form = Mapping[str, Any]
@@ -74,10 +75,23 @@ def renamed(exc: ValidationError, fields: Mapping[str, str]) -> ValidationError:
 
 
 def _call(fields: Mapping[str, str], service: Callable[[], T]) -> T:
+    """`service()`, its problems and questions named by the form's fields."""
     try:
         return service()
     except ValidationError as exc:
         raise renamed(exc, fields) from None
+    except NeedsConfirmation as exc:
+        raise NeedsConfirmation([(renamed(ValidationError(q, loc), fields).problems[0][0], q)
+                                 for loc, q in exc.questions]) from None
+
+
+#: the checkbox a person ticks to say an entry that looks like an error is right (rules.md §5)
+CONFIRM_FIELD = "confirm"
+
+
+def confirmed(form: Form) -> bool:
+    """Whether the person ticked "Yes, this is right" (the service then stores the entry verified)."""
+    return form.get(CONFIRM_FIELD) == "yes"
 
 
 def _records() -> Any:
@@ -112,7 +126,7 @@ def log_lab(settings: Settings, label: str, form: Form, *, today: date) -> Recor
     r = dm.LabResult(date=day, analyte=analyte, value=value, unit=unit, lab=str(form.get("lab", "")).strip(),
                      assay=str(form.get("assay", "")).strip(), upper_limit=uln, provenance=_patient_prov(form))
     return _call({"date": "date", "value": "value", "unit": "unit", "upper_limit": "uln", "analyte": "analyte"},
-                 lambda: _records().log_record(settings, label, r, today=today))
+                 lambda: _records().log_record(settings, label, r, today=today, confirm=confirmed(form)))
 
 
 def log_scan(settings: Settings, label: str, form: Form, *, today: date) -> Record:
@@ -133,7 +147,7 @@ def log_scan(settings: Settings, label: str, form: Form, *, today: date) -> Reco
         if ":" in name:
             p.items.append((f"lesion{i}", "a lesion name cannot contain ':'; use a name such as P1"))
             continue
-        site = p.parse(f"site{i}", lambda i=i: p.need(form, f"site{i}", "where the lesion is"))
+        site = p.parse(f"site{i}", partial(p.need, form, f"site{i}", "where the lesion is"))
         unit = str(form.get(f"unit{i}", "")).strip()
         if size and unit not in ("mm", "cm"):
             p.items.append((f"unit{i}", "choose the unit of the size: mm or cm"))
@@ -142,7 +156,7 @@ def log_scan(settings: Settings, label: str, form: Form, *, today: date) -> Reco
             continue
         flags = ":new" if form.get(f"new{i}") else ""
         spec = f"{name}:{site}:{size}{unit}{flags}" if size else f"{name}:{site}:-{flags}"
-        m = p.parse(where, lambda spec=spec, where=where: parse_lesion_spec(spec, where))
+        m = p.parse(where, partial(parse_lesion_spec, spec, where))
         if m is not None:
             lesions.append((i, m))
     p.raise_any()
@@ -152,8 +166,9 @@ def log_scan(settings: Settings, label: str, form: Form, *, today: date) -> Reco
                         provenance=_patient_prov(form))
     fields = {"date": "date", "modality": "modality",
               **{f"lesions[{k}]": f"size{i}" for k, (i, _) in enumerate(ordered)},
-              **{f"lesions[{k}].lesion": f"lesion{i}" for k, (i, _) in enumerate(ordered)}}
-    return _call(fields, lambda: _records().log_record(settings, label, r, today=today))
+              **{f"lesions[{k}].lesion": f"lesion{i}" for k, (i, _) in enumerate(ordered)},
+              **{f"the size of {m.lesion}": f"size{i}" for i, m in ordered}}
+    return _call(fields, lambda: _records().log_record(settings, label, r, today=today, confirm=confirmed(form)))
 
 
 def log_visit(settings: Settings, label: str, form: Form, *, today: date) -> Record:
@@ -173,7 +188,7 @@ def log_visit(settings: Settings, label: str, form: Form, *, today: date) -> Rec
                  on_ppi=form.get("ppi") == "yes", wants_to_leave=bool(form.get("wants_to_leave")),
                  provenance=_patient_prov(form))
     return _call({"date": "date", "weight_kg": "weight"},
-                 lambda: _records().log_record(settings, label, r, today=today))
+                 lambda: _records().log_record(settings, label, r, today=today, confirm=confirmed(form)))
 
 
 # ------------------------------------------------------------------ nurse forms
@@ -212,13 +227,14 @@ def amendable_fields(r: Record) -> list[tuple[str, str]]:
     return out
 
 
-def amend(settings: Settings, kind: str, record_id: int, form: Form, *, today: date) -> Record:
-    """Correct a record: every field whose text changed becomes a `--set FIELD=VALUE` of the CLI's
-    amend (the same parsing), with the reason."""
+def amend(settings: Settings, label: str, kind: str, record_id: int, form: Form, *, today: date) -> Record:
+    """Correct a record of the patient `label`: every field whose text changed becomes a
+    `--set FIELD=VALUE` of the CLI's amend (the same parsing), with the reason; a value that looks
+    like an entry error is asked about, and stored verified once the nurse ticks "Yes, this is right"."""
     from tracker.cli.records import _apply, _parse_sets
 
     svc = _records()
-    _owner, old = svc.get_record(settings, kind, record_id)
+    _owner, old = svc.get_record(settings, label, kind, record_id)
     current = dict(amendable_fields(old.record))
     sets = [f"{k}={_typed(form.get('f:' + k, ''))}" for k, v in current.items()
             if str(form.get("f:" + k, v)).strip() != v]
@@ -229,8 +245,8 @@ def amend(settings: Settings, kind: str, record_id: int, form: Form, *, today: d
     doc.pop("voided_reason", None)
     new = _call({}, lambda: jsonio.record_from_doc(kind, doc, old.record.provenance.source))
     return _call({"--reason": "reason", **{k.split(".")[-1]: "f:" + k for k in current}},
-                 lambda: svc.amend_record(settings, kind, record_id, new, reason=str(form.get("reason", "")),
-                                          today=today, read=old.record))
+                 lambda: svc.amend_record(settings, label, kind, record_id, new, reason=str(form.get("reason", "")),
+                                          today=today, read=old.record, confirm=confirmed(form)))
 
 
 def _typed(v: Any) -> str:
@@ -238,9 +254,18 @@ def _typed(v: Any) -> str:
     return text if text else "null"
 
 
-def void(settings: Settings, kind: str, record_id: int, form: Form) -> None:
+def void(settings: Settings, label: str, kind: str, record_id: int, form: Form) -> None:
     _call({"--reason": "reason"},
-          lambda: _records().void_record(settings, kind, record_id, reason=str(form.get("reason", ""))))
+          lambda: _records().void_record(settings, label, kind, record_id, reason=str(form.get("reason", ""))))
+
+
+def verify(settings: Settings, label: str, kind: str, record_id: int, form: Form, *, today: date) -> Record:
+    """Mark a record of the patient `label` verified (checked against its source), with a reason."""
+    reason = str(form.get("reason", "")).strip()
+    if not reason:
+        raise ValidationError("say what it was checked against (the report, the lab letter)", "reason")
+    return _call({"--reason": "reason"},
+                 lambda: _records().verify_record(settings, label, kind, record_id, reason=reason, today=today))
 
 
 def import_upload(settings: Settings, filename: str, data: bytes, *, today: date) -> Any:
@@ -258,6 +283,11 @@ def import_upload(settings: Settings, filename: str, data: bytes, *, today: date
         path = Path(folder) / name
         path.write_bytes(data)
         return import_file(settings, path, today=today)
+
+
+def questions_by_field(exc: NeedsConfirmation, fields: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """The questions of an entry that looks wrong, as `problems_by_field` gives a form's errors."""
+    return problems_by_field(ValidationError(exc.questions), fields)
 
 
 def problems_by_field(exc: ValidationError, fields: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:

@@ -12,7 +12,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tracker.errors import NotFoundError, ValidationError
+from tracker.errors import NeedsConfirmation, NotFoundError, ValidationError
 from tracker.web import forms
 
 if TYPE_CHECKING:
@@ -95,12 +95,14 @@ async def export(web: Web, request: Request) -> Response:
     rows = _rows(web, statuses, within)
     stamp = web.today().isoformat()
     if fmt == "ics":
-        from tracker.calendar import schedule_to_ics
+        from tracker.ics import schedule_to_ics
 
         return Response(schedule_to_ics([r["_item"] for r in rows if r["_item"] is not None]),
                         media_type="text/calendar",
                         headers={"content-disposition": f'attachment; filename="worklist-{stamp}.ics"'})
-    return Response(jsonio.to_csv(rows, [*DUE_ITEM_FIELDS, "new"]), media_type="text/csv",
+    from tracker.services.surveillance import WORKLIST_REVIEW_FIELDS
+
+    return Response(jsonio.to_csv(rows, [*DUE_ITEM_FIELDS, *WORKLIST_REVIEW_FIELDS]), media_type="text/csv",
                     headers={"content-disposition": f'attachment; filename="worklist-{stamp}.csv"'})
 
 
@@ -120,31 +122,51 @@ async def _record_page(web: Web, request: Request, label: str, *, status: int = 
 
 
 async def amend(web: Web, request: Request) -> Response:
+    """Amend or void one record of the patient named in the path (ids are global: a record of
+    another patient is not found)."""
     from tracker.services.records import get_record
 
-    kind, record_id = request.path_params["kind"], request.path_params["id"]
-    owner, stored = get_record(web.settings, _kind(kind), record_id)
+    label, kind, record_id = request.path_params["label"], request.path_params["kind"], request.path_params["id"]
+    owner, stored = get_record(web.settings, label, _kind(kind), record_id)
     fields = forms.amendable_fields(stored.record)
+    names = ["reason", *("f:" + k for k, _ in fields)]
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     other: list[str] = []
+    asking = False
     if request.method == "POST":
         form = await request.form()
         values = dict(form.items())
         try:
             if form.get("do") == "void":
-                forms.void(web.settings, kind, record_id, form)
+                forms.void(web.settings, owner.label, kind, record_id, form)
                 done = f"Voided {kind} #{record_id}"
             else:
-                forms.amend(web.settings, kind, record_id, form, today=web.today())
+                forms.amend(web.settings, owner.label, kind, record_id, form, today=web.today())
                 done = f"Amended {kind} #{record_id}"
         except ValidationError as exc:
-            errors, other = forms.problems_by_field(exc, ["reason", *("f:" + k for k, _ in fields)])
+            errors, other = forms.problems_by_field(exc, names)
+        except NeedsConfirmation as exc:
+            errors, other = forms.questions_by_field(exc, names)
+            asking = True
         else:
             return RedirectResponse(f"/nurse/p/{owner.label}?{urlencode({'done': done})}", status_code=303)
     return web.page(request, "amend.html", status=422 if errors or other else 200, label=owner.label, kind=kind,
                     record_id=record_id, fields=fields, values=values, errors=errors, other_errors=other,
-                    voided=stored.voided_reason)
+                    voided=stored.voided_reason, asking=asking)
+
+
+async def verify(web: Web, request: Request) -> Response:
+    """Mark one record verified from its row of the patient's record, with a reason."""
+    label, kind, record_id = request.path_params["label"], request.path_params["kind"], request.path_params["id"]
+    form = await request.form()
+    try:
+        forms.verify(web.settings, label, _kind(kind), record_id, form, today=web.today())
+    except ValidationError as exc:
+        return await _record_page(web, request, label, status=422, error=" ".join(m for _, m in exc.problems),
+                                  error_key=f"{kind}:{record_id}")
+    return RedirectResponse(f"/nurse/p/{label}?{urlencode({'done': f'Verified {kind} #{record_id}'})}",
+                            status_code=303)
 
 
 def _kind(kind: str) -> str:
@@ -181,6 +203,7 @@ ROUTES = [
     ("/nurse/worklist.{fmt:str}", export, ["GET"]),
     ("/nurse/review/{label}", review, ["POST"]),
     ("/nurse/p/{label}", patient, ["GET"]),
-    ("/nurse/amend/{kind}/{id:int}", amend, ["GET", "POST"]),
+    ("/nurse/p/{label}/amend/{kind}/{id:int}", amend, ["GET", "POST"]),
+    ("/nurse/p/{label}/verify/{kind}/{id:int}", verify, ["POST"]),
     ("/nurse/import", import_page, ["GET", "POST"]),
 ]

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tracker.domain import model as dm
 from tracker.domain.units import UNITS, analyte_name
-from tracker.errors import NotFoundError, ValidationError
+from tracker.errors import NeedsConfirmation, NotFoundError, ValidationError
 from tracker.web import forms, words
 
 if TYPE_CHECKING:
@@ -105,17 +105,22 @@ async def log(web: Web, request: Request) -> Response:
     values: dict[str, Any] = {"date": web.today().isoformat()}
     errors: dict[str, list[str]] = {}
     other: list[str] = []
+    asking = False
     if request.method == "POST":
         form = await request.form()
         values = {k: form.getlist(k) if k == "symptom" else v for k, v in form.multi_items()}
+        values.pop(forms.CONFIRM_FIELD, None)  # a changed entry is asked about again
         try:
             stored = submit(web.settings, p.label, form, today=web.today())
         except ValidationError as exc:
             errors, other = forms.problems_by_field(exc, _fields(kind))
+        except NeedsConfirmation as exc:
+            errors, other = forms.questions_by_field(exc, _fields(kind))
+            asking = True
         else:
             return RedirectResponse(f"/p/{p.label}/saved/{dm.kind_of(stored)}/{stored.id}", status_code=303)
     return web.page(request, template, status=422 if errors or other else 200, label=p.label, values=values,
-                    errors=errors, other_errors=other, **_form_context(kind))
+                    errors=errors, other_errors=other, asking=asking, **_form_context(kind))
 
 
 def _fields(kind: str) -> list[str]:
@@ -133,10 +138,8 @@ async def saved(web: Web, request: Request) -> Response:
     label, kind = request.path_params["label"], request.path_params["kind"]
     if kind not in LOG_FORMS:
         raise NotFoundError(f"there is no '{kind}' record kind; use lab, scan or visit")
-    owner, stored = get_record(web.settings, kind, int(request.path_params["id"]))
-    if owner.label != label:
-        raise NotFoundError(f"no {kind} #{request.path_params['id']} for {label}")
-    return web.page(request, "saved.html", label=label, text=words.record(stored.record), kind=kind)
+    owner, stored = get_record(web.settings, label, kind, int(request.path_params["id"]))
+    return web.page(request, "saved.html", label=owner.label, text=words.record(stored.record), kind=kind)
 
 
 async def trends(web: Web, request: Request) -> Response:

@@ -109,6 +109,8 @@ def flag(f: dm.Flag, history: dm.PatientHistory) -> str:
         text += f" from {a} mm to {b} mm since {MONTHS[d0.month - 1]} {d0.year}"
     elif f.rule_id == "size.threshold" and sizes:
         text += f": it measured {max(sizes)[1]} mm"
+    if f.unconfirmed and f.rule_id != "data.implausible":  # which values: the clinical wording says
+        text += "; this depends on a value not yet checked"
     return text[0].upper() + text[1:] + "."
 
 
