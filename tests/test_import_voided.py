@@ -35,7 +35,7 @@ def test_reimporting_a_file_never_brings_a_voided_record_back(cli: Cli) -> None:
     reported as "voided here, not imported again", and marker.rise does not fire again."""
     assert cli("import", str(GROWING), "--as-of", AS_OF).exit_code == 0
     assert "marker.rise" in rules(cli)
-    assert cli("void", "lab", "3", "--reason", "entered for the wrong patient").exit_code == 0
+    assert cli("void", "SYN-GROWING", "lab", "3", "--reason", "entered for the wrong patient").exit_code == 0
     assert "marker.rise" not in rules(cli)
     r = cli("import", str(GROWING), "--as-of", AS_OF)
     assert r.exit_code == 0, r.output
@@ -50,7 +50,7 @@ def test_a_voided_scan_counts_for_no_flag_nadir_fit_or_schedule(cli: Cli) -> Non
     assert cli("import", str(GROWING), "--as-of", AS_OF).exit_code == 0
     before = schedule(cli)
     assert {"growth.absolute", "growth.rate"} <= rules(cli)
-    assert cli("void", "scan", "3", "--reason", "wrong patient").exit_code == 0
+    assert cli("void", "SYN-GROWING", "scan", "3", "--reason", "wrong patient").exit_code == 0
     assert not {"growth.absolute", "growth.rate", "growth.relative"} & rules(cli)
     imaging = next(i for i in schedule(cli) if i["kind"] == "imaging")
     assert imaging["due_date"] < next(i for i in before if i["kind"] == "imaging")["due_date"]

@@ -46,7 +46,7 @@ def loaded(make_cli: Callable[[str], Cli], sqlite_url: str) -> Cli:
     for args in (("flag", "ack", "SYN-GROWING", "growth.absolute", "--reason", "on the board list"),
                  ("flag", "snooze", "SYN-GROWING", "overdue", "imaging", "--until", "2026-12-20", "--reason", "booked"),
                  ("log", "visit", "SYN-METASTATIC", "--date", "2026-10-01", "--weight", "60"),
-                 ("void", "visit", "4", "--reason", "entered twice")):
+                 ("void", "SYN-METASTATIC", "visit", "4", "--reason", "entered twice")):
         r = cli(*args, "--as-of", AS_OF) if args[0] == "flag" else cli(*args)
         assert r.exit_code == 0, (args, r.output)
     return cli

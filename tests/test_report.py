@@ -100,7 +100,7 @@ def test_metastatic_page_shows_the_recist_sum() -> None:
                                         for x, p, q in (("2025-01-10", 25, 15), ("2025-04-10", 26, 16))))
     fig = report_figure(ReportData(h, builtin_protocol("pnet-metastatic-ww"), (), (), AS_OF, "9.9.9"))
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[:2] == ["Lesion size (mm) — SYN-001 (synthetic)", "RECIST 1.1 sum of target diameters"]
+    assert titles[:2] == ["Lesion size (mm) — SYN-001", "RECIST 1.1 sum of target diameters"]  # not synthetic
     assert fig.axes[0].get_xlim() == fig.axes[1].get_xlim()
 
 

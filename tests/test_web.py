@@ -222,7 +222,7 @@ def test_a_scan_in_cm_is_stored_in_mm(web: Any, loaded: Settings) -> None:
 
 @pytest.mark.parametrize(("changes", "field", "sentence"), [
     ({"size0": "-3"}, "size0", "a size must be above 0 mm"),
-    ({"size0": "0"}, "size0", "a size must be above 0 mm"),
+    ({"size0": "0", "lesion0": "P9"}, "size0", "0 mm means P9 has disappeared, but no earlier scan shows P9"),
     ({"size0": "14", "unit0": ""}, "unit0", "choose the unit of the size: mm or cm"),
     ({"size0": "14", "unit0": "in"}, "unit0", "choose the unit of the size: mm or cm"),
     ({"size0": "1.4cm", "unit0": "mm"}, "size0", "is not a size"),

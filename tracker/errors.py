@@ -57,7 +57,7 @@ class ValidationError(TrackerError):
 
 
 class NeedsConfirmation(TrackerError):
-    """A value a person entered looks like an entry error (rules.md §5): nothing was written.
+    """A value a person entered looks like an entry error: nothing was written.
     `questions` lists (field, question) to put to the person ("Was it 14 mm?"); an interface
     that asks them and hears yes calls again with `confirm=True`, which stores the entry verified."""
 

@@ -213,7 +213,7 @@ def _grade_basis(r: Pathology) -> str:
 
 
 def entry_questions(r: Record, scans: Sequence[ImagingStudy]) -> Problems:
-    """What to ask a person before storing `r` (rules.md §5): a lab value outside the analyte's
+    """What to ask a person before storing `r`: a lab value outside the analyte's
     plausible range, or a lesion size ≥ 5 × or ≤ 1/5 of its previous CT/MRI/EUS size among the
     patient's other active `scans`. Each is (field, question); empty: nothing looks wrong."""
     if isinstance(r, LabResult):

@@ -342,7 +342,7 @@ def _marker(rs: Sequence[LabResult], min_values: int, min_spacing: int) -> Marke
     change = (pct_change(rs[-2].value, last.value)
               if len(rs) > 1 and rs[-2].value > 0 and not rs[-2].comparator and not last.comparator else None)
     # a result with a comparator ("< 5") is no point of a log-linear fit, and a latest `< x`
-    # ends any rise (rules.md section 5)
+    # ends any rise
     exact = [r for r in rs if not r.comparator]
     if last.below:
         dt, notes = None, (f"doubling time not evaluable: the latest result is {last.value_text} {last.unit}",)

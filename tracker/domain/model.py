@@ -279,7 +279,7 @@ class LabResult:
 
     @property
     def below(self) -> bool:
-        """A `< x` or `<= x` result: below (or at most) its number (rules.md section 5)."""
+        """A `< x` or `<= x` result: below (or at most) its number."""
         return self.comparator in ("<", "<=")
 
     def above_limit(self, limit: Decimal | None) -> bool:

@@ -54,7 +54,7 @@ from tracker.domain.units import analyte_name
 
 OVERDUE_RULE = "schedule.overdue"
 #: Watch flags that never shorten an interval: an overdue item, and a possible entry error
-#: ("check this entry", rules.md §5), which is settled by verifying the record, not by a scan.
+#: ("check this entry"), which is settled by verifying the record, not by a scan.
 NEVER_ESCALATE = frozenset({OVERDUE_RULE, "data.implausible"})
 #: Version stamped on the flags this module raises; bump it when their logic changes.
 SCHEDULE_RULE_VERSION = "schedule-2"

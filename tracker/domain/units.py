@@ -71,10 +71,10 @@ _UNIT_ALIASES = {
 NG_PER_ML_EQUIVALENT = frozenset({"ng/mL", "ug/L"})
 
 #: Plausible lab values (low, high) by analyte and unit: a person's entry outside them is asked
-#: ("check the entry", rules.md §5), a stored one unverified raises `data.implausible`. They are
+#: ("check the entry"), a stored one unverified raises `data.implausible`. They are
 #: wide on purpose, to catch a slipped unit or extra zeros, never a real extreme result:
 #: - tumour markers and hormones: 0 up to about 1000 × a typical upper reference limit (ours).
-#:   Upper limits from clinical-evidence §6: chromogranin A 88–187 ng/mL (Kryptor; = µg/L),
+#:   Upper limits (assay inserts): chromogranin A 88–187 ng/mL (Kryptor; = µg/L),
 #:   gastrin < 40 pmol/L and glucagon < 50 pmol/L (one UK laboratory); the others from the same
 #:   laboratory handbooks' ranges (pancreatic polypeptide < 300 pmol/L, VIP < 30 pmol/L, insulin
 #:   < 200 pmol/L, C-peptide < 1.5 nmol/L, proinsulin < 10 pmol/L, NSE < 17 ng/mL, urinary 5-HIAA
@@ -122,7 +122,7 @@ def implausible_lab(analyte: Analyte, unit: str, value: Decimal) -> tuple[Decima
     return span if span is not None and not span[0] <= value <= span[1] else None
 
 
-#: rules.md §5: a size ≥ 5 × or ≤ 1/5 of the lesion's previous one looks like an entry error (a
+#: A size ≥ 5 × or ≤ 1/5 of the lesion's previous one looks like an entry error (a
 #: centimetre value typed as millimetres, a dropped or extra digit).
 SIZE_JUMP_FACTOR = Decimal(5)
 
@@ -146,7 +146,7 @@ _SIZE_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(mm|cm)?\s*$", re.IGNORECASE)
 
 def comma_problem(text: str) -> str | None:
     """The sentence refusing a number written with a comma ("1,400" is 1400 to some, 1.4 to
-    others; rules.md §5), or None when `text` has no comma. It shows both readings."""
+    others), or None when `text` has no comma. It shows both readings."""
     if "," not in text:
         return None
     shown = text.strip()

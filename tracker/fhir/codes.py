@@ -1,5 +1,5 @@
 """Codes and systems of the FHIR exchange, as data: the LOINC codes we read and write for each
-analyte, with their display names (clinical-evidence §8), and the mCODE codes and profiles.
+analyte, with their display names, and the mCODE codes and profiles.
 
 Pure data: no FHIR library here.
 """
@@ -59,7 +59,7 @@ class LabCode:
     specimen: Specimen | None = None
 
 
-#: The one table of the lab codes we know (clinical-evidence §8, each marked verified there).
+#: The one table of the lab codes we know.
 #: The first row of an analyte is the one an export writes. Analytes without a verified LOINC
 #: code (pancreastatin, pancreatic polypeptide, NSE) are written with the tracker's own code
 #: only, and read back by it.

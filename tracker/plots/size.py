@@ -95,7 +95,7 @@ class ScanGap:
 def scan_gaps(history: PatientHistory, protocol: SurveillanceProtocol, *, as_of: date) -> list[ScanGap]:
     """Every gap between imaging that completes the protocol's imaging item (and from the last
     one to `as_of`) longer than its interval plus the grace days; the interval is the phase's
-    regular one (rules.md §4 "Interval phase")."""
+    regular one."""
     spec = imaging_spec(protocol)
     start = history.patient.protocol_start
     dates = sorted({s.date for s in history.scans if s.modality in spec.completed_by and s.date <= as_of})

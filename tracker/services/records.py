@@ -98,7 +98,7 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
 
 
 def _asked(st: Store, pid: int, r: Record, confirm: bool) -> Record:
-    """`r` as it may be stored from a person's entry (rules.md §5): an implausible value is
+    """`r` as it may be stored from a person's entry: an implausible value is
     refused with NeedsConfirmation unless `confirm`, and a confirmed one is stored verified."""
     scans = [x for _, x, v in st.all_records([pid]).get(pid, []) if isinstance(x, dm.ImagingStudy) and v is None]
     _raise(unseen_disappeared(r, scans))

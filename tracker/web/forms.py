@@ -85,7 +85,7 @@ def _call(fields: Mapping[str, str], service: Callable[[], T]) -> T:
                                  for loc, q in exc.questions]) from None
 
 
-#: the checkbox a person ticks to say an entry that looks like an error is right (rules.md §5)
+#: the checkbox a person ticks to say an entry that looks like an error is right
 CONFIRM_FIELD = "confirm"
 
 

@@ -131,5 +131,5 @@ RULES = (
     Rule("data.confounder", Severity.INFO, VERSION, data_confounder),
     Rule("data.insufficient", Severity.INFO, VERSION, _insufficient),
     Rule("data.within_noise", Severity.INFO, VERSION, _within_noise),
-    Rule("data.implausible", Severity.WATCH, "2.0", data_implausible),  # rules.md §5: watch, never escalates
+    Rule("data.implausible", Severity.WATCH, "2.0", data_implausible),  # watch, never escalates
 )

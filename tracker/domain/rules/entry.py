@@ -8,7 +8,7 @@
   below `egfr_low`, or the latest creatinine in that window is above its own upper limit.
 
 `data.implausible` (watch: "check this entry" on the worklist; it never brings imaging forward),
-while a record involved is not verified (rules.md §5):
+while a record involved is not verified:
 - a ×`jump_factor` (or larger) change between consecutive CT/MRI/EUS sizes of a lesion, either way,
   which suggests cm entered as mm or the reverse;
 - a lab value outside the analyte's plausible range in its unit (the units table);
@@ -143,7 +143,7 @@ def data_implausible(ctx: RuleContext) -> list[Flag]:
 
 def unconfirmed_values(history: PatientHistory, protocol: SurveillanceProtocol,
                        lesions: list[tuple[str, tuple[SizePoint, ...]]]) -> dict[str, str]:
-    """The values that look like an entry error and are not verified (rules.md §5), by evidence
+    """The values that look like an entry error and are not verified, by evidence
     ref, each described for a message ("scan 4, P1 1.4 mm"): both sizes of a ×`jump_factor` jump
     whose record is unverified, and labs outside their plausible range. `lesions`: each lesion's
     CT/MRI/EUS size points in date order."""
