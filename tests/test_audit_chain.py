@@ -273,7 +273,8 @@ def test_the_documented_role_split_leaves_the_application_no_truncate_and_no_ddl
     for args in (["import", str(EXAMPLES / "syn-growing.json"), *AS_OF],
                  ["flag", "ack", "SYN-GROWING", "growth.absolute", "--reason", "board", *AS_OF],
                  ["log", "visit", "SYN-GROWING", "--date", "2026-11-01", *AS_OF],
-                 ["amend", "SYN-GROWING", "scan", "1", "--set", "lesions.P1.longest_mm=13", "--reason", "addendum", *AS_OF],
+                 ["amend", "SYN-GROWING", "scan", "1", "--set", "lesions.P1.longest_mm=13", "--reason", "addendum",
+                  *AS_OF],
                  ["void", "SYN-GROWING", "visit", "1", "--reason", "wrong patient"],
                  ["worklist", *AS_OF], ["export", "--all"], ["audit"], ["db", "check"]):
         r = cli(*args)

@@ -305,6 +305,14 @@ def test_a_scan_prompt_takes_several_lesions_each_size_with_its_unit(enrolled: C
     assert [(x["lesion"], x["longest_mm"], x["short_axis_mm"]) for x in lesions] == [("N1", None, 8), ("P1", 13, None)]
 
 
+def test_no_at_the_another_lesion_question_ends_the_list(enrolled: Cli, terminal: None) -> None:
+    """"n" answers the question "Another lesion?"; it never becomes a lesion called N."""
+    r = enrolled("log", "scan", "P-1", "--date", "2025-03-10", "--modality", "MRI", "--source", "patient",
+                 "--as-of", AS_OF, input="P1\npancreas\n12 mm\nn\n")
+    assert r.exit_code == 0, r.output
+    assert [x["lesion"] for x in export(enrolled)["scans"][0]["lesions"]] == ["P1"]
+
+
 def test_who_entered_it_is_asked_once_or_taken_from_the_setting(enrolled: Cli, terminal: None,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     r = enrolled("log", "pathology", "P-1", "--date", "2025-03-01", "--ki67", "2", "--as-of", AS_OF,

@@ -487,3 +487,10 @@ def test_a_flag_on_an_unchecked_value_says_so_in_plain_words_on_the_patient_home
     plain = re.sub(r"<details>.*?</details>", "", html, flags=re.S)  # the clinical wording names the value
     assert "A blood marker has gone up; this depends on a value not yet checked." in plain, plain
     assert "unconfirmed" not in plain and "lab:" not in plain
+
+
+def test_form_field_attributes_reach_the_browser_unescaped(web: Any) -> None:
+    """The lab form asks phones for the number keypad and links the unit suggestions: its
+    attributes are written as attributes, never as escaped text ('inputmode="&quot;decimal&quot;"')."""
+    page = web.get("/p/SYN-GROWING/log/lab").text
+    assert 'inputmode="decimal"' in page and 'list="units"' in page and "&quot;" not in page

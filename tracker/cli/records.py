@@ -440,7 +440,7 @@ def _ask_lesions(ctx: typer.Context, patient: str) -> list[dm.LesionMeasurement]
         named = sorted({*known, *(x.lesion for x in out)})
         offer = f" (known: {', '.join(named)}; or a new label)" if named else " (for example P1)"
         label = ask(f"Another lesion{offer}? Its label, or Enter if there is none" if out else f"Lesion{offer}",
-                    _label, skippable=bool(out))
+                    _another_label if out else _label, skippable=bool(out))
         if label is None:
             return out
         site = known.get(label) or ask(f"Where is {label}? ({', '.join(s.value.replace('_', ' ') for s in dm.Site)})",
@@ -453,6 +453,14 @@ def _ask_lesions(ctx: typer.Context, patient: str) -> list[dm.LesionMeasurement]
         if label in (x.lesion for x in out[:-1]):
             out.pop()
             typer.echo(f"  {label} is already on this scan", err=True)
+
+
+#: answers to "Another lesion?" that end the list: a person answering the question, not naming a lesion
+_NO_MORE = ("n", "no", "none", "done")
+
+
+def _another_label(text: str) -> str | None:
+    return None if text.strip().lower() in _NO_MORE else _label(text)
 
 
 def _label(text: str) -> str:
