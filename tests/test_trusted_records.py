@@ -362,10 +362,10 @@ def test_amend_set_values_that_crashed_are_one_sentence_or_plain_text(tmp_path: 
     rows = json.loads(_run(db_file, "history", "SYN-GROWING", "--format", "json").stdout)
     vid = str(max(r["id"] for r in rows if r["kind"] == "visit"))
     before = _dump(db_file)
-    r = _run(db_file, "amend", "visit", vid, "--set", "symptoms.a.b=1", "--reason", "x", *day)
+    r = _run(db_file, "amend", "SYN-GROWING", "visit", vid, "--set", "symptoms.a.b=1", "--reason", "x", *day)
     assert r.returncode == 1 and r.stderr == "Error: --set: 'symptoms.a.b' is not a field of this record\n"
     assert _dump(db_file) == before
-    r = _run(db_file, "amend", "visit", vid, "--set", "notes=" + "[" * 60_000, "--reason", "x", *day)
+    r = _run(db_file, "amend", "SYN-GROWING", "visit", vid, "--set", "notes=" + "[" * 60_000, "--reason", "x", *day)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
 
 

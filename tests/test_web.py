@@ -189,7 +189,7 @@ def test_a_blood_result_is_stored_patient_entered_and_confirmed_exactly(web: Any
 
 
 @pytest.mark.parametrize(("field", "value", "sentence"), [
-    ("date", "2026-02-30", "'2026-02-30' is not a date that exists; write it as YYYY-MM-DD"),
+    ("date", "2026-02-30", "'2026-02-30' is not a date that exists; use YYYY-MM-DD, for example 2025-12-31"),
     ("date", "2026-12-24", "2026-12-24 is in the future (today is 2026-11-22)"),
     ("date", "", "the date of the blood test is required"),
     ("analyte", "", "the test is required"),

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from tracker import jsonio
 from tracker.config import Settings
 from tracker.domain import model as dm
-from tracker.domain.dates import parse_iso_date
+from tracker.domain.dates import parse_date
 from tracker.domain.units import parse_analyte, parse_decimal, parse_lesion_spec
 from tracker.errors import NeedsConfirmation, ValidationError
 from tracker.store import Record
@@ -57,10 +57,7 @@ class _Problems:
 
 
 def _date(text: str) -> date:
-    try:
-        return parse_iso_date(text)
-    except ValueError:
-        raise ValidationError(f"'{text}' is not a date that exists; write it as YYYY-MM-DD") from None
+    return parse_date(text, "")  # the form names the field
 
 
 def renamed(exc: ValidationError, fields: Mapping[str, str]) -> ValidationError:
@@ -85,7 +82,7 @@ def _call(fields: Mapping[str, str], service: Callable[[], T]) -> T:
                                  for loc, q in exc.questions]) from None
 
 
-#: the checkbox a person ticks to say an entry that looks like an error is right (rules.md §5)
+#: the checkbox a person ticks to say an entry that looks like an error is right
 CONFIRM_FIELD = "confirm"
 
 
@@ -231,8 +228,6 @@ def amend(settings: Settings, label: str, kind: str, record_id: int, form: Form,
     """Correct a record of the patient `label`: every field whose text changed becomes a
     `--set FIELD=VALUE` of the CLI's amend (the same parsing), with the reason; a value that looks
     like an entry error is asked about, and stored verified once the nurse ticks "Yes, this is right"."""
-    from tracker.cli.records import _apply, _parse_sets
-
     svc = _records()
     _owner, old = svc.get_record(settings, label, kind, record_id)
     current = dict(amendable_fields(old.record))
@@ -240,13 +235,9 @@ def amend(settings: Settings, label: str, kind: str, record_id: int, form: Form,
             if str(form.get("f:" + k, v)).strip() != v]
     if not sets:
         raise ValidationError("nothing was changed; correct at least one value", "fields")
-    changes = _call({}, lambda: _parse_sets(sets))
-    doc = _call({}, lambda: _apply(jsonio.record_doc(old.record), changes))
-    doc.pop("voided_reason", None)
-    new = _call({}, lambda: jsonio.record_from_doc(kind, doc, old.record.provenance.source))
     return _call({"--reason": "reason", **{k.split(".")[-1]: "f:" + k for k in current}},
-                 lambda: svc.amend_record(settings, label, kind, record_id, new, reason=str(form.get("reason", "")),
-                                          today=today, read=old.record, confirm=confirmed(form)))
+                 lambda: svc.amend_fields(settings, label, kind, record_id, sets, reason=str(form.get("reason", "")),
+                                          today=today, confirm=confirmed(form)))
 
 
 def _typed(v: Any) -> str:
