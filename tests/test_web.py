@@ -487,3 +487,23 @@ def test_a_flag_on_an_unchecked_value_says_so_in_plain_words_on_the_patient_home
     plain = re.sub(r"<details>.*?</details>", "", html, flags=re.S)  # the clinical wording names the value
     assert "A blood marker has gone up; this depends on a value not yet checked." in plain, plain
     assert "unconfirmed" not in plain and "lab:" not in plain
+
+
+def test_a_portal_download_is_imported_for_a_patient_and_its_reports_link_to_the_scan_form(web: Any,
+                                                                                        loaded: Settings) -> None:
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "data" / "fhir" / "syn-portal-download.json").read_bytes()
+    before = snapshot(loaded)
+    r = web.post("/nurse/import", data={security.CSRF_FIELD: csrf(web)}, files={"file": ("portal.json", data)})
+    assert r.status_code == 422 and "choose the patient it belongs to" in r.text
+    assert snapshot(loaded) == before
+    r = web.post("/nurse/import", data={security.CSRF_FIELD: csrf(web), "patient": "SYN-GROWING"},
+                 files={"file": ("portal.json", data)})
+    assert r.status_code == 200, r.text
+    assert "Imported portal.json into SYN-GROWING: 4 record(s) added" in r.text
+    assert "MRI abdomen with contrast" in r.text
+    link = html_lib.unescape(re.search(r'<a href="([^"]+)">Enter its sizes</a>', r.text).group(1))  # type: ignore[union-attr]
+    assert link == "/p/SYN-GROWING/log/scan?date=2025-09-10&modality=MRI"
+    form = web.get(link).text
+    assert value_of(form, "date") == "2025-09-10" and '<option value="MRI" selected>' in form

@@ -103,7 +103,7 @@ def import_fhir(settings: Settings, path: Path, *, label: str, create: bool, tod
         if problems:
             raise ValidationError(problems)
         ip = jsonio.ImportedPatient(patient, tuple(records), "(document)")
-        writer.add([(ip, jsonio.dumps(jsonio.history_doc(patient, records)).strip(), None)], problems)
+        writer.add([(ip, jsonio.dumps(jsonio.history_doc(patient, records)).strip())], problems)
         if problems:
             raise ValidationError(problems)  # the transaction rolls back: nothing is written
         summary.records_added = writer.summary.records_added

@@ -259,11 +259,13 @@ def verify(settings: Settings, label: str, kind: str, record_id: int, form: Form
                  lambda: _records().verify_record(settings, label, kind, record_id, reason=reason, today=today))
 
 
-def import_upload(settings: Settings, filename: str, data: bytes, *, today: date) -> Any:
+def import_upload(settings: Settings, filename: str, data: bytes, *, today: date, patient: str = "") -> Any:
     """Import an uploaded JSON history or lab CSV with the same all-or-nothing importer, from a
-    private temporary file named as the upload (problems name the file as the nurse knows it)."""
+    private temporary file named as the upload (problems name the file as the nurse knows it). A
+    FHIR file (a portal download) goes to the patient named in the form, as `import --patient`."""
     import tempfile
 
+    from tracker.services.fhir import import_fhir, is_fhir
     from tracker.services.files import import_file
 
     name = Path(filename.replace("\\", "/")).name or "upload.json"
@@ -273,6 +275,12 @@ def import_upload(settings: Settings, filename: str, data: bytes, *, today: date
     with tempfile.TemporaryDirectory(prefix="tracker-upload-") as folder:  # created 0700
         path = Path(folder) / name
         path.write_bytes(data)
+        if path.suffix.lower() == ".json" and is_fhir(data.decode("utf-8", "replace")):
+            if not patient.strip():
+                raise ValidationError(f"{name} is a FHIR file (a portal download): choose the patient it belongs to",
+                                      "patient")
+            return _call({"--patient": "patient"}, lambda: import_fhir(settings, path, label=patient.strip(),
+                                                                      create=False, today=today))
         return import_file(settings, path, today=today)
 
 
