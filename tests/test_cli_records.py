@@ -350,8 +350,9 @@ def test_amend_refuses_a_bad_value(enrolled: Cli) -> None:
 
 def test_an_amendment_made_meanwhile_by_someone_else_is_not_undone(enrolled: Cli,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """`amend` reads the record, applies --set and writes it back: if a colleague amended the same
-    record in between, nothing is written (writing the whole record would undo their change)."""
+    """`amend` shows the record as read, but applies --set to the record as stored when it writes
+    (read, checked and written in one locked transaction): a colleague's amendment made in between
+    stands, and ours is added to it, not written over it."""
     from tracker.config import Settings
     from tracker.services import records
 
@@ -362,19 +363,28 @@ def test_an_amendment_made_meanwhile_by_someone_else_is_not_undone(enrolled: Cli
     def read_then_colleague_amends(settings: Settings, ref: str, kind: str, record_id: int) -> Any:
         seen = real(settings, ref, kind, record_id)
         colleague = Settings(db_url=settings.db_url, user="colleague")
-        records.amend_record(colleague, ref, kind, record_id, type(seen[1].record)(**{
-            **seen[1].record.__dict__, "lab": "Lab B"}), reason="lab name", today=seen[1].record.date)
+        records.amend_fields(colleague, ref, kind, record_id, ["lab=Lab B"], reason="lab name",
+                             today=seen[1].record.date)
         return seen
 
     monkeypatch.setattr(records, "get_record", read_then_colleague_amends)
-    r = enrolled("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF)
-    assert r.exit_code == 1 and "changed by another command" in r.stderr and "Run the amend again" in r.stderr
-    monkeypatch.setattr(records, "get_record", real)
-    exported = export(enrolled)["labs"][0]
-    assert exported["lab"] == "Lab B" and exported["value"] == 80  # the colleague's change stands, ours is not written
+    before = export(enrolled)["labs"][0]
     r = enrolled("amend", "P-1", "lab", "1", "--set", "value=85", "--reason", "typo", "--as-of", AS_OF)
     assert r.exit_code == 0, r.output
-    assert export(enrolled)["labs"][0] == {**exported, "value": 85}
+    assert export(enrolled)["labs"][0] == {**before, "lab": "Lab B", "value": 85}  # both changes stand
+    trail = [a for a in json.loads(enrolled("audit", "P-1", "--format", "json").stdout) if a["action"] == "amend"]
+    assert [(a["user"], a["changes"]) for a in trail] == [("colleague", "lab: (none) -> Lab B"),
+                                                          ("test-user", "value: 80 -> 85")]
+
+
+def test_an_empty_as_of_is_refused_by_every_command_with_the_same_sentence(enrolled: Cli) -> None:
+    """One date parser for all: `patient add --as-of ""` took today, `flags --as-of ""` refused."""
+    sentence = "is empty; give a date as YYYY-MM-DD, or leave the option out for today"
+    for args in (("patient", "add", "P-2", "--birth-year", "1960", "--sex", "female", "--diagnosis-date",
+                  "2025-01-01", "--setting", "small_nf", "--start", "2025-01-10"),
+                 ("log", "visit", "P-1", "--date", "2025-03-01", "--no-symptoms", "--no-ppi"),
+                 ("flags", "P-1"), ("worklist",)):
+        refused(enrolled, *args, "--as-of", "", field="--as-of", words=sentence)
 
 
 def test_void_hides_a_record_from_rules_but_never_deletes_it(enrolled: Cli) -> None:

@@ -189,7 +189,7 @@ def test_a_blood_result_is_stored_patient_entered_and_confirmed_exactly(web: Any
 
 
 @pytest.mark.parametrize(("field", "value", "sentence"), [
-    ("date", "2026-02-30", "'2026-02-30' is not a date that exists; write it as YYYY-MM-DD"),
+    ("date", "2026-02-30", "'2026-02-30' is not a date that exists; use YYYY-MM-DD, for example 2025-12-31"),
     ("date", "2026-12-24", "2026-12-24 is in the future (today is 2026-11-22)"),
     ("date", "", "the date of the blood test is required"),
     ("analyte", "", "the test is required"),
@@ -494,3 +494,23 @@ def test_form_field_attributes_reach_the_browser_unescaped(web: Any) -> None:
     attributes are written as attributes, never as escaped text ('inputmode="&quot;decimal&quot;"')."""
     page = web.get("/p/SYN-GROWING/log/lab").text
     assert 'inputmode="decimal"' in page and 'list="units"' in page and "&quot;" not in page
+
+
+def test_a_portal_download_is_imported_for_a_patient_and_its_reports_link_to_the_scan_form(web: Any,
+                                                                                        loaded: Settings) -> None:
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "data" / "fhir" / "syn-portal-download.json").read_bytes()
+    before = snapshot(loaded)
+    r = web.post("/nurse/import", data={security.CSRF_FIELD: csrf(web)}, files={"file": ("portal.json", data)})
+    assert r.status_code == 422 and "choose the patient it belongs to" in r.text
+    assert snapshot(loaded) == before
+    r = web.post("/nurse/import", data={security.CSRF_FIELD: csrf(web), "patient": "SYN-GROWING"},
+                 files={"file": ("portal.json", data)})
+    assert r.status_code == 200, r.text
+    assert "Imported portal.json into SYN-GROWING: 4 record(s) added" in r.text
+    assert "MRI abdomen with contrast" in r.text
+    link = html_lib.unescape(re.search(r'<a href="([^"]+)">Enter its sizes</a>', r.text).group(1))  # type: ignore[union-attr]
+    assert link == "/p/SYN-GROWING/log/scan?date=2025-09-10&modality=MRI"
+    form = web.get(link).text
+    assert value_of(form, "date") == "2025-09-10" and '<option value="MRI" selected>' in form

@@ -14,7 +14,7 @@ import typer
 from tracker import config, jsonio
 from tracker.config import Settings
 from tracker.domain.checks import EARLIEST, LATEST
-from tracker.domain.dates import parse_iso_date
+from tracker.domain.dates import parse_date
 from tracker.errors import ValidationError
 
 
@@ -40,15 +40,6 @@ AsOfOption = Annotated[
 def settings(ctx: typer.Context) -> Settings:
     g = ctx.find_root().obj
     return config.resolve(getattr(g, "db", None), getattr(g, "user", None))
-
-
-def parse_date(text: str, option: str) -> date:
-    """A date as YYYY-MM-DD; `option` names the thing in the error ("the date", "--as-of")."""
-    try:
-        return parse_iso_date(text)
-    except ValueError:
-        raise ValidationError(f"'{text}' is not a date that exists; use YYYY-MM-DD, for example 2025-12-31",
-                              option) from None
 
 
 def as_of(text: str | None) -> date:

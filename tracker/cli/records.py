@@ -4,11 +4,9 @@ history, amend, void, audit."""
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Callable
-from datetime import date
-from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -19,6 +17,7 @@ from tracker.cli.common import (
     AsOfOption,
     Format,
     FormatOption,
+    as_of,
     ask,
     choice,
     emit,
@@ -145,17 +144,13 @@ def patient_add(
         syndrome=syndrome, primary_resected=resected, t_stage=t_stage.upper() if t_stage else None,
         provenance=_prov(src, verified, notes),
     )
-    stored = _svc().add_patient(settings(ctx), p, today=_today(today))
+    stored = _svc().add_patient(settings(ctx), p, today=as_of(today))
     typer.echo(stored.label)
     note(f"Added patient {stored.label} (#{stored.id}) on {stored.protocol_id} from {stored.protocol_start}.")
 
 
 def _date(option: str) -> Any:
     return lambda text: parse_date(text, option)
-
-
-def _today(text: str | None) -> date:
-    return parse_date(text, "--as-of") if text else date.today()
 
 
 @patient_app.command("list")
@@ -183,44 +178,6 @@ def patient_show(ctx: typer.Context, patient: PatientArg, fmt: FormatOption = Fo
     emit([row], list(row), fmt)
 
 
-def _parse_sets(sets: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in sets:
-        if "=" not in item:
-            raise ValidationError(f"'{item}' is not FIELD=VALUE, e.g. --set weight_kg=71.5", "--set")
-        key, raw = item.split("=", 1)
-        try:
-            value: Any = json.loads(raw, parse_float=Decimal)
-        except (json.JSONDecodeError, RecursionError):  # text, however it looks (60,000 '[')
-            value = raw
-        out[key.strip()] = value
-    return out
-
-
-def _apply(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply FIELD=VALUE changes to a document; `a.b` reaches into nested objects, and
-    `lesions.P1.longest_mm` into the lesion labelled P1."""
-    doc = json.loads(jsonio.dumps(doc), parse_float=Decimal)
-    for key, value in changes.items():
-        target: Any = doc
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if isinstance(target, list):
-                target = next((x for x in target if isinstance(x, dict) and x.get("lesion") == part), None)
-                if target is None:
-                    raise ValidationError(f"no lesion '{part}' on this scan" if key.startswith("lesions.") else
-                                          f"'{key}' is not a field of this record", "--set")
-            elif isinstance(target, dict) and isinstance(target.get(part), (dict, list)):
-                target = target[part]
-            else:
-                raise ValidationError(f"'{key}' is not a field of this record", "--set")
-        if not isinstance(target, dict) or parts[-1] not in target:
-            raise ValidationError(f"'{key}' is not a field of this record; see `--format json` output for names",
-                                  "--set")
-        target[parts[-1]] = value
-    return doc
-
-
 @patient_app.command("edit")
 def patient_edit(
     ctx: typer.Context,
@@ -235,19 +192,8 @@ def patient_edit(
     Example: tracker patient edit SYN-GROWING --set protocol.id=pnet-metastatic-ww --set protocol.start=2026-02-01
     --reason "liver metastases found"
     """
-    st = settings(ctx)
-    before = _svc().get_patient(st, patient)
-    doc = _apply(jsonio.patient_doc(before), _parse_sets(sets))
-    problems = jsonio.schema_problems({"schema_version": 1, "patient": doc}, "patient.schema.json")
-    if problems:
-        raise ValidationError(problems)
-    new = jsonio.patient_from_doc(doc, before.provenance.source)
-    changes = {k: getattr(new, k) for k in ("label", "birth_year", "sex", "diagnosis_date", "setting", "syndrome",
-                                             "primary_resected", "t_stage", "protocol_id", "protocol_start",
-                                             "left_on", "leave_reason", "provenance")
-               if getattr(new, k) != getattr(before, k)}
-    after = _svc().edit_patient(st, patient, changes, reason=reason, today=_today(today))
-    note(f"Amended patient {after.label}: {', '.join(changes) or 'nothing'}.")
+    after, changed = _svc().edit_patient_fields(settings(ctx), patient, sets, reason=reason, today=as_of(today))
+    note(f"Amended patient {after.label}: {', '.join(changed) or 'nothing'}.")
 
 
 @patient_app.command("leave")
@@ -265,7 +211,7 @@ def patient_leave(
     Example: tracker patient leave SYN-STABLE --date 2026-03-01 --reason treatment
     """
     when = need(on, "--date", "Date of leaving (YYYY-MM-DD)", _date("the date"))
-    p = _svc().leave_surveillance(settings(ctx), patient, when, reason, note=notes, today=_today(today))
+    p = _svc().leave_surveillance(settings(ctx), patient, when, reason, note=notes, today=as_of(today))
     note(f"Patient {p.label} left surveillance on {when} ({reason.value}).")
 
 
@@ -363,7 +309,7 @@ def log_visit(
         weight_kg=_weight(weight) if weight else None, performance_status=ps, on_ppi=bool(ppi),
         wants_to_leave=wants_to_leave, provenance=_prov(src, verified, notes),
     )
-    _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+    _stored(_svc().log_record(settings(ctx), patient, r, today=as_of(today), allow_future=allow_future))
 
 
 def _weight(text: str) -> Any:
@@ -423,7 +369,7 @@ def log_lab(
         upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,
         provenance=_prov(src, verified, notes),
     )
-    _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=_today(today),
+    _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=as_of(today),
                                                      allow_future=allow_future, confirm=yes), confirm))
 
 
@@ -447,7 +393,7 @@ def _ask_lesions(ctx: typer.Context, patient: str) -> list[dm.LesionMeasurement]
                                        lambda t: choice(dm.Site)(t.strip().replace(" ", "_")))
         what = "short axis" if site in dm.NODE_SITES else "size (longest diameter)"
         size = ask(f"The {what} of {label}, with its unit (for example 14 mm or 1.4 cm)",
-                   lambda t, lb=label: parse_size_mm(t, f"the size of {lb}", unit_required=True))
+                   partial(_size, what=f"the size of {label}"))
         out.append(dm.LesionMeasurement(lesion=label, site=site, short_axis_mm=size)
                    if site in dm.NODE_SITES else dm.LesionMeasurement(lesion=label, site=site, longest_mm=size))
         if label in (x.lesion for x in out[:-1]):
@@ -461,6 +407,10 @@ _NO_MORE = ("n", "no", "none", "done")
 
 def _another_label(text: str) -> str | None:
     return None if text.strip().lower() in _NO_MORE else _label(text)
+
+
+def _size(text: str, what: str) -> Any:
+    return parse_size_mm(text, what, unit_required=True)
 
 
 def _label(text: str) -> str:
@@ -511,7 +461,7 @@ def log_scan(
         cbd_mm=parse_size_mm(cbd, "--cbd", max_mm=MAX_DUCT_MM) if cbd else None,
         provenance=_prov(src, verified, notes),
     )
-    _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=_today(today),
+    _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=as_of(today),
                                                      allow_future=allow_future, confirm=yes), confirm))
 
 
@@ -541,7 +491,7 @@ def log_pathology(
         mitoses_per_2mm2=mi,
         grade=grade or who_grade(k, mi), provenance=_prov(_source(ctx, source), verified, notes),
     )
-    _stored(_svc().log_record(settings(ctx), patient, r, today=_today(today), allow_future=allow_future))
+    _stored(_svc().log_record(settings(ctx), patient, r, today=as_of(today), allow_future=allow_future))
 
 
 # ------------------------------------------------------------------ history, amend, void, audit
@@ -608,16 +558,12 @@ def amend(
     Example: tracker amend SYN-GROWING scan 3 --set lesions.P1.longest_mm=15 --reason "radiology addendum"
     """
     st = settings(ctx)
-    owner, old = _svc().get_record(st, patient, _kind(kind), record_id)
-    doc = _apply(jsonio.record_doc(old.record), _parse_sets(sets))
-    doc.pop("voided_reason", None)
-    new = jsonio.record_from_doc(kind, doc, old.record.provenance.source)
-    changes = _svc().audit_changes(jsonio.dumps(jsonio.record_doc(old.record)), jsonio.dumps(jsonio.record_doc(new)))
-    _go_ahead(f"{_record_line(kind, old.record, owner)}\nChange {changes or 'nothing'}?", yes)
-    _confirmed(lambda sure: _svc().amend_record(st, patient, kind, record_id, new, reason=reason,
-                                                today=_today(today), allow_future=allow_future, read=old.record,
-                                                confirm=sure), confirm)
-    note(f"Amended {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
+    when = as_of(today)
+    owner, old, changes = _svc().preview_amend(st, patient, _kind(kind), record_id, sets)
+    _go_ahead(f"{_record_line(kind, old, owner)}\nChange {changes or 'nothing'}?", yes)
+    _confirmed(lambda sure: _svc().amend_fields(st, patient, kind, record_id, sets, reason=reason, today=when,
+                                                allow_future=allow_future, confirm=sure), confirm)
+    note(f"Amended {kind} #{record_id} of {owner.label} ({old.date.isoformat()}).")
 
 
 @app.command("void")
@@ -660,7 +606,7 @@ def verify(
     st = settings(ctx)
     owner, old = _svc().get_record(st, patient, _kind(kind), record_id)
     _go_ahead(f"{_record_line(kind, old.record, owner)}\nMark it verified?", yes)
-    _svc().verify_record(st, patient, kind, record_id, reason=reason, today=_today(today))
+    _svc().verify_record(st, patient, kind, record_id, reason=reason, today=as_of(today))
     note(f"Verified {kind} #{record_id} of {owner.label} ({old.record.date.isoformat()}).")
 
 

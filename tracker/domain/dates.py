@@ -11,6 +11,8 @@ from __future__ import annotations
 from calendar import monthrange
 from datetime import date, timedelta
 
+from tracker.errors import ValidationError
+
 DAYS_PER_YEAR = 365.25
 
 
@@ -77,3 +79,13 @@ def parse_iso_date(text: str) -> date:
     if len(t) != 10 or t[4] != "-" or t[7] != "-" or not (t[:4] + t[5:7] + t[8:]).isdigit():
         raise ValueError(f"'{text}' is not YYYY-MM-DD")
     return date.fromisoformat(t)
+
+
+def parse_date(text: str, what: str) -> date:
+    """A date a person typed, as YYYY-MM-DD: the one parser of every command and form, refusing
+    with one sentence; `what` names the thing in the error ("the date", "--as-of")."""
+    try:
+        return parse_iso_date(text)
+    except ValueError:
+        raise ValidationError(f"'{text}' is not a date that exists; use YYYY-MM-DD, for example 2025-12-31",
+                              what) from None

@@ -6,9 +6,10 @@ Each function is one command: one transaction, every change audited (who, when, 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from tracker import jsonio
@@ -57,17 +58,47 @@ def get_patient(settings: Settings, ref: str) -> dm.Patient:
         return Store(s).patient(ref)
 
 
+#: the patient fields an edit may change (`patient edit --set`)
+PATIENT_FIELDS = ("label", "birth_year", "sex", "diagnosis_date", "setting", "syndrome", "primary_resected", "t_stage",
+                  "protocol_id", "protocol_start", "left_on", "leave_reason", "provenance")
+
+
 def edit_patient(settings: Settings, ref: str, changes: dict[str, Any], *, reason: str, today: date) -> dm.Patient:
     """Amend patient fields (a protocol change applies from its new start date)."""
+    return _edit_patient(settings, ref, lambda _: changes, relabels="label" in changes, reason=reason,
+                         today=today)[0]
+
+
+def edit_patient_fields(settings: Settings, ref: str, sets: Sequence[str], *, reason: str,
+                        today: date) -> tuple[dm.Patient, list[str]]:
+    """Amend patient fields given as `FIELD=VALUE` (`patient edit --set`, the names of the patient
+    document: `protocol.id`), applied to the patient as stored when the change is written (read,
+    checked and written in one locked transaction). Returns the patient and the fields changed."""
+    given = parse_sets(sets)
+
+    def changes(before: dm.Patient) -> dict[str, Any]:
+        doc = apply_sets(jsonio.patient_doc(before), given)
+        _raise(jsonio.schema_problems({"schema_version": 1, "patient": doc}, "patient.schema.json"))
+        new = jsonio.patient_from_doc(doc, before.provenance.source)
+        return {k: getattr(new, k) for k in PATIENT_FIELDS if getattr(new, k) != getattr(before, k)}
+
+    return _edit_patient(settings, ref, changes, relabels=any(k.split(".")[0] == "label" for k in given),
+                         reason=reason, today=today)
+
+
+def _edit_patient(settings: Settings, ref: str, make: Callable[[dm.Patient], dict[str, Any]], *, relabels: bool,
+                  reason: str, today: date) -> tuple[dm.Patient, list[str]]:
+    """Read the patient for update, make the changes from it, check and write them."""
     if not reason.strip():
         raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
-    if not changes:
-        raise ValidationError("nothing to change; give at least one --set FIELD=VALUE that differs", "--set")
     with session_scope(settings) as s:
         st = Store(s)
-        if "label" in changes:  # a new label may be one an import is creating: wait for imports
+        if relabels:  # a new label may be one an import is creating: wait for imports
             st.one_bulk_command()
         before = st.patient_for_update(ref)
+        changes = make(before)
+        if not changes:
+            raise ValidationError("nothing to change; give at least one --set FIELD=VALUE that differs", "--set")
         if "label" in changes and changes["label"] != before.label and st.label_exists(changes["label"]):
             raise ConflictError(f"a patient labelled '{changes['label']}' already exists; pick another label")
         if "protocol_id" in changes:
@@ -77,7 +108,7 @@ def edit_patient(settings: Settings, ref: str, changes: dict[str, Any], *, reaso
         st.update_patient(after)
         st.audit(user=settings.user, action="amend", entity="patient", entity_id=before.id, patient_id=before.id,
                  reason=reason, before=jsonio.patient_doc(before), after=jsonio.patient_doc(after))
-        return after
+        return after, list(changes)
 
 
 def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReason, *, note: str,
@@ -160,14 +191,85 @@ def get_record(settings: Settings, ref: str, kind: str, record_id: int) -> tuple
         return p, StoredRecord(kind, r, v)
 
 
+def parse_sets(sets: Sequence[str]) -> dict[str, Any]:
+    """`FIELD=VALUE` changes (`amend --set`, `patient edit --set`, the nurse's amend form): VALUE as
+    JSON where it reads as JSON (numbers exact, `null`), else as text."""
+    out: dict[str, Any] = {}
+    for item in sets:
+        if "=" not in item:
+            raise ValidationError(f"'{item}' is not FIELD=VALUE, e.g. --set weight_kg=71.5", "--set")
+        key, raw = item.split("=", 1)
+        try:
+            value: Any = json.loads(raw, parse_float=Decimal)
+        except (json.JSONDecodeError, RecursionError):  # text, however it looks (60,000 '[')
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def apply_sets(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the document with FIELD=VALUE changes applied; `a.b` reaches into nested objects,
+    and `lesions.P1.longest_mm` into the lesion labelled P1."""
+    doc = json.loads(jsonio.dumps(doc), parse_float=Decimal)
+    for key, value in changes.items():
+        target: Any = doc
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if isinstance(target, list):
+                target = next((x for x in target if isinstance(x, dict) and x.get("lesion") == part), None)
+                if target is None:
+                    raise ValidationError(f"no lesion '{part}' on this scan" if key.startswith("lesions.") else
+                                          f"'{key}' is not a field of this record", "--set")
+            elif isinstance(target, dict) and isinstance(target.get(part), (dict, list)):
+                target = target[part]
+            else:
+                raise ValidationError(f"'{key}' is not a field of this record", "--set")
+        if not isinstance(target, dict) or parts[-1] not in target:
+            raise ValidationError(f"'{key}' is not a field of this record; see `--format json` output for names",
+                                  "--set")
+        target[parts[-1]] = value
+    return doc
+
+
+def _with_sets(kind: str, old: Record, changes: dict[str, Any]) -> Record:
+    doc = apply_sets(jsonio.record_doc(old), changes)
+    doc.pop("voided_reason", None)
+    return jsonio.record_from_doc(kind, doc, old.provenance.source)
+
+
+def preview_amend(settings: Settings, ref: str, kind: str, record_id: int,
+                  sets: Sequence[str]) -> tuple[dm.Patient, Record, str]:
+    """What `amend_fields` would change, to show before asking (the patient, the record as stored
+    now, the changes in one line); a bad FIELD=VALUE is refused here already. Nothing is written."""
+    changes = parse_sets(sets)
+    p, old = get_record(settings, ref, kind, record_id)
+    new = _with_sets(kind, old.record, changes)
+    return p, old.record, audit_changes(jsonio.dumps(jsonio.record_doc(old.record)),
+                                        jsonio.dumps(jsonio.record_doc(new)))
+
+
+def amend_fields(settings: Settings, ref: str, kind: str, record_id: int, sets: Sequence[str], *, reason: str,
+                 today: date, allow_future: bool = False, confirm: bool = False) -> Record:
+    """Correct fields of a record of the patient `ref`, given as `FIELD=VALUE` (`amend --set`,
+    `lesions.P1.longest_mm=15`): applied to the record as stored when the change is written, in one
+    locked transaction, so an amendment a colleague made meanwhile is never undone."""
+    changes = parse_sets(sets)
+    return _amend(settings, ref, kind, record_id, lambda old: _with_sets(kind, old, changes), reason=reason,
+                  today=today, allow_future=allow_future, confirm=confirm)
+
+
 def amend_record(settings: Settings, ref: str, kind: str, record_id: int, new: Record, *, reason: str,
-                 today: date, allow_future: bool = False, read: Record | None = None,
-                 confirm: bool = False) -> Record:
-    """Correct a record of the patient `ref` in place; the audit trail keeps the values before
-    and after. `read`: the record as the caller read it to make `new` (the CLI applies `--set`
-    to it); if another command changed it since, nothing is written (its change would otherwise
-    be undone). A value that looks like an entry error raises NeedsConfirmation unless
-    `confirm` (then the record is stored verified)."""
+                 today: date, allow_future: bool = False, confirm: bool = False) -> Record:
+    """Replace a record of the patient `ref` by `new` (a whole record; `amend_fields` changes some
+    fields); the audit trail keeps the values before and after. A value that looks like an entry
+    error raises NeedsConfirmation unless `confirm` (then the record is stored verified)."""
+    return _amend(settings, ref, kind, record_id, lambda _: new, reason=reason, today=today,
+                  allow_future=allow_future, confirm=confirm)
+
+
+def _amend(settings: Settings, ref: str, kind: str, record_id: int, make: Callable[[Record], Record], *,
+           reason: str, today: date, allow_future: bool, confirm: bool) -> Record:
+    """Read the record for update, make its new version from it, check and write it, audited."""
     if not reason.strip():
         raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
     with session_scope(settings) as s:
@@ -176,11 +278,8 @@ def amend_record(settings: Settings, ref: str, kind: str, record_id: int, new: R
         old, voided = _owned(st, p, kind, record_id)
         if voided is not None:
             raise ConflictError(f"{kind} #{record_id} was voided ({voided}); log a new record instead")
-        if read is not None and read != old:
-            raise ConflictError(f"{kind} #{record_id} was changed by another command while this one ran; nothing "
-                                "was written. Run the amend again")
         assert p.id is not None
-        new = replace(new, id=record_id)
+        new = replace(make(old), id=record_id)
         _raise(check_record(new, p, today=today, allow_future=allow_future))
         new = _asked(st, p.id, new, confirm)
         same = st.find_same(p.id, new)
@@ -197,12 +296,13 @@ def amend_record(settings: Settings, ref: str, kind: str, record_id: int, new: R
 def verify_record(settings: Settings, ref: str, kind: str, record_id: int, *, reason: str, today: date) -> Record:
     """Mark a record of the patient `ref` verified (checked against its source document): an
     amendment of its provenance, audited like any other."""
-    _, old = get_record(settings, ref, kind, record_id)
-    if old.record.provenance.verified:
-        raise ConflictError(f"{kind} #{record_id} is already verified")
-    new = replace(old.record, provenance=replace(old.record.provenance, verified=True))
-    return amend_record(settings, ref, kind, record_id, new, reason=reason, today=today, allow_future=True,
-                        read=old.record, confirm=True)
+    def verified(old: Record) -> Record:
+        if old.provenance.verified:
+            raise ConflictError(f"{kind} #{record_id} is already verified")
+        return replace(old, provenance=replace(old.provenance, verified=True))
+
+    return _amend(settings, ref, kind, record_id, verified, reason=reason, today=today, allow_future=True,
+                  confirm=True)
 
 
 def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reason: str) -> None:

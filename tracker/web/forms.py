@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from tracker import jsonio
 from tracker.config import Settings
 from tracker.domain import model as dm
-from tracker.domain.dates import parse_iso_date
+from tracker.domain.dates import parse_date
 from tracker.domain.units import parse_analyte, parse_decimal, parse_lesion_spec
 from tracker.errors import NeedsConfirmation, ValidationError
 from tracker.store import Record
@@ -57,10 +57,7 @@ class _Problems:
 
 
 def _date(text: str) -> date:
-    try:
-        return parse_iso_date(text)
-    except ValueError:
-        raise ValidationError(f"'{text}' is not a date that exists; write it as YYYY-MM-DD") from None
+    return parse_date(text, "")  # the form names the field
 
 
 def renamed(exc: ValidationError, fields: Mapping[str, str]) -> ValidationError:
@@ -231,8 +228,6 @@ def amend(settings: Settings, label: str, kind: str, record_id: int, form: Form,
     """Correct a record of the patient `label`: every field whose text changed becomes a
     `--set FIELD=VALUE` of the CLI's amend (the same parsing), with the reason; a value that looks
     like an entry error is asked about, and stored verified once the nurse ticks "Yes, this is right"."""
-    from tracker.cli.records import _apply, _parse_sets
-
     svc = _records()
     _owner, old = svc.get_record(settings, label, kind, record_id)
     current = dict(amendable_fields(old.record))
@@ -240,13 +235,9 @@ def amend(settings: Settings, label: str, kind: str, record_id: int, form: Form,
             if str(form.get("f:" + k, v)).strip() != v]
     if not sets:
         raise ValidationError("nothing was changed; correct at least one value", "fields")
-    changes = _call({}, lambda: _parse_sets(sets))
-    doc = _call({}, lambda: _apply(jsonio.record_doc(old.record), changes))
-    doc.pop("voided_reason", None)
-    new = _call({}, lambda: jsonio.record_from_doc(kind, doc, old.record.provenance.source))
     return _call({"--reason": "reason", **{k.split(".")[-1]: "f:" + k for k in current}},
-                 lambda: svc.amend_record(settings, label, kind, record_id, new, reason=str(form.get("reason", "")),
-                                          today=today, read=old.record, confirm=confirmed(form)))
+                 lambda: svc.amend_fields(settings, label, kind, record_id, sets, reason=str(form.get("reason", "")),
+                                          today=today, confirm=confirmed(form)))
 
 
 def _typed(v: Any) -> str:
@@ -268,11 +259,13 @@ def verify(settings: Settings, label: str, kind: str, record_id: int, form: Form
                  lambda: _records().verify_record(settings, label, kind, record_id, reason=reason, today=today))
 
 
-def import_upload(settings: Settings, filename: str, data: bytes, *, today: date) -> Any:
+def import_upload(settings: Settings, filename: str, data: bytes, *, today: date, patient: str = "") -> Any:
     """Import an uploaded JSON history or lab CSV with the same all-or-nothing importer, from a
-    private temporary file named as the upload (problems name the file as the nurse knows it)."""
+    private temporary file named as the upload (problems name the file as the nurse knows it). A
+    FHIR file (a portal download) goes to the patient named in the form, as `import --patient`."""
     import tempfile
 
+    from tracker.services.fhir import import_fhir, is_fhir
     from tracker.services.files import import_file
 
     name = Path(filename.replace("\\", "/")).name or "upload.json"
@@ -282,6 +275,12 @@ def import_upload(settings: Settings, filename: str, data: bytes, *, today: date
     with tempfile.TemporaryDirectory(prefix="tracker-upload-") as folder:  # created 0700
         path = Path(folder) / name
         path.write_bytes(data)
+        if path.suffix.lower() == ".json" and is_fhir(data.decode("utf-8", "replace")):
+            if not patient.strip():
+                raise ValidationError(f"{name} is a FHIR file (a portal download): choose the patient it belongs to",
+                                      "patient")
+            return _call({"--patient": "patient"}, lambda: import_fhir(settings, path, label=patient.strip(),
+                                                                      create=False, today=today))
         return import_file(settings, path, today=today)
 
 

@@ -178,11 +178,15 @@ def _kind(kind: str) -> str:
 
 
 async def import_page(web: Web, request: Request) -> Response:
+    from tracker.services.records import list_patients
+
     summary: Any = None
     problems: list[tuple[str, str]] = []
     name = ""
+    patient = ""
     if request.method == "POST":
         async with request.form() as form:  # the upload's temporary file is closed after
+            patient = str(form.get("patient", ""))
             upload = form.get("file")
             if upload is None or isinstance(upload, str) or not upload.filename:
                 problems = [("file", "choose a JSON history or lab CSV file to import")]
@@ -191,11 +195,19 @@ async def import_page(web: Web, request: Request) -> Response:
                 data = await upload.read()
         if not problems:
             try:
-                summary = forms.import_upload(web.settings, name, data, today=web.today())
+                summary = forms.import_upload(web.settings, name, data, today=web.today(), patient=patient)
             except ValidationError as exc:
                 problems = exc.problems
     return web.page(request, "import.html", status=422 if problems else 200, summary=summary, problems=problems,
-                    name=name)
+                    name=name, patient=patient, labels=[p.label for p in list_patients(web.settings)],
+                    reports=[(r, _scan_link(patient, r)) for r in getattr(summary, "reports", [])])
+
+
+def _scan_link(label: str, report: Any) -> str:
+    """The patient's scan form, filled in with the date and kind of scan of an imaging report."""
+    query = {"date": report.date.isoformat() if report.date else "",
+             "modality": report.modality.value if report.modality else ""}
+    return f"/p/{label}/log/scan?{urlencode({k: v for k, v in query.items() if v})}"
 
 
 ROUTES = [

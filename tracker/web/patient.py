@@ -102,7 +102,9 @@ async def log(web: Web, request: Request) -> Response:
     from tracker.services.records import get_patient
 
     p = get_patient(web.settings, label)
-    values: dict[str, Any] = {"date": web.today().isoformat()}
+    values: dict[str, Any] = {"date": request.query_params.get("date") or web.today().isoformat()}
+    if kind == "scan" and request.query_params.get("modality"):  # from an imaging report to enter by hand
+        values["modality"] = request.query_params["modality"]
     errors: dict[str, list[str]] = {}
     other: list[str] = []
     asking = False
