@@ -68,7 +68,7 @@ def walk(conn: sa.Connection, name: str) -> Iterator[tuple[int, str | None, str]
     t = table_of(name)
     previous: str | None = None
     for row in conn.execute(sa.select(t).order_by(t.c.id)).mappings():
-        expected = link(previous, name, row)
+        expected = link(previous, name, dict(row))
         yield row["id"], row["chain_hash"], expected
         previous = row["chain_hash"]
 

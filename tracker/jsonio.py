@@ -499,12 +499,12 @@ class DocumentParser:
                 records.append((kind, r, voided))
         try:
             reviews = tuple(review_from_doc(x) for x in d.get("flag_reviews", ()))
-            seen = tuple(seen_from_doc(x) for x in d.get("flags_seen", ()))
+            shown = tuple(seen_from_doc(x) for x in d.get("flags_seen", ()))
         except (KeyError, ValueError, AttributeError):
             problems.append((f"{prefix}flag_reviews", "a flag review or seen flag cannot be read; export it again "
                              "with `tracker export`"))
-            reviews, seen = (), ()
-        return ImportedPatient(p, tuple(records), loc, reviews, seen)
+            reviews, shown = (), ()
+        return ImportedPatient(p, tuple(records), loc, reviews, shown)
 
 
 class DocumentStream:

@@ -294,7 +294,8 @@ def _plots(fig: Figure, d: ReportData, sized: bool, shown: dict[Any, Any], *, to
 def _time_span(d: ReportData) -> tuple[float, float]:
     """The dates every plot of the page covers: the earliest scan or lab to the as-of date."""
     h = d.history.up_to(d.as_of)
-    first = min([r.date for r in (*h.scans, *h.labs)] or [d.as_of])
+    dates = [s.date for s in h.scans] + [r.date for r in h.labs]
+    first = min(dates or [d.as_of])
     pad = max((d.as_of - first) * 0.03, timedelta(days=15))
     return style.to_num(first - pad), style.to_num(d.as_of + pad)
 
@@ -313,9 +314,10 @@ def _legend_right(ax: Axes) -> None:
     leg = ax.get_legend()
     if leg is None:
         return
-    handles, labels = leg.legend_handles, [t.get_text() for t in leg.get_texts()]
-    ax.legend(handles, [textwrap.fill(t, 34) for t in labels], loc="upper left", bbox_to_anchor=(1.02, 1.0),
-              frameon=False, fontsize=7.5)
+    texts = leg.get_texts()
+    pairs = [(h, t.get_text()) for h, t in zip(leg.legend_handles, texts, strict=True) if h is not None]
+    ax.legend([h for h, _ in pairs], [textwrap.fill(t, 34) for _, t in pairs], loc="upper left",
+              bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=7.5)
 
 
 def write_pdf(d: ReportData, path: Path | BinaryIO) -> Path | BinaryIO:

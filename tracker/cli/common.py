@@ -103,12 +103,12 @@ def _parsed(parse: Callable[[str], Any], value: Any, option: str) -> Any:
 
 def choice(enum: type[Enum]) -> Callable[[str], Any]:
     """A parser for an enum's values, in any case ("mri" is MRI), that names the accepted ones."""
-    by_folded = {str(e.value).casefold(): e for e in enum}  # type: ignore[attr-defined]
+    by_folded = {str(e.value).casefold(): e for e in enum}
 
     def parse(text: str) -> Any:
         found = by_folded.get(text.strip().casefold())
         if found is None:
-            names = ", ".join(str(e.value) for e in enum)  # type: ignore[attr-defined]
+            names = ", ".join(str(e.value) for e in enum)
             raise ValidationError(f"'{text}' is not one of {names}")
         return found
     return parse

@@ -344,6 +344,7 @@ def _marker(rs: Sequence[LabResult], min_values: int, min_spacing: int) -> Marke
     # a result with a comparator ("< 5") is no point of a log-linear fit, and a latest `< x`
     # ends any rise
     exact = [r for r in rs if not r.comparator]
+    notes: tuple[str, ...]
     if last.below:
         dt, notes = None, (f"doubling time not evaluable: the latest result is {last.value_text} {last.unit}",)
     else:

@@ -46,6 +46,7 @@ from tracker.domain.model import (
 from tracker.domain.protocol import RuleConfig, SurveillanceProtocol
 
 RECIST_RULE = "recist.progression"
+_Date = date  # the type, for annotations inside RecistPoint (whose field `date` hides it)
 #: The modalities that measure RECIST target lesions.
 RECIST_MODALITIES = frozenset({Modality.CT, Modality.MRI})
 #: The response of a point after a baseline that had no measurable target and no new lesion.
@@ -82,7 +83,7 @@ class RecistPoint:
     measured_mm: Decimal | None = None
     missing: tuple[str, ...] = ()
     baseline_ref: str = ""
-    baseline_date: date | None = None
+    baseline_date: _Date | None = None
 
     @property
     def pct_from_baseline(self) -> Decimal | None:

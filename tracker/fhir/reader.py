@@ -98,7 +98,7 @@ def resources(text: str, name: str) -> list[tuple[str, dict[str, Any], dict[str,
 
 
 def _ndjson(body: str, name: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]] | None:
-    out = []
+    out: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     for n, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
             continue

@@ -67,7 +67,7 @@ def burden_series(history: PatientHistory, protocol: SurveillanceProtocol, *, as
     label = known.patient.label
     if protocol.enabled("recist.progression"):
         rs = [p for p in recist_series(known, protocol) if p.sum_mm is not None]
-        if not rs:
+        if not rs or rs[0].baseline_mm is None:
             return None
         sums = [(p.date, p.sum_mm) for p in rs if p.sum_mm is not None]
         return _series(label, "RECIST target sum", rs[0].baseline_mm, sums, known.patient.synthetic)

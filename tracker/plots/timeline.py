@@ -61,12 +61,12 @@ def _keep_labels_inside(ax: Axes, margin: float = 0.1) -> None:
     x0, x1 = ax.get_xlim()
     for t in ax.texts:
         x = t.xy[0] if hasattr(t, "xy") else t.get_position()[0]
-        if t.get_ha() != "center":
+        if t.get_horizontalalignment() != "center":
             continue
         if x < x0 + margin * (x1 - x0):
-            t.set_ha("left")
+            t.set_horizontalalignment("left")
         elif x > x1 - margin * (x1 - x0):
-            t.set_ha("right")
+            t.set_horizontalalignment("right")
 
 
 def _visits(ax: Axes, h: PatientHistory) -> None:

@@ -269,9 +269,9 @@ def _checked_copy(src: Path, dest: Path, before_replace: Callable[[], None] | No
     except OSError as exc:
         raise DatabaseError(f"cannot write {dest}: {exc.strerror}; nothing was changed") from None
     finally:
-        for f in (tmp, *(tmp.with_name(tmp.name + suffix) for suffix in db.SIDE_FILES)):
+        for leftover in (tmp, *(tmp.with_name(tmp.name + suffix) for suffix in db.SIDE_FILES)):
             with contextlib.suppress(OSError):  # nothing to clean up on a read-only folder
-                f.unlink(missing_ok=True)
+                leftover.unlink(missing_ok=True)
 
 
 def _sqlite_problem(path: Path) -> str | None:

@@ -512,8 +512,8 @@ def worklist_rows(all_views: Sequence[PatientView], *, as_of: date, within_days:
         for it in v.schedule:
             if it.status is DueStatus.CLOSED or (it.due_date > horizon and it.status is DueStatus.NOT_DUE):
                 continue
-            fv = overdue.get(f"due:{it.kind.value}/{it.what}@{it.due_date}")
-            rows.append({**it.to_json(), **_row_review(fv), "_item": it})
+            late = overdue.get(f"due:{it.kind.value}/{it.what}@{it.due_date}")
+            rows.append({**it.to_json(), **_row_review(late), "_item": it})
     if statuses:
         rows = [r for r in rows if r["status"] in statuses]
     rows.sort(key=lambda r: (_URGENCY[r["status"]], r["due_date"], r["patient"], r["kind"], r["what"]))

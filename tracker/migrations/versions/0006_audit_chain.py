@@ -32,7 +32,7 @@ def _build_chain(conn: sa.Connection, name: str) -> None:
     previous: str | None = None
     rows = conn.execute(sa.select(t).order_by(t.c.id)).mappings().all()
     for row in rows:
-        previous = chain.link(previous, name, row)
+        previous = chain.link(previous, name, dict(row))
         conn.execute(sa.update(t).where(t.c.id == row["id"]).values(chain_hash=previous))
 
 
