@@ -227,7 +227,7 @@ def test_a_scan_in_cm_is_stored_in_mm(web: Any, loaded: Settings) -> None:
     ({"size0": "14", "unit0": "in"}, "unit0", "choose the unit of the size: mm or cm"),
     ({"size0": "1.4cm", "unit0": "mm"}, "size0", "is not a size"),
     ({"size0": "140", "unit0": "mm"}, "size0", "140 mm is not a plausible size"),
-    ({"site0": ""}, "site0", "where the lesion is is required"),
+    ({"site0": ""}, "site0", "the place of the lesion is required"),
     ({"modality": "X-ray"}, "modality", "is not a valid value"),
     ({"lesion0": ""}, "lesion0", "give the lesion a name"),
 ])

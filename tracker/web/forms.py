@@ -144,7 +144,7 @@ def log_scan(settings: Settings, label: str, form: Form, *, today: date) -> Reco
         if ":" in name:
             p.items.append((f"lesion{i}", "a lesion name cannot contain ':'; use a name such as P1"))
             continue
-        site = p.parse(f"site{i}", partial(p.need, form, f"site{i}", "where the lesion is"))
+        site = p.parse(f"site{i}", partial(p.need, form, f"site{i}", "the place of the lesion"))
         unit = str(form.get(f"unit{i}", "")).strip()
         if size and unit not in ("mm", "cm"):
             p.items.append((f"unit{i}", "choose the unit of the size: mm or cm"))
