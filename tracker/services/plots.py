@@ -20,8 +20,7 @@ from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import NotFoundError, ValidationError
 from tracker.private import write_private
 from tracker.services.protocols import all_protocols
-from tracker.services.surveillance import PatientView, mark_seen, views
-from tracker.services.surveillance import _protocol_for as protocol_for
+from tracker.services.surveillance import PatientView, mark_seen, protocol_for, views
 from tracker.store import Store
 
 if TYPE_CHECKING:

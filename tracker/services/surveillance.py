@@ -183,7 +183,7 @@ def evaluate(history: PatientHistory, protocol: SurveillanceProtocol, state: Rev
     return _finish(history, _core(history, protocol, state, as_of), protocol, state, as_of=as_of, seen=seen)
 
 
-def _protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) -> SurveillanceProtocol:
+def protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) -> SurveillanceProtocol:
     pid = patient.protocol_id
     if pid not in protocols:
         raise NotFoundError(f"patient {patient.label} follows protocol '{pid}', which is not installed; "
@@ -296,7 +296,7 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
         need: list[Patient] = []
         for p in patients:
             pid = p.id or -1
-            protocol = _protocol_for(protocols, p)
+            protocol = protocol_for(protocols, p)
             if p.has_left(as_of):
                 out[pid] = PatientView(None, protocol, patient=p, loader=loader)
                 continue
@@ -360,7 +360,7 @@ def _evaluate(st: Store, histories: Sequence[PatientHistory], protocols: dict[st
     out: list[tuple[PatientHistory, SurveillanceProtocol, _Core | None]] = []
     new_states: list[dict[str, Any]] = []
     for h in histories:
-        protocol = _protocol_for(protocols, h.patient)
+        protocol = protocol_for(protocols, h.patient)
         core, row = _state(h, protocol, states[h.patient.id or -1], keys, as_of)
         out.append((h, protocol, core))
         if row is not None:
