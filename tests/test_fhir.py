@@ -300,10 +300,10 @@ def test_a_fhir_export_is_of_one_patient(cli: Cli) -> None:
 
 def test_the_readers_number_is_exact() -> None:
     """A value read from FHIR is the Decimal the file writes (no float on the way)."""
-    from tracker.fhir import reader
+    from tracker.fhir import files, reader
 
     text = US_CORE.read_text(encoding="utf-8").replace("8.6", "8.60000000000001")
-    content = reader.read(reader.resources(text, "x") or [])
+    content = reader.read(files.resources(text, "x") or [])
     assert content.labs[0][1].value == Decimal("8.60000000000001")
 
 
@@ -318,16 +318,16 @@ def test_only_the_fhir_code_path_loads_the_fhir_library() -> None:
 
 @pytest.mark.parametrize("kind", ["collection", "transaction", "document", "batch"])
 def test_a_bundle_of_any_type_is_read(kind: str) -> None:
-    from tracker.fhir import reader
+    from tracker.fhir import files, reader
 
     doc = json.loads(PORTAL.read_text(encoding="utf-8"))
     doc["type"] = kind
-    content = reader.read(reader.resources(json.dumps(doc), "x") or [])
+    content = reader.read(files.resources(json.dumps(doc), "x") or [])
     assert not content.problems and len(content.labs) == 5 and content.skipped == 3
 
 
 def test_an_imaging_document_reference_is_a_report_to_read_and_a_letter_is_skipped() -> None:
-    from tracker.fhir import reader
+    from tracker.fhir import files, reader
 
     def doc_ref(title: str) -> dict:
         return {"resourceType": "DocumentReference", "id": title[:5], "status": "current",
@@ -335,7 +335,7 @@ def test_an_imaging_document_reference_is_a_report_to_read_and_a_letter_is_skipp
                 "content": [{"attachment": {"contentType": "text/plain", "title": title}}]}
 
     lines = "\n".join(json.dumps(doc_ref(t)) for t in ("CT chest abdomen pelvis", "Discharge letter"))
-    content = reader.read(reader.resources(lines, "x.ndjson") or [])
+    content = reader.read(files.resources(lines, "x.ndjson") or [])
     assert not content.problems and content.skipped == 1
     (report,) = content.reports
     assert (report.where, report.date, report.modality) == ("line 1", date(2025, 9, 10), Modality.CT)

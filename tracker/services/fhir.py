@@ -20,7 +20,8 @@ from tracker.db import session_scope
 from tracker.domain import model as dm
 from tracker.domain.checks import check_patient, check_record
 from tracker.errors import ValidationError
-from tracker.fhir import reader
+from tracker.fhir import files, reader
+from tracker.fhir.content import FhirContent, ImagingReport
 from tracker.services.protocols import all_protocols
 from tracker.store import Record, Store
 
@@ -31,7 +32,7 @@ class FhirImportSummary:
     records_unchanged: int = 0  # already stored, or given twice in the file
     skipped: int = 0  # resources not about pNET surveillance
     patient_created: bool = False
-    reports: list[reader.ImagingReport] = field(default_factory=list)
+    reports: list[ImagingReport] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -41,9 +42,9 @@ def is_fhir(text: str) -> bool:
     return head.startswith("{") and ('"resourceType"' in head or '"resourceType"' in text[-4096:])
 
 
-def read_file(text: str, name: str) -> reader.FhirContent:
+def read_file(text: str, name: str) -> FhirContent:
     """The file's content; a file that is not FHIR, or any problem in it, raises ValidationError."""
-    items = reader.resources(text, name)
+    items = files.resources(text, name)
     if items is None:
         what = "is JSON but not FHIR (no resourceType)" if text.lstrip()[:1] in ("{", "[") else "is not FHIR JSON"
         raise ValidationError(f"{name} {what}; give a FHIR R4 Bundle, a resource or NDJSON, or import a "
@@ -111,7 +112,7 @@ def import_fhir(settings: Settings, path: Path, *, label: str, create: bool, tod
         return summary
 
 
-def _one_a_day(records: list[tuple[str, Record, str | None]], content: reader.FhirContent) -> list[tuple[str, str]]:
+def _one_a_day(records: list[tuple[str, Record, str | None]], content: FhirContent) -> list[tuple[str, str]]:
     """Two different results of one analyte on one day (or two scans of one modality) in the
     file: the tracker keeps one a day, so the file must say which."""
     where = {id(r): w for items in (content.labs, content.scans, content.pathology) for w, r in items}
@@ -127,7 +128,7 @@ def _one_a_day(records: list[tuple[str, Record, str | None]], content: reader.Fh
     return out
 
 
-def _new_patient(label: str, content: reader.FhirContent, *, today: date, known: set[str]) -> dm.Patient:
+def _new_patient(label: str, content: FhirContent, *, today: date, known: set[str]) -> dm.Patient:
     """A patient made from the file: birth year and sex from its Patient, the diagnosis date from
     its primary pNET Condition, and the protocol from the tracker's extension (an export) or the
     default of `tracker patient add`, starting at the diagnosis."""
