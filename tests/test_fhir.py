@@ -410,3 +410,22 @@ def test_the_export_of_a_history_reads_back_as_it() -> None:
     assert sizes == [(date(2025, 1, 10), [("N1", "regional_node", None, Decimal(11)), ("P1", "pancreas", 12, None)]),
                      (date(2025, 7, 10), [("P1", "pancreas", 14, None)])]
     assert [(p.date, p.ki67_pct) for _, p in content.pathology] == [(date(2025, 1, 20), 2)]
+
+
+def test_a_portal_nse_result_is_read_by_its_loinc_code_and_exported_with_it() -> None:
+    """NSE, "Enolase.neuron specific [Mass/volume] in Serum or Plasma" (LOINC 15060-7): a portal's
+    result becomes an NSE lab result, and the tracker's NSE is written with that code."""
+    from tests.factories import history, lab
+    from tracker.fhir import writer
+    from tracker.services.fhir import read_file
+
+    portal = {"resourceType": "Observation", "id": "nse-1", "status": "final",
+              "code": {"coding": [{"system": "http://loinc.org", "code": "15060-7"}], "text": "NSE"},
+              "subject": {"reference": "Patient/x"}, "effectiveDateTime": "2025-09-12T08:00:00Z",
+              "valueQuantity": {"value": 9.4, "unit": "ng/mL"}}
+    ((_, nse),) = read_file(json.dumps(portal), "x.json").labs
+    assert (nse.analyte.value, nse.date, nse.value, nse.unit) == ("nse", date(2025, 9, 12), Decimal("9.4"), "ng/mL")
+    doc = writer.bundle(history(None, lab("2025-09-12", "9.4", analyte="nse", uln=17)), [], today=date(2026, 1, 1))
+    (written,) = [e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert {"system": "http://loinc.org", "code": "15060-7",
+            "display": "Enolase.neuron specific [Mass/volume] in Serum or Plasma"} in written["code"]["coding"]

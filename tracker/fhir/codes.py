@@ -61,8 +61,10 @@ class LabCode:
 
 #: The one table of the lab codes we know.
 #: The first row of an analyte is the one an export writes. Analytes without a verified LOINC
-#: code (pancreastatin, pancreatic polypeptide, NSE) are written with the tracker's own code
-#: only, and read back by it.
+#: code (pancreastatin, pancreatic polypeptide) are written with the tracker's own code only, and
+#: read back by it. NSE 15060-7 and its display name: the Onconova IG's "Tumor Marker Tests"
+#: ValueSet (github.com/onconova/fhir, ValueSet-onconova-vs-tumor-marker-tests.md); its units
+#: code 19193-2 is not read, as the tracker keeps NSE in ng/mL.
 LAB_CODES: tuple[LabCode, ...] = (
     LabCode("9811-1", "Chromogranin A [Mass/volume] in Serum or Plasma", Analyte.CHROMOGRANIN_A),
     LabCode("25587-7", "Chromogranin A [Moles/volume] in Serum or Plasma", Analyte.CHROMOGRANIN_A),
@@ -79,6 +81,7 @@ LAB_CODES: tuple[LabCode, ...] = (
     LabCode("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", Analyte.CREATININE),
     LabCode("33914-3", "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum or Plasma "
             "by Creatinine-based formula (MDRD)", Analyte.EGFR),
+    LabCode("15060-7", "Enolase.neuron specific [Mass/volume] in Serum or Plasma", Analyte.NSE),
 )
 LAB_BY_LOINC: dict[str, LabCode] = {c.loinc: c for c in LAB_CODES}
 LOINC_OF: dict[Analyte, LabCode] = {}
