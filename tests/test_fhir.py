@@ -273,7 +273,10 @@ def test_the_fhir_export_validates_and_round_trips(make_cli: Callable[[str], Cli
     (patient,) = by["Patient"]
     assert "name" not in patient and patient["identifier"][0]["value"] == label
     (condition,) = by["Condition"]
-    assert condition["code"]["coding"][0]["code"] == "C25.4"
+    assert [(x["system"], x["code"]) for x in condition["code"]["coding"]] == [
+        ("http://hl7.org/fhir/sid/icd-10", "C25.4"), ("http://snomed.info/sct", "372003004")]
+    (histology,) = [x for x in condition["extension"] if x["url"].endswith("/mcode-histology-morphology-behavior")]
+    assert histology["valueCodeableConcept"]["coding"][0]["code"] == "1286768001"  # well-differentiated NET
     sizes = [o for o in by["Observation"] if o["code"]["coding"][0]["code"] == "21889-1"]
     assert sizes and all(o["focus"][0]["reference"].startswith("urn:uuid:") for o in sizes)
     lesions = {b["identifier"][0]["value"] for b in by["BodyStructure"]}

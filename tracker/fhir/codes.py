@@ -40,9 +40,17 @@ PROFILE_PRIMARY_CANCER = f"{MCODE}/mcode-primary-cancer-condition"
 PROFILE_TUMOR = f"{MCODE}/mcode-tumor"
 PROFILE_TUMOR_SIZE = f"{MCODE}/mcode-tumor-size"
 PROFILE_TUMOR_MARKER = f"{MCODE}/mcode-tumor-marker-test"
+HISTOLOGY_EXTENSION = f"{MCODE}/mcode-histology-morphology-behavior"
 PROFILE_LAB = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-lab"
 
 ICD10_PNET = ("C25.4", "Malignant neoplasm of endocrine pancreas")
+#: SNOMED CT in mCODE's shape: the site as the disorder (Condition.code) and the histology as the
+#: histology-morphology-behavior extension. Sources: 372003004 in the CodeX OncoTree ValueSet
+#: (github.com/standardhealth/fsh-pct, fsh/pctVS.fsh); 1286768001 in HL7 Lithuania's WHO tumour
+#: classification ValueSet (github.com/HL7LT/ig-lt-breast,
+#: input/fsh/terminology/breast-tumor-who-classification-lt-breast.fsh).
+SNOMED_PANCREAS_PRIMARY = ("372003004", "Primary malignant neoplasm of pancreas (disorder)")
+SNOMED_WELL_DIFFERENTIATED_NET = ("1286768001", "Well-differentiated neuroendocrine tumor (morphologic abnormality)")
 TUMOR_SIZE = ("21889-1", "Size Tumor")
 LONGEST_DIMENSION = ("33728-7", "Size.maximum dimension in Tumor")
 OTHER_DIMENSION = ("33729-5", "Size additional dimension in Tumor")

@@ -84,15 +84,18 @@ def _patient(p: dm.Patient) -> dict[str, Any]:
 
 def _condition(p: dm.Patient, subject: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     status = "resolved" if p.left_on and p.leave_reason is dm.LeaveReason.TREATMENT else "active"
+    histology = {"url": c.HISTOLOGY_EXTENSION,
+                 "valueCodeableConcept": {"coding": [_coding(c.SNOMED, *c.SNOMED_WELL_DIFFERENTIATED_NET)]}}
     res = {
         "resourceType": "Condition", "meta": {"profile": [c.PROFILE_PRIMARY_CANCER]},
         "clinicalStatus": {"coding": [_coding(c.CONDITION_CLINICAL, status)]},
         "verificationStatus": {"coding": [_coding(c.CONDITION_VERIFICATION, "confirmed")]},
         "category": [{"coding": [_coding(c.CONDITION_CATEGORY, "problem-list-item")]}],
-        "code": {"coding": [_coding(c.ICD10, *c.ICD10_PNET)], "text": "pancreatic neuroendocrine tumour"},
+        "code": {"coding": [_coding(c.ICD10, *c.ICD10_PNET), _coding(c.SNOMED, *c.SNOMED_PANCREAS_PRIMARY)],
+                 "text": "pancreatic neuroendocrine tumour"},
         "bodySite": [{"coding": [_coding(c.SNOMED, *c.SITE_SNOMED[dm.Site.PANCREAS])]}],
         "subject": subject, "onsetDateTime": p.diagnosis_date.isoformat(),
-        "extension": [{"url": c.SURVEILLANCE_EXTENSION, "extension": [
+        "extension": [histology, {"url": c.SURVEILLANCE_EXTENSION, "extension": [
             {"url": "protocol", "valueString": p.protocol_id},
             {"url": "start", "valueDate": p.protocol_start.isoformat()},
             {"url": "setting", "valueString": p.setting.value}]}],
