@@ -250,15 +250,16 @@ def _history(url: str, label: str) -> dict[str, list]:
                      for r in h.labs],
             "sizes": [(x.date, x.modality, tuple((m.lesion, m.site, m.longest_mm, m.short_axis_mm, m.other_dims_mm,
                                                    m.is_new, m.pet_avid) for m in x.lesions)) for x in h.scans],
-            "ki67": [(r.date, r.ki67_pct) for r in h.pathology]}
+            "ducts": [(x.date, x.modality, x.mpd_mm, x.cbd_mm) for x in h.scans],
+            "ki67": [(r.date, r.ki67_pct, r.mitoses_per_2mm2) for r in h.pathology]}
 
 
 @pytest.mark.parametrize("label", ["SYN-GROWING", "SYN-METASTATIC"])
 def test_the_fhir_export_validates_and_round_trips(make_cli: Callable[[str], Cli], db_factory: Callable[[], str],
                                                    tmp_path: Path, label: str) -> None:
     """The mCODE-shaped bundle: valid for the R4 models, shaped as documented, and imported into
-    a fresh database (--create) as the same labs, the same sizes and the same Ki-67; once more,
-    nothing."""
+    a fresh database (--create) as the same labs, the same sizes and duct diameters, the same Ki-67
+    and mitotic count; once more, nothing."""
     first = make_cli(db_factory())
     assert first("import", str(EXAMPLES / f"{label.lower()}.json"), *LATE).exit_code == 0
     first("log", "lab", label, "--date", "2026-03-01", "--analyte", "gastrin", "--value", "<5", "--unit", "pmol/L",
@@ -432,3 +433,22 @@ def test_a_portal_nse_result_is_read_by_its_loinc_code_and_exported_with_it() ->
     (written,) = [e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Observation"]
     assert {"system": "http://loinc.org", "code": "15060-7",
             "display": "Enolase.neuron specific [Mass/volume] in Serum or Plasma"} in written["code"]["coding"]
+
+
+def test_duct_diameters_and_the_mitotic_count_read_back_even_from_a_scan_without_lesions() -> None:
+    """The main pancreatic duct of a scan with no lesion, the bile duct beside a lesion, and the
+    mitotic count with the Ki-67: written, validated by the R4 models, and read back."""
+    from dataclasses import replace
+
+    from tests.factories import history, lesion, pathology, scan
+    from tracker.fhir import writer
+    from tracker.services.fhir import read_file
+
+    h = history(None, replace(scan("2025-02-01", modality="CT", mpd=3.5), id=1),
+                replace(scan("2025-08-01", lesion("P1", 12), cbd=6), id=2), pathology("2025-01-20", ki67=4, mitoses=3))
+    doc = _validated(json.dumps(writer.bundle(h, [], today=date(2026, 1, 1))))
+    content = read_file(json.dumps(doc), "x.json")
+    assert [(s.date, s.modality, len(s.lesions), s.mpd_mm, s.cbd_mm) for _, s in content.scans] == [
+        (date(2025, 2, 1), Modality.CT, 0, Decimal("3.5"), None), (date(2025, 8, 1), Modality.MRI, 1, None, 6)]
+    (p,) = [p for _, p in content.pathology]
+    assert (p.ki67_pct, p.mitoses_per_2mm2, p.grade.value if p.grade else None) == (4, 3, "G2")

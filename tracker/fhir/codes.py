@@ -30,7 +30,7 @@ LESION_SYSTEM = f"{BASE}:lesion-label"
 ANALYTE_SYSTEM = f"{BASE}:analyte"
 SITE_SYSTEM = f"{BASE}:site"
 MODALITY_SYSTEM = f"{BASE}:modality"
-MEASURE_SYSTEM = f"{BASE}:measure"  # short axis, new lesion, PET avid (no LOINC for them in mCODE)
+MEASURE_SYSTEM = f"{BASE}:measure"  # short axis, new lesion, PET avid, ducts, mitoses (no LOINC in mCODE)
 SURVEILLANCE_EXTENSION = f"{BASE}:surveillance"  # protocol, start, setting of the primary cancer Condition
 RULE_SYSTEM = f"{BASE}:rule"
 
@@ -55,6 +55,9 @@ TUMOR_SIZE = ("21889-1", "Size Tumor")
 LONGEST_DIMENSION = ("33728-7", "Size.maximum dimension in Tumor")
 OTHER_DIMENSION = ("33729-5", "Size additional dimension in Tumor")
 KI67 = ("29593-1", "Cells.Ki-67 nuclear Ag/cells in Tissue by Immune stain")
+#: measures without a verified LOINC code, in the tracker's own system (MEASURE_SYSTEM)
+DUCTS = {"mpd_mm": "main pancreatic duct diameter", "cbd_mm": "common bile duct diameter"}
+MITOSES = ("mitoses_per_2mm2", "mitotic count per 2 mm²")
 
 
 @dataclass(frozen=True)

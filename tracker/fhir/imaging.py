@@ -54,27 +54,48 @@ def report(where: str, res: dict[str, Any], out: FhirContent, problems: Problems
 
 
 def scans(sizes: list[tuple[str, dict[str, Any]]], tumors: dict[str, dict[str, Any]], out: FhirContent) -> None:
-    """mCODE TumorSize Observations, one per lesion per scan, grouped into scans by date and
-    modality (the method)."""
+    """mCODE TumorSize Observations, one per lesion per scan, and duct diameters, grouped into
+    scans by date and modality (the method)."""
     by: dict[tuple[date, dm.Modality], list[dm.LesionMeasurement]] = {}
+    ducts: dict[tuple[date, dm.Modality], dict[str, Decimal]] = {}
     first: dict[tuple[date, dm.Modality], str] = {}
     for where, res in sizes:
         problems: Problems = []
+        duct = next((k for k in c.DUCTS if has_code(res, c.MEASURE_SYSTEM, k)), None)
         try:
-            found = _tumor_size(where, res, tumors, problems)
+            found = _duct(where, res, problems) if duct else _tumor_size(where, res, tumors, problems)
         except (TypeError, AttributeError, ValueError, KeyError, IndexError):  # the models have said what is wrong
             found = None
             problems = problems if any(w == where or w.startswith(where + ".") for w, _ in out.problems) else [
                 (where, "cannot be read as an mCODE TumorSize")]
         out.problems += problems
         if found is not None:
-            when, modality, lesion = found
-            by.setdefault((when, modality), []).append(lesion)
+            when, modality, measured = found
+            if isinstance(measured, dm.LesionMeasurement):
+                by.setdefault((when, modality), []).append(measured)
+            elif duct is not None:
+                ducts.setdefault((when, modality), {})[duct] = measured
             first.setdefault((when, modality), where)
-    for (when, modality), lesions in by.items():
-        out.scans.append((first[(when, modality)], dm.ImagingStudy(
-            date=when, modality=modality, lesions=tuple(sorted(lesions, key=lambda x: x.lesion)),
+    for key, where in first.items():
+        when, modality = key
+        diameters = ducts.get(key, {})
+        out.scans.append((where, dm.ImagingStudy(
+            date=when, modality=modality, lesions=tuple(sorted(by.get(key, []), key=lambda x: x.lesion)),
+            mpd_mm=diameters.get("mpd_mm"), cbd_mm=diameters.get("cbd_mm"),
             provenance=dm.Provenance(source=dm.Source.IMPORT))))
+
+
+def _duct(where: str, res: dict[str, Any], problems: Problems
+          ) -> tuple[date, dm.Modality, Decimal] | None:
+    """A duct diameter of a scan: its date, modality and size (None after a problem)."""
+    when = effective(where, res, problems)
+    modality = _modality(res.get("method"))
+    if modality is None:
+        problems.append((f"{where}.method", "names no imaging modality the tracker knows (CT, MRI, EUS, US, PET)"))
+    size = _size(where, res.get("valueQuantity"), dm.Site.PANCREAS, problems)
+    if when is None or modality is None or size is None:
+        return None
+    return when, modality, size
 
 
 def _tumor_size(where: str, res: dict[str, Any], tumors: dict[str, dict[str, Any]], problems: Problems

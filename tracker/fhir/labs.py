@@ -148,7 +148,20 @@ def _ki67(where: str, res: dict[str, Any], out: FhirContent, problems: Problems)
     except ValidationError as exc:
         problems += [(f"{where}.valueQuantity", m) for _, m in exc.problems]
         return
+    mitoses = _mitoses(where, res, problems)
     if when is not None:
         prov = dm.Provenance(source=dm.Source.IMPORT, notes=source_note(res))
-        out.pathology.append((where, dm.Pathology(date=when, ki67_pct=value, grade=who_grade(value, None),
-                                                  provenance=prov)))
+        out.pathology.append((where, dm.Pathology(date=when, ki67_pct=value, mitoses_per_2mm2=mitoses,
+                                                  grade=who_grade(value, mitoses), provenance=prov)))
+
+
+def _mitoses(where: str, res: dict[str, Any], problems: Problems) -> Decimal | None:
+    """The mitotic count per 2 mm² of a Ki-67 Observation, a component in the tracker's code."""
+    for i, comp in enumerate(res.get("component") or []):
+        if isinstance(comp, dict) and has_code(comp, c.MEASURE_SYSTEM, c.MITOSES[0]):
+            q = comp.get("valueQuantity")
+            try:
+                return jsonio.exact(q.get("value") if isinstance(q, dict) else None)
+            except ValidationError as exc:
+                problems += [(f"{where}.component[{i}].valueQuantity", m) for _, m in exc.problems]
+    return None

@@ -5,8 +5,9 @@ resource is located for messages: `entry[12].resource`, `(resource)` or `line 7`
 
 - Patient: birth year and sex only (names, addresses and identifiers are never read);
 - lab Observations whose code (LOINC, `codes.LAB_CODES`) names an analyte we know;
-- mCODE TumorSize Observations (LOINC 21889-1) with their Tumor body structure, as scans, and
-  Ki-67 Observations as pathology (what `writer` exports, so that an export reads back);
+- mCODE TumorSize Observations (LOINC 21889-1) with their Tumor body structure and the duct
+  diameters, as scans, and Ki-67 Observations (with the mitotic count) as pathology (what
+  `writer` exports, so that an export reads back);
 - the primary cancer Condition: the diagnosis date (and the tracker's surveillance extension);
 - imaging DiagnosticReports and DocumentReferences: listed as reports to read, never scans.
 
@@ -58,7 +59,8 @@ def read(items: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> FhirContent
             for key in (f"BodyStructure/{res.get('id')}", res.get("_fullUrl")):
                 if key:
                     tumors[key] = res
-        if kind == "Observation" and has_code(res, c.LOINC, c.TUMOR_SIZE[0]):
+        if kind == "Observation" and (has_code(res, c.LOINC, c.TUMOR_SIZE[0])
+                                      or any(has_code(res, c.MEASURE_SYSTEM, k) for k in c.DUCTS)):
             sizes.append((where, res))
             out.problems += model_problems(where, "Observation", plain)
             continue

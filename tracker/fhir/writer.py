@@ -10,7 +10,9 @@
 - One mCODE TumorSize Observation (LOINC 21889-1) per lesion per scan, its `focus` the lesion's
   Tumor (BodyStructure) with the stable lesion label as identifier and its site; the modality
   as method.
-- Ki-67 as an Observation (LOINC 29593-1).
+- A scan's duct diameters (main pancreatic duct, common bile duct) as imaging Observations with
+  the tracker's own codes and the modality as method.
+- Ki-67 as an Observation (LOINC 29593-1), the mitotic count as its component.
 - Each open flag as a FHIR Flag (not an mCODE CancerDiseaseStatus: a flag is a prompt to
   discuss, not a clinician's judgement of the disease; docs/fhir.md).
 
@@ -63,6 +65,7 @@ def bundle(history: dm.PatientHistory, flags: Sequence[dm.Flag], *, today: date)
                 tumors[x.lesion] = _url(p.label, f"tumor/{x.lesion}")
                 resources.append((tumors[x.lesion], _tumor(x, subject)))
             resources.append(_tumor_size(p.label, scan, x, subject, tumors[x.lesion]))
+        resources += [_duct(p.label, scan, key, subject) for key in c.DUCTS if getattr(scan, key) is not None]
     resources += [_ki67(p.label, r, subject) for r in history.pathology if r.ki67_pct is not None]
     resources += [_flag(p.label, f, subject) for f in flags]
     doc = {"resourceType": "Bundle", "type": "collection",
@@ -161,17 +164,34 @@ def _tumor_size(label: str, scan: dm.ImagingStudy, x: dm.LesionMeasurement, subj
     if x.pet_avid is not None:
         components.append({"code": {"coding": [_coding(c.MEASURE_SYSTEM, "pet_avid", "PET avid")]},
                            "valueBoolean": x.pet_avid})
-    dicom = c.MODALITY_DICOM[scan.modality]
     res = {
         "resourceType": "Observation", "meta": {"profile": [c.PROFILE_TUMOR_SIZE]}, "status": "final",
         "category": [{"coding": [_coding(c.OBSERVATION_CATEGORY, "imaging", "Imaging")]}],
         "code": {"coding": [_coding(c.LOINC, *c.TUMOR_SIZE)]}, "subject": subject,
-        "effectiveDateTime": scan.date.isoformat(), "focus": [{"reference": tumor_url}],
-        "method": {"coding": [_coding(c.DICOM, *dicom), _coding(c.MODALITY_SYSTEM, scan.modality.value)],
-                   "text": scan.modality.value},
+        "effectiveDateTime": scan.date.isoformat(), "focus": [{"reference": tumor_url}], "method": _method(scan),
         "component": components,
     }
     return _url(label, f"scan/{scan.id}/{x.lesion}"), res
+
+
+def _method(scan: dm.ImagingStudy) -> dict[str, Any]:
+    """The modality of a scan: the DICOM modality code and ours."""
+    dicom = c.MODALITY_DICOM[scan.modality]
+    return {"coding": [_coding(c.DICOM, *dicom), _coding(c.MODALITY_SYSTEM, scan.modality.value)],
+            "text": scan.modality.value}
+
+
+def _duct(label: str, scan: dm.ImagingStudy, key: str, subject: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A duct diameter of a scan (main pancreatic duct, common bile duct) as an imaging Observation."""
+    mm: Decimal = getattr(scan, key)
+    res = {
+        "resourceType": "Observation", "status": "final",
+        "category": [{"coding": [_coding(c.OBSERVATION_CATEGORY, "imaging", "Imaging")]}],
+        "code": {"coding": [_coding(c.MEASURE_SYSTEM, key, c.DUCTS[key])], "text": c.DUCTS[key]},
+        "subject": subject, "effectiveDateTime": scan.date.isoformat(), "method": _method(scan),
+        "valueQuantity": {"value": _num(mm), "unit": "mm", "system": c.UCUM, "code": "mm"},
+    }
+    return _url(label, f"scan/{scan.id}/{key}"), res
 
 
 def _ki67(label: str, r: dm.Pathology, subject: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -183,6 +203,9 @@ def _ki67(label: str, r: dm.Pathology, subject: dict[str, Any]) -> tuple[str, di
         "effectiveDateTime": r.date.isoformat(),
         "valueQuantity": {"value": _num(r.ki67_pct), "unit": "%", "system": c.UCUM, "code": "%"},
     }
+    if r.mitoses_per_2mm2 is not None:
+        res["component"] = [{"code": {"coding": [_coding(c.MEASURE_SYSTEM, *c.MITOSES)]},
+                             "valueQuantity": {"value": _num(r.mitoses_per_2mm2), "unit": "per 2 mm2"}}]
     return _url(label, f"pathology/{r.id}"), res
 
 
