@@ -251,7 +251,9 @@ def _history(url: str, label: str) -> dict[str, list]:
             "sizes": [(x.date, x.modality, tuple((m.lesion, m.site, m.longest_mm, m.short_axis_mm, m.other_dims_mm,
                                                    m.is_new, m.pet_avid) for m in x.lesions)) for x in h.scans],
             "ducts": [(x.date, x.modality, x.mpd_mm, x.cbd_mm) for x in h.scans],
-            "ki67": [(r.date, r.ki67_pct, r.mitoses_per_2mm2) for r in h.pathology]}
+            "ki67": [(r.date, r.ki67_pct, r.mitoses_per_2mm2) for r in h.pathology],
+            "visits": [(v.date, v.symptoms, v.symptom_other, v.weight_kg, v.performance_status, v.on_ppi,
+                        v.wants_to_leave) for v in h.visits]}
 
 
 @pytest.mark.parametrize("label", ["SYN-GROWING", "SYN-METASTATIC"])
@@ -259,7 +261,7 @@ def test_the_fhir_export_validates_and_round_trips(make_cli: Callable[[str], Cli
                                                    tmp_path: Path, label: str) -> None:
     """The mCODE-shaped bundle: valid for the R4 models, shaped as documented, and imported into
     a fresh database (--create) as the same labs, the same sizes and duct diameters, the same Ki-67
-    and mitotic count; once more, nothing."""
+    and mitotic count, the same visits; once more, nothing."""
     first = make_cli(db_factory())
     assert first("import", str(EXAMPLES / f"{label.lower()}.json"), *LATE).exit_code == 0
     first("log", "lab", label, "--date", "2026-03-01", "--analyte", "gastrin", "--value", "<5", "--unit", "pmol/L",
@@ -374,12 +376,16 @@ def test_no_element_value_makes_the_reader_fail_other_than_by_a_located_problem(
 
 
 def _exported_doc() -> dict:
-    from tests.factories import history, lab, lesion, pathology, scan
+    from dataclasses import replace
+
+    from tests.factories import history, lab, lesion, pathology, scan, visit
     from tracker.fhir import writer
 
     h = history(None, scan("2025-01-10", lesion("P1", 12), lesion("N1", site="regional_node", short_axis=11)),
                 scan("2025-07-10", lesion("P1", 14)), lab("2025-01-10", 64, comparator="<"),
-                pathology("2025-01-20", ki67=2))
+                pathology("2025-01-20", ki67=2),
+                replace(visit("2025-07-10", "back_pain", "other", weight=70.5, ppi=True), symptom_other="itching",
+                        performance_status=1))
     return writer.bundle(h, [], today=date(2026, 1, 1))
 
 
@@ -404,7 +410,7 @@ def test_no_element_value_of_an_export_makes_the_reader_fail(entry: int, key: st
 
 
 def test_the_export_of_a_history_reads_back_as_it() -> None:
-    """Without a database: writer then reader give the same labs, sizes and Ki-67."""
+    """Without a database: writer then reader give the same labs, sizes, Ki-67 and visit."""
     from tracker.services.fhir import read_file
 
     content = read_file(json.dumps(_EXPORTED_DOC), "x.json")
@@ -414,6 +420,9 @@ def test_the_export_of_a_history_reads_back_as_it() -> None:
     assert sizes == [(date(2025, 1, 10), [("N1", "regional_node", None, Decimal(11)), ("P1", "pancreas", 12, None)]),
                      (date(2025, 7, 10), [("P1", "pancreas", 14, None)])]
     assert [(p.date, p.ki67_pct) for _, p in content.pathology] == [(date(2025, 1, 20), 2)]
+    assert [(v.date, [s.value for s in v.symptoms], v.symptom_other, v.weight_kg, v.performance_status, v.on_ppi,
+             v.wants_to_leave) for _, v in content.visits] == [
+        (date(2025, 7, 10), ["back_pain", "other"], "itching", Decimal("70.5"), 1, True, False)]
 
 
 def test_a_portal_nse_result_is_read_by_its_loinc_code_and_exported_with_it() -> None:

@@ -33,6 +33,7 @@ MODALITY_SYSTEM = f"{BASE}:modality"
 MEASURE_SYSTEM = f"{BASE}:measure"  # short axis, new lesion, PET avid, ducts, mitoses (no LOINC in mCODE)
 SURVEILLANCE_EXTENSION = f"{BASE}:surveillance"  # protocol, start, setting of the primary cancer Condition
 RULE_SYSTEM = f"{BASE}:rule"
+SYMPTOM_SYSTEM = f"{BASE}:symptom"
 
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition"
 PROFILE_PATIENT = f"{MCODE}/mcode-cancer-patient"
@@ -58,6 +59,15 @@ KI67 = ("29593-1", "Cells.Ki-67 nuclear Ag/cells in Tissue by Immune stain")
 #: measures without a verified LOINC code, in the tracker's own system (MEASURE_SYSTEM)
 DUCTS = {"mpd_mm": "main pancreatic duct diameter", "cbd_mm": "common bile duct diameter"}
 MITOSES = ("mitoses_per_2mm2", "mitotic count per 2 mm²")
+#: a visit: what the patient reports, as one survey Observation (docs/fhir.md says why)
+VISIT = ("visit", "surveillance visit: what the patient reports")
+#: LOINC 29463-7: the body weight profile of HL7 Germany's GECCO (github.com/hl7germany/
+#: forschungsnetz-covid19, input/fsh/profiles/BodyWeight.fsh); LOINC 89247-1: the ECOG profile of
+#: github.com/vision-zero-oncology/GOLD, input/fsh/observations.fsh (as in mCODE).
+BODY_WEIGHT = ("29463-7", "Body weight")
+ECOG = ("89247-1", "ECOG Performance Status score")
+ON_PPI = ("on_ppi", "takes a stomach-acid medicine (proton pump inhibitor)")
+WANTS_TO_LEAVE = ("wants_to_leave", "wishes to stop surveillance")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class FhirContent:
     labs: list[tuple[str, dm.LabResult]] = field(default_factory=list)
     scans: list[tuple[str, dm.ImagingStudy]] = field(default_factory=list)
     pathology: list[tuple[str, dm.Pathology]] = field(default_factory=list)
+    visits: list[tuple[str, dm.Visit]] = field(default_factory=list)
     reports: list[ImagingReport] = field(default_factory=list)
     skipped: int = 0
     notes: list[str] = field(default_factory=list)  # what was read only in part, said so

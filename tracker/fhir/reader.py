@@ -9,6 +9,7 @@ resource is located for messages: `entry[12].resource`, `(resource)` or `line 7`
   diameters, as scans, and Ki-67 Observations (with the mitotic count) as pathology (what
   `writer` exports, so that an export reads back);
 - the primary cancer Condition: the diagnosis date (and the tracker's surveillance extension);
+- the tracker's own visit Observations (what the patient reported), as visits;
 - imaging DiagnosticReports and DocumentReferences: listed as reports to read, never scans.
 
 Everything else is skipped and counted. Each resource we read is first checked against the R4
@@ -29,6 +30,7 @@ from tracker.fhir.elements import codings, fhir_date, has_code
 from tracker.fhir.imaging import report, scans
 from tracker.fhir.labs import observation
 from tracker.fhir.versions import is_r4_type, model_problems, version_sign
+from tracker.fhir.visits import visit
 
 
 def read(items: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> FhirContent:
@@ -104,6 +106,12 @@ def _condition(where: str, res: dict[str, Any], out: FhirContent, problems: Prob
                                 for x in ext.get("extension") or [] if isinstance(x, dict)}
 
 
-_READERS = {"Patient": _patient, "Condition": _condition, "Observation": observation,
+def _observation(where: str, res: dict[str, Any], out: FhirContent, problems: Problems) -> None:
+    """A visit of the tracker's export, or a lab or Ki-67 Observation."""
+    reader = visit if has_code(res, c.MEASURE_SYSTEM, c.VISIT[0]) else observation
+    reader(where, res, out, problems)
+
+
+_READERS = {"Patient": _patient, "Condition": _condition, "Observation": _observation,
             "DiagnosticReport": report, "DocumentReference": report, "BodyStructure": _noop,
             "Flag": _noop}  # a Flag is ours, evaluated again from the records

@@ -13,6 +13,8 @@
 - A scan's duct diameters (main pancreatic duct, common bile duct) as imaging Observations with
   the tracker's own codes and the modality as method.
 - Ki-67 as an Observation (LOINC 29593-1), the mitotic count as its component.
+- Each visit as one survey Observation, the symptoms, weight, ECOG, stomach-acid medicine and a
+  wish to leave as its components (docs/fhir.md says why not an Encounter).
 - Each open flag as a FHIR Flag (not an mCODE CancerDiseaseStatus: a flag is a prompt to
   discuss, not a clinician's judgement of the disease; docs/fhir.md).
 
@@ -67,6 +69,7 @@ def bundle(history: dm.PatientHistory, flags: Sequence[dm.Flag], *, today: date)
             resources.append(_tumor_size(p.label, scan, x, subject, tumors[x.lesion]))
         resources += [_duct(p.label, scan, key, subject) for key in c.DUCTS if getattr(scan, key) is not None]
     resources += [_ki67(p.label, r, subject) for r in history.pathology if r.ki67_pct is not None]
+    resources += [_visit(p.label, v, subject) for v in history.visits]
     resources += [_flag(p.label, f, subject) for f in flags]
     doc = {"resourceType": "Bundle", "type": "collection",
            "identifier": {"system": c.LABEL_SYSTEM, "value": f"{p.label}/{today.isoformat()}"},
@@ -207,6 +210,30 @@ def _ki67(label: str, r: dm.Pathology, subject: dict[str, Any]) -> tuple[str, di
         res["component"] = [{"code": {"coding": [_coding(c.MEASURE_SYSTEM, *c.MITOSES)]},
                              "valueQuantity": {"value": _num(r.mitoses_per_2mm2), "unit": "per 2 mm2"}}]
     return _url(label, f"pathology/{r.id}"), res
+
+
+def _visit(label: str, v: dm.Visit, subject: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A visit as one survey Observation: each symptom, the weight, ECOG, the stomach-acid
+    medicine and a wish to leave as its components (no symptom component: none reported)."""
+    components: list[dict[str, Any]] = []
+    for sym in v.symptoms:
+        value = {"valueString": v.symptom_other} if sym is dm.Symptom.OTHER and v.symptom_other else {
+            "valueBoolean": True}
+        components.append({"code": {"coding": [_coding(c.SYMPTOM_SYSTEM, sym.value)]}, **value})
+    if v.weight_kg is not None:
+        components.append({"code": {"coding": [_coding(c.LOINC, *c.BODY_WEIGHT)]},
+                           "valueQuantity": {"value": _num(v.weight_kg), "unit": "kg", "system": c.UCUM, "code": "kg"}})
+    if v.performance_status is not None:
+        components.append({"code": {"coding": [_coding(c.LOINC, *c.ECOG)]}, "valueInteger": v.performance_status})
+    for code, answer in ((c.ON_PPI, v.on_ppi), (c.WANTS_TO_LEAVE, v.wants_to_leave)):
+        components.append({"code": {"coding": [_coding(c.MEASURE_SYSTEM, *code)]}, "valueBoolean": answer})
+    res = {
+        "resourceType": "Observation", "status": "final",
+        "category": [{"coding": [_coding(c.OBSERVATION_CATEGORY, "survey", "Survey")]}],
+        "code": {"coding": [_coding(c.MEASURE_SYSTEM, *c.VISIT)], "text": "visit"}, "subject": subject,
+        "effectiveDateTime": v.date.isoformat(), "component": components,
+    }
+    return _url(label, f"visit/{v.id}"), res
 
 
 def _flag(label: str, f: dm.Flag, subject: dict[str, Any]) -> tuple[str, dict[str, Any]]:

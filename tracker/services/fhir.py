@@ -92,7 +92,8 @@ def import_fhir(settings: Settings, path: Path, *, label: str, create: bool, tod
         seen = {_same(r): kind for kind, r, _ in stored}
         notes = {r.provenance.notes for _, r, _ in stored if r.provenance.notes.startswith("FHIR ")}
         records: list[tuple[str, Record, str | None]] = []
-        for kind, items in (("lab", content.labs), ("scan", content.scans), ("pathology", content.pathology)):
+        for kind, items in (("lab", content.labs), ("scan", content.scans), ("pathology", content.pathology),
+                            ("visit", content.visits)):
             for where, r in items:
                 if _same(r) in seen or (r.provenance.notes and r.provenance.notes in notes):
                     summary.records_unchanged += 1
@@ -115,7 +116,7 @@ def import_fhir(settings: Settings, path: Path, *, label: str, create: bool, tod
 def _one_a_day(records: list[tuple[str, Record, str | None]], content: FhirContent) -> list[tuple[str, str]]:
     """Two different results of one analyte on one day (or two scans of one modality) in the
     file: the tracker keeps one a day, so the file must say which."""
-    where = {id(r): w for items in (content.labs, content.scans, content.pathology) for w, r in items}
+    where = {id(r): w for items in (content.labs, content.scans, content.pathology, content.visits) for w, r in items}
     first: dict[tuple[Any, ...], str] = {}
     out = []
     for kind, r, _ in records:
