@@ -2,7 +2,8 @@
 
 - Patient (mCODE CancerPatient): no name; the label as an identifier (`codes.LABEL_SYSTEM`),
   birth year and sex.
-- The primary cancer Condition: ICD-10 C25.4, the diagnosis date as its onset, and the
+- The primary cancer Condition: ICD-10 C25.4 and SNOMED CT (the site as its code, the
+  histology as mCODE's histology-morphology-behavior), the diagnosis date as its onset, and the
   surveillance protocol, start and setting in the tracker's own extension.
 - Lab Observations: LOINC and the tracker's analyte code, UCUM `system` and `code`, the
   comparator, the upper limit as `referenceRange.high`, the laboratory as performer and the
