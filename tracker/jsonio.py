@@ -157,8 +157,11 @@ def _schema_message(err: Any) -> str:
     """What the schema refused, quoting at most `QUOTE_LIMIT` characters of the file's value."""
     if err.validator == "format" and err.validator_value == "date":
         return f"{quoted(err.instance)} is not a date that exists; write YYYY-MM-DD"
-    if err.validator == "additionalProperties":
-        return f"{err.message}; remove it or check its spelling"
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        known = err.schema.get("properties", {})
+        extra = [k for k in err.instance if k not in known] or list(err.instance)
+        return f"{', '.join(quoted(k) for k in extra[:3])} {'is' if len(extra) == 1 else 'are'} not allowed here; " \
+               "remove it or check its spelling"
     if err.validator == "enum":
         return f"{quoted(err.instance)} is not one of {', '.join(map(str, err.validator_value))}"
     if isinstance(err.instance, (dict, list)) and repr(err.instance) in err.message:
@@ -191,7 +194,7 @@ class RepeatedKeyError(ValueError):
     """A JSON object that names a key twice (the decoder alone would keep the last value silently)."""
 
     def __init__(self, key: str) -> None:
-        super().__init__(f"an object gives '{key}' twice")
+        super().__init__(f"an object gives {quoted(key)} twice")
         self.key = key if len(key) <= 60 else key[:60] + "…"
         self.where: str | None = None  # the part of the file holding it ("patients[700]", "scans"), when known
         self.line: int | None = None  # the line that part starts on
@@ -230,7 +233,7 @@ def unreadable_json(name: str, exc: ValueError | RecursionError) -> ValidationEr
         return ValidationError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", "FILE")
     if isinstance(exc, RepeatedKeyError):
         where = f" in {exc.where} (starting on line {exc.line})" if exc.where else ""
-        return ValidationError(f"{name}: an object{where} gives '{exc.key}' twice; keep one of the two values",
+        return ValidationError(f"{name}: an object{where} gives {quoted(exc.key)} twice; keep one of the two values",
                                "FILE")
     detail = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
     return ValidationError(f"{name} cannot be read as JSON ({detail})", "FILE")
@@ -302,7 +305,7 @@ def exact(v: Any) -> Decimal:
     try:
         return without_trailing_zeros(d)
     except InvalidOperation:  # more digits than a decimal context holds (1e999)
-        raise ValidationError(f"'{v}' is too large a number", "value") from None
+        raise ValidationError(f"{quoted(v)} is too large a number", "value") from None
 
 
 def _prov(d: dict[str, Any], default: dm.Source) -> dm.Provenance:
@@ -606,7 +609,7 @@ class DocumentStream:
             key, pos = self._value(pos)
             if key in head:
                 shown = key if len(key) <= 60 else key[:60] + "…"
-                raise ValidationError(f"'{shown}' appears twice at the top of {self.name}; keep one", "FILE")
+                raise ValidationError(f"{quoted(shown)} appears twice at the top of {self.name}; keep one", "FILE")
             pos = self._skip(pos)
             self._expect(pos, ":")
             pos = self._skip(pos + 1)
@@ -754,7 +757,8 @@ def parse_lab_csv(text: str, *, today: date, patients: dict[str, dm.Patient]
         raise ValidationError(f"the CSV header lacks column(s) {', '.join(missing)}; expected "
                               f"{','.join(LAB_CSV_COLUMNS)}", "header")
     unknown = [c for c in header if c not in LAB_CSV_COLUMNS]
-    problems: Problems = [("header", f"unknown column '{c}'; expected {','.join(LAB_CSV_COLUMNS)}") for c in unknown]
+    problems: Problems = [("header", f"unknown column {quoted(c)}; expected {','.join(LAB_CSV_COLUMNS)}")
+                          for c in unknown]
     out: list[tuple[dm.Patient, dm.LabResult]] = []
     seen: dict[tuple[Any, ...], int] = {}
     width = len(header)
@@ -767,7 +771,7 @@ def parse_lab_csv(text: str, *, today: date, patients: dict[str, dm.Patient]
             continue
         p = patients.get((row.get("patient") or "").strip())
         if p is None:
-            problems.append((f"{here}, patient", f"no patient '{row.get('patient')}'; add the patient first "
+            problems.append((f"{here}, patient", f"no patient {quoted(row.get('patient'))}; add the patient first "
                                                  "(tracker patient add) or fix the label"))
             continue
         try:
@@ -801,14 +805,14 @@ def _lab_from_row(row: dict[str, str]) -> dm.LabResult:
     try:
         when = parse_iso_date(row["date"])
     except ValueError:
-        raise ValidationError(f"'{row['date']}' is not a date that exists; write YYYY-MM-DD", "date") from None
+        raise ValidationError(f"{quoted(row['date'])} is not a date that exists; write YYYY-MM-DD", "date") from None
     analyte = parse_analyte(row["analyte"])
     upper = (row.get("upper_limit") or "").strip()
     specimen = (row.get("specimen") or "serum").strip() or "serum"
     try:
         spec = dm.Specimen(specimen)
     except ValueError:
-        raise ValidationError(f"'{specimen}' is not a specimen; use serum, plasma, urine_24h or whole_blood",
+        raise ValidationError(f"{quoted(specimen)} is not a specimen; use serum, plasma, urine_24h or whole_blood",
                               "specimen") from None
     comparator, value = parse_lab_value(row["value"], "value")
     return dm.LabResult(

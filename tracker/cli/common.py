@@ -16,6 +16,7 @@ from tracker.config import Settings
 from tracker.domain.checks import EARLIEST, LATEST
 from tracker.domain.dates import parse_date
 from tracker.errors import ValidationError
+from tracker.text import quoted
 
 
 class Format(str, Enum):
@@ -98,7 +99,7 @@ def _parsed(parse: Callable[[str], Any], value: Any, option: str) -> Any:
     try:
         return parse(value)
     except ValueError:
-        raise ValidationError(f"'{value}' is not a valid value", option) from None
+        raise ValidationError(f"{quoted(value)} is not a valid value", option) from None
 
 
 def choice(enum: type[Enum]) -> Callable[[str], Any]:
@@ -109,7 +110,7 @@ def choice(enum: type[Enum]) -> Callable[[str], Any]:
         found = by_folded.get(text.strip().casefold())
         if found is None:
             names = ", ".join(str(e.value) for e in enum)
-            raise ValidationError(f"'{text}' is not one of {names}")
+            raise ValidationError(f"{quoted(text)} is not one of {names}")
         return found
     return parse
 

@@ -41,6 +41,7 @@ from tracker.domain.units import (
     who_grade,
 )
 from tracker.errors import NeedsConfirmation, ValidationError
+from tracker.text import quoted
 
 patient_app = typer.Typer(no_args_is_help=True, help="Add, list, show, edit patients; record leaving surveillance.")
 log_app = typer.Typer(no_args_is_help=True, help="Log a visit, lab result, scan or pathology report.")
@@ -98,7 +99,7 @@ def _source(ctx: typer.Context, given: dm.Source | None) -> dm.Source:
 
 
 def _bad_setting(value: str) -> dm.Source:
-    raise ValidationError(f"'{value}' is not patient, clinician or import; fix TRACKER_SOURCE", "TRACKER_SOURCE")
+    raise ValidationError(f"{quoted(value)} is not patient, clinician or import; fix TRACKER_SOURCE", "TRACKER_SOURCE")
 
 
 # ------------------------------------------------------------------ patient
@@ -256,7 +257,7 @@ def _symptoms(text: str) -> tuple[dm.Symptom, ...]:
             names = [x.value for x in dm.Symptom]
             near = difflib.get_close_matches(key, names, n=1)
             hint = f"did you mean {near[0].replace('_', ' ')}?" if near else "for anything else type other"
-            raise ValidationError(f"'{word}' is not on the list of symptoms; {hint}", "the symptoms") from None
+            raise ValidationError(f"{quoted(word)} is not on the list of symptoms; {hint}", "the symptoms") from None
     if not out:
         raise ValidationError("list the symptoms, or type none", "the symptoms")
     return tuple(sorted(set(out)))
@@ -502,7 +503,7 @@ IdArg = Annotated[int, typer.Argument(help="Record id (see tracker history).")]
 
 def _kind(kind: str) -> str:
     if kind not in jsonio.LIST_KEYS:
-        raise ValidationError(f"unknown record kind '{kind}'; use visit, lab, scan or pathology", "KIND")
+        raise ValidationError(f"unknown record kind {quoted(kind)}; use visit, lab, scan or pathology", "KIND")
     return kind
 
 

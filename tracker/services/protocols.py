@@ -13,6 +13,7 @@ from typing import Any
 from tracker import config, jsonio
 from tracker.domain.protocol import SurveillanceProtocol, protocol_from_dict
 from tracker.errors import NotFoundError, ProtocolError, ValidationError
+from tracker.text import quoted
 
 
 def user_dir() -> Path:
@@ -55,7 +56,7 @@ def get_protocol(protocol_id: str) -> SurveillanceProtocol:
     found = all_protocols()
     if protocol_id not in found:
         raise NotFoundError(
-            f"protocol '{protocol_id}' not found; run `tracker protocol list` to see ids "
+            f"protocol {quoted(protocol_id)} not found; run `tracker protocol list` to see ids "
             f"({', '.join(sorted(found))})"
         )
     return found[protocol_id]

@@ -21,6 +21,7 @@ from tracker.domain.units import analyte_name
 from tracker.errors import ConflictError, NeedsConfirmation, NotFoundError, ValidationError
 from tracker.services.protocols import check_known
 from tracker.store import Record, Store
+from tracker.text import quoted
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def add_patient(settings: Settings, p: dm.Patient, *, today: date) -> dm.Patient
     with session_scope(settings) as s:
         st = Store(s)
         if st.label_exists(p.label):
-            raise ConflictError(f"a patient labelled '{p.label}' already exists; pick another label")
+            raise ConflictError(f"a patient labelled {quoted(p.label)} already exists; pick another label")
         stored = st.add_patient(p)
         st.audit(user=settings.user, action="create", entity="patient", entity_id=stored.id,
                  patient_id=stored.id, after=jsonio.patient_doc(stored))
@@ -100,7 +101,7 @@ def _edit_patient(settings: Settings, ref: str, make: Callable[[dm.Patient], dic
         if not changes:
             raise ValidationError("nothing to change; give at least one --set FIELD=VALUE that differs", "--set")
         if "label" in changes and changes["label"] != before.label and st.label_exists(changes["label"]):
-            raise ConflictError(f"a patient labelled '{changes['label']}' already exists; pick another label")
+            raise ConflictError(f"a patient labelled {quoted(changes['label'])} already exists; pick another label")
         if "protocol_id" in changes:
             check_known(changes["protocol_id"])
         after = replace(before, **changes)
@@ -118,8 +119,8 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
         st = Store(s)
         before = st.patient_for_update(ref)
         if before.left_on is not None:
-            raise ConflictError(f"patient {before.label} already left surveillance on {before.left_on}; "
-                                "use `tracker patient edit` to correct it")
+            raise ConflictError(f"patient {quoted(ref)} has already left surveillance; use `tracker patient edit` "
+                                "to correct the leaving date")
         after = replace(before, left_on=on, leave_reason=why)
         _raise(check_patient(after, today=today, prefix="patient"))
         st.update_patient(after)
@@ -155,8 +156,8 @@ def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_fu
         same = st.find_same(p.id, r)
         if same is not None:
             raise ConflictError(
-                f"{dm.kind_of(r)} #{same[0]} of {p.label} already holds this {dm.kind_of(r)} for {r.date}; "
-                f"correct it with `tracker amend {p.label} {dm.kind_of(r)} {same[0]}` instead"
+                f"{dm.kind_of(r)} #{same[0]} of patient {quoted(ref)} already holds this {dm.kind_of(r)} for "
+                f"{r.date}; correct it with `tracker amend {ref} {dm.kind_of(r)} {same[0]}` instead"
             )
         stored = st.add_record(p.id, r)
         st.audit(user=settings.user, action="create", entity=dm.kind_of(r), entity_id=stored.id, patient_id=p.id,
@@ -172,13 +173,13 @@ def history(settings: Settings, ref: str, *, include_voided: bool = False) -> tu
         return p, [StoredRecord(k, r, v) for k, r, v in recs if include_voided or v is None]
 
 
-def _owned(st: Store, p: dm.Patient, kind: str, record_id: int) -> tuple[Record, str | None]:
+def _owned(st: Store, ref: str, p: dm.Patient, kind: str, record_id: int) -> tuple[Record, str | None]:
     """A record of patient `p` (record, voided reason); another patient's is refused without
     saying whose it is (ids are global: a correction must never reach the wrong patient)."""
     pid, r, voided = st.record(kind, record_id)
     if pid != p.id:
-        raise NotFoundError(f"{kind} {record_id} is not {p.label}'s; `tracker history {p.label}` lists their "
-                            "records and ids")
+        raise NotFoundError(f"{kind} {record_id} is not a record of patient {quoted(ref)}; `tracker history {ref}` "
+                            "lists their records and ids")
     return r, voided
 
 
@@ -187,7 +188,7 @@ def get_record(settings: Settings, ref: str, kind: str, record_id: int) -> tuple
     with session_scope(settings, read_only=True) as s:
         st = Store(s)
         p = st.patient(ref)
-        r, v = _owned(st, p, kind, record_id)
+        r, v = _owned(st, ref, p, kind, record_id)
         return p, StoredRecord(kind, r, v)
 
 
@@ -197,7 +198,7 @@ def parse_sets(sets: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in sets:
         if "=" not in item:
-            raise ValidationError(f"'{item}' is not FIELD=VALUE, e.g. --set weight_kg=71.5", "--set")
+            raise ValidationError(f"{quoted(item)} is not FIELD=VALUE, e.g. --set weight_kg=71.5", "--set")
         key, raw = item.split("=", 1)
         try:
             value: Any = json.loads(raw, parse_float=Decimal)
@@ -218,14 +219,14 @@ def apply_sets(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
             if isinstance(target, list):
                 target = next((x for x in target if isinstance(x, dict) and x.get("lesion") == part), None)
                 if target is None:
-                    raise ValidationError(f"no lesion '{part}' on this scan" if key.startswith("lesions.") else
-                                          f"'{key}' is not a field of this record", "--set")
+                    raise ValidationError(f"no lesion {quoted(part)} on this scan" if key.startswith("lesions.") else
+                                          f"{quoted(key)} is not a field of this record", "--set")
             elif isinstance(target, dict) and isinstance(target.get(part), (dict, list)):
                 target = target[part]
             else:
-                raise ValidationError(f"'{key}' is not a field of this record", "--set")
+                raise ValidationError(f"{quoted(key)} is not a field of this record", "--set")
         if not isinstance(target, dict) or parts[-1] not in target:
-            raise ValidationError(f"'{key}' is not a field of this record; see `--format json` output for names",
+            raise ValidationError(f"{quoted(key)} is not a field of this record; see `--format json` output for names",
                                   "--set")
         target[parts[-1]] = value
     return doc
@@ -275,16 +276,17 @@ def _amend(settings: Settings, ref: str, kind: str, record_id: int, make: Callab
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
-        old, voided = _owned(st, p, kind, record_id)
+        old, voided = _owned(st, ref, p, kind, record_id)
         if voided is not None:
-            raise ConflictError(f"{kind} #{record_id} was voided ({voided}); log a new record instead")
+            raise ConflictError(f"{kind} #{record_id} was voided (`tracker history {ref} --voided` shows why); "
+                                "log a new record instead")
         assert p.id is not None
         new = replace(make(old), id=record_id)
         _raise(check_record(new, p, today=today, allow_future=allow_future))
         new = _asked(st, p.id, new, confirm)
         same = st.find_same(p.id, new)
         if same is not None and same[0] != record_id:
-            raise ConflictError(f"{kind} #{same[0]} already holds this {kind} for {new.date}")
+            raise ConflictError(f"{kind} #{same[0]} already holds this {kind} for the same date")
         if new == old:
             raise ValidationError("the amendment changes nothing; give the corrected values", "options")
         st.replace_record(kind, record_id, new)
@@ -313,9 +315,9 @@ def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reas
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
-        old, voided = _owned(st, p, kind, record_id)
+        old, voided = _owned(st, ref, p, kind, record_id)
         if voided is not None:
-            raise ConflictError(f"{kind} #{record_id} is already void ({voided})")
+            raise ConflictError(f"{kind} #{record_id} is already void; `tracker history {ref} --voided` shows why")
         st.void_record(kind, record_id, reason)
         st.audit(user=settings.user, action="void", entity=kind, entity_id=record_id, patient_id=p.id,
                  reason=reason, before=jsonio.record_doc(old), after=jsonio.record_doc(old, reason))

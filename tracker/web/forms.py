@@ -21,6 +21,7 @@ from tracker.domain.dates import parse_date
 from tracker.domain.units import parse_analyte, parse_decimal, parse_lesion_spec
 from tracker.errors import NeedsConfirmation, ValidationError
 from tracker.store import Record
+from tracker.text import quoted
 
 Form = Mapping[str, Any]
 T = TypeVar("T")
@@ -270,7 +271,7 @@ def import_upload(settings: Settings, filename: str, data: bytes, *, today: date
 
     name = Path(filename.replace("\\", "/")).name or "upload.json"
     if Path(name).suffix.lower() not in (".json", ".csv"):
-        raise ValidationError(f"'{name}' is neither a JSON history nor a lab CSV; choose a .json or .csv file",
+        raise ValidationError(f"{quoted(name)} is neither a JSON history nor a lab CSV; choose a .json or .csv file",
                               "file")
     with tempfile.TemporaryDirectory(prefix="tracker-upload-") as folder:  # created 0700
         path = Path(folder) / name
