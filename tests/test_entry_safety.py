@@ -231,7 +231,7 @@ def test_an_amendment_is_asked_too_and_verify_confirms(enrolled: Cli) -> None:
 def test_an_imported_implausible_value_is_flagged_until_verified(enrolled: Cli, tmp_path: Path) -> None:
     """Files are not asked (rules.md §5): the value is stored as given, `data.implausible` (watch)
     names it, flags that rest on it list it in `unconfirmed`; `tracker verify` clears both."""
-    from tracker import jsonio
+    from tracker.jsonio.schemacheck import schema_problems
 
     f = tmp_path / "labs.csv"
     f.write_text("patient,date,analyte,value,unit\nP-1,2025-03-01,CgA,80,ng/mL\nP-1,2025-09-01,CgA,8000000,ng/mL\n")
@@ -241,7 +241,7 @@ def test_an_imported_implausible_value_is_flagged_until_verified(enrolled: Cli, 
         r = enrolled("flags", "P-1", "--format", "json", "--as-of", AS_OF)
         assert r.exit_code == 0, r.output
         got: list[dict[str, Any]] = json.loads(r.stdout)
-        assert jsonio.schema_problems(got, "flag.schema.json") == []
+        assert schema_problems(got, "flag.schema.json") == []
         return got
 
     (check,) = [x for x in flags() if x["rule_id"] == "data.implausible"]

@@ -11,7 +11,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from tracker import jsonio
 from tracker.cli.app import app
 from tracker.cli.common import (
     AsOfOption,
@@ -41,6 +40,7 @@ from tracker.domain.units import (
     who_grade,
 )
 from tracker.errors import NeedsConfirmation, ValidationError
+from tracker.jsonio.documents import LIST_KEYS, exact
 from tracker.text import quoted
 
 patient_app = typer.Typer(no_args_is_help=True, help="Add, list, show, edit patients; record leaving surveillance.")
@@ -353,7 +353,7 @@ def log_lab(
     name = analyte_name(a)
     comparator, number = need(value, "--value", f"The {name} result, as a number (or '< 5' for a result below 5)",
                               lambda t: parse_lab_value(t, f"the {name} result"))
-    amount = jsonio.exact(number)
+    amount = exact(number)
     units = need(unit, "--unit", f"Its unit ({', '.join(UNITS[a]) or 'as printed on the report'})",
                  lambda t: normalize_unit(a, t, f"the unit of {name}"))
     asking = interactive()
@@ -367,7 +367,7 @@ def log_lab(
     r = dm.LabResult(
         date=when, analyte=a, analyte_other=analyte_other, comparator=comparator, value=amount, unit=units,
         lab=lab or "", assay=assay or "", specimen=specimen,
-        upper_limit=jsonio.exact(parse_decimal(uln, "--uln")) if uln else None,
+        upper_limit=exact(parse_decimal(uln, "--uln")) if uln else None,
         provenance=_prov(src, verified, notes),
     )
     _stored(_confirmed(lambda yes: _svc().log_record(settings(ctx), patient, r, today=as_of(today),
@@ -502,7 +502,7 @@ IdArg = Annotated[int, typer.Argument(help="Record id (see tracker history).")]
 
 
 def _kind(kind: str) -> str:
-    if kind not in jsonio.LIST_KEYS:
+    if kind not in LIST_KEYS:
         raise ValidationError(f"unknown record kind {quoted(kind)}; use visit, lab, scan or pathology", "KIND")
     return kind
 

@@ -12,13 +12,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from tracker import jsonio
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
 from tracker.domain.checks import check_patient, check_record, entry_questions, unseen_disappeared
 from tracker.domain.units import analyte_name
 from tracker.errors import ConflictError, NeedsConfirmation, NotFoundError, ValidationError
+from tracker.jsonio.documents import patient_from_doc, record_from_doc
+from tracker.jsonio.export import dumps, patient_doc, record_doc
+from tracker.jsonio.schemacheck import schema_problems
 from tracker.services.protocols import check_known
 from tracker.store import Record, Store
 from tracker.text import quoted
@@ -45,7 +47,7 @@ def add_patient(settings: Settings, p: dm.Patient, *, today: date) -> dm.Patient
             raise ConflictError(f"a patient labelled {quoted(p.label)} already exists; pick another label")
         stored = st.add_patient(p)
         st.audit(user=settings.user, action="create", entity="patient", entity_id=stored.id,
-                 patient_id=stored.id, after=jsonio.patient_doc(stored))
+                 patient_id=stored.id, after=patient_doc(stored))
         return stored
 
 
@@ -78,9 +80,9 @@ def edit_patient_fields(settings: Settings, ref: str, sets: Sequence[str], *, re
     given = parse_sets(sets)
 
     def changes(before: dm.Patient) -> dict[str, Any]:
-        doc = apply_sets(jsonio.patient_doc(before), given)
-        _raise(jsonio.schema_problems({"schema_version": 1, "patient": doc}, "patient.schema.json"))
-        new = jsonio.patient_from_doc(doc, before.provenance.source)
+        doc = apply_sets(patient_doc(before), given)
+        _raise(schema_problems({"schema_version": 1, "patient": doc}, "patient.schema.json"))
+        new = patient_from_doc(doc, before.provenance.source)
         return {k: getattr(new, k) for k in PATIENT_FIELDS if getattr(new, k) != getattr(before, k)}
 
     return _edit_patient(settings, ref, changes, relabels=any(k.split(".")[0] == "label" for k in given),
@@ -108,7 +110,7 @@ def _edit_patient(settings: Settings, ref: str, make: Callable[[dm.Patient], dic
         _raise(check_patient(after, today=today, prefix="patient"))
         st.update_patient(after)
         st.audit(user=settings.user, action="amend", entity="patient", entity_id=before.id, patient_id=before.id,
-                 reason=reason, before=jsonio.patient_doc(before), after=jsonio.patient_doc(after))
+                 reason=reason, before=patient_doc(before), after=patient_doc(after))
         return after, list(changes)
 
 
@@ -125,7 +127,7 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
         _raise(check_patient(after, today=today, prefix="patient"))
         st.update_patient(after)
         st.audit(user=settings.user, action="leave", entity="patient", entity_id=before.id, patient_id=before.id,
-                 reason=note or why.value, before=jsonio.patient_doc(before), after=jsonio.patient_doc(after))
+                 reason=note or why.value, before=patient_doc(before), after=patient_doc(after))
         return after
 
 
@@ -161,7 +163,7 @@ def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_fu
             )
         stored = st.add_record(p.id, r)
         st.audit(user=settings.user, action="create", entity=dm.kind_of(r), entity_id=stored.id, patient_id=p.id,
-                 after=jsonio.record_doc(stored))
+                 after=record_doc(stored))
         return stored
 
 
@@ -211,7 +213,7 @@ def parse_sets(sets: Sequence[str]) -> dict[str, Any]:
 def apply_sets(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """A copy of the document with FIELD=VALUE changes applied; `a.b` reaches into nested objects,
     and `lesions.P1.longest_mm` into the lesion labelled P1."""
-    doc = json.loads(jsonio.dumps(doc), parse_float=Decimal)
+    doc = json.loads(dumps(doc), parse_float=Decimal)
     for key, value in changes.items():
         target: Any = doc
         parts = key.split(".")
@@ -233,9 +235,9 @@ def apply_sets(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _with_sets(kind: str, old: Record, changes: dict[str, Any]) -> Record:
-    doc = apply_sets(jsonio.record_doc(old), changes)
+    doc = apply_sets(record_doc(old), changes)
     doc.pop("voided_reason", None)
-    return jsonio.record_from_doc(kind, doc, old.provenance.source)
+    return record_from_doc(kind, doc, old.provenance.source)
 
 
 def preview_amend(settings: Settings, ref: str, kind: str, record_id: int,
@@ -245,8 +247,8 @@ def preview_amend(settings: Settings, ref: str, kind: str, record_id: int,
     changes = parse_sets(sets)
     p, old = get_record(settings, ref, kind, record_id)
     new = _with_sets(kind, old.record, changes)
-    return p, old.record, audit_changes(jsonio.dumps(jsonio.record_doc(old.record)),
-                                        jsonio.dumps(jsonio.record_doc(new)))
+    return p, old.record, audit_changes(dumps(record_doc(old.record)),
+                                        dumps(record_doc(new)))
 
 
 def amend_fields(settings: Settings, ref: str, kind: str, record_id: int, sets: Sequence[str], *, reason: str,
@@ -291,7 +293,7 @@ def _amend(settings: Settings, ref: str, kind: str, record_id: int, make: Callab
             raise ValidationError("the amendment changes nothing; give the corrected values", "options")
         st.replace_record(kind, record_id, new)
         st.audit(user=settings.user, action="amend", entity=kind, entity_id=record_id, patient_id=p.id,
-                 reason=reason, before=jsonio.record_doc(old), after=jsonio.record_doc(new))
+                 reason=reason, before=record_doc(old), after=record_doc(new))
         return new
 
 
@@ -320,7 +322,7 @@ def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reas
             raise ConflictError(f"{kind} #{record_id} is already void; `tracker history {ref} --voided` shows why")
         st.void_record(kind, record_id, reason)
         st.audit(user=settings.user, action="void", entity=kind, entity_id=record_id, patient_id=p.id,
-                 reason=reason, before=jsonio.record_doc(old), after=jsonio.record_doc(old, reason))
+                 reason=reason, before=record_doc(old), after=record_doc(old, reason))
 
 
 def audit_trail(settings: Settings, ref: str | None) -> list[dict[str, Any]]:

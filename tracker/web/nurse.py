@@ -86,8 +86,8 @@ async def review(web: Web, request: Request) -> Response:
 
 async def export(web: Web, request: Request) -> Response:
     """The worklist as the CLI exports it: CSV with every field, or iCalendar of the due items."""
-    from tracker import jsonio
     from tracker.domain.schedule import DUE_ITEM_FIELDS
+    from tracker.jsonio.csvout import to_csv
 
     fmt = request.path_params["fmt"]
     if fmt not in ("csv", "ics"):
@@ -103,7 +103,7 @@ async def export(web: Web, request: Request) -> Response:
                         headers={"content-disposition": f'attachment; filename="worklist-{stamp}.ics"'})
     from tracker.services.surveillance import WORKLIST_REVIEW_FIELDS
 
-    return Response(jsonio.to_csv(rows, [*DUE_ITEM_FIELDS, *WORKLIST_REVIEW_FIELDS]), media_type="text/csv",
+    return Response(to_csv(rows, [*DUE_ITEM_FIELDS, *WORKLIST_REVIEW_FIELDS]), media_type="text/csv",
                     headers={"content-disposition": f'attachment; filename="worklist-{stamp}.csv"'})
 
 
@@ -171,7 +171,7 @@ async def verify(web: Web, request: Request) -> Response:
 
 
 def _kind(kind: str) -> str:
-    from tracker.jsonio import LIST_KEYS
+    from tracker.jsonio.documents import LIST_KEYS
 
     if kind not in LIST_KEYS:
         raise NotFoundError(f"unknown record kind {quoted(kind)}; use visit, lab, scan or pathology")
