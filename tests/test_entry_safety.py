@@ -87,10 +87,10 @@ def test_a_comma_in_an_amendment_is_refused(enrolled: Cli) -> None:
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """The commands believe they run in a terminal (their prompts read CliRunner's input)."""
-    from tracker.cli import common, records
+    from tracker.cli import common, entry, log, records
 
-    monkeypatch.setattr(common, "interactive", lambda: True)
-    monkeypatch.setattr(records, "interactive", lambda: True)
+    for module in (common, entry, log, records):
+        monkeypatch.setattr(module, "interactive", lambda: True)
 
 
 @pytest.fixture
