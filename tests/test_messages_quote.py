@@ -73,6 +73,15 @@ def test_a_size_jump_question_names_the_last_scan_not_its_stored_size(enrolled: 
     assert "2025-03-10" not in said
 
 
+def test_an_amendment_of_another_field_does_not_ask_again_about_a_confirmed_stored_value(enrolled: Cli) -> None:
+    """A lab value confirmed at entry is not put to the person again (quoting it) when the date is corrected."""
+    assert enrolled("log", "lab", "P-1", "--date", "2025-03-10", "--analyte", "CgA", "--value", "5000000", "--unit",
+                    "ng/mL", "--confirm", "--as-of", AS_OF).exit_code == 0
+    r = enrolled("amend", "P-1", "lab", "1", "--set", "date=2025-03-11", "--reason", "typo", "--as-of", AS_OF)
+    assert r.exit_code == 0, r.output
+    assert "5000000" not in r.stderr
+
+
 def test_leaving_twice_does_not_repeat_the_stored_leaving_date(enrolled: Cli) -> None:
     assert enrolled("patient", "leave", "P-1", "--date", "2026-02-03", "--reason", "treatment",
                     "--as-of", AS_OF).exit_code == 0

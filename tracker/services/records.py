@@ -131,12 +131,15 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
         return after
 
 
-def _asked(st: Store, pid: int, r: Record, confirm: bool) -> Record:
+def _asked(st: Store, pid: int, r: Record, confirm: bool, before: Record | None = None) -> Record:
     """`r` as it may be stored from a person's entry: an implausible value is
-    refused with NeedsConfirmation unless `confirm`, and a confirmed one is stored verified."""
+    refused with NeedsConfirmation unless `confirm`, and a confirmed one is stored verified. An
+    amendment (`before`: the record as stored) is not asked again what the stored record was asked
+    (a question about a value the person did not type would repeat a stored value)."""
     scans = [x for _, x, v in st.all_records([pid]).get(pid, []) if isinstance(x, dm.ImagingStudy) and v is None]
     _raise(unseen_disappeared(r, scans))
-    questions = entry_questions(r, scans)
+    asked_before = entry_questions(before, scans) if before is not None else []
+    questions = [q for q in entry_questions(r, scans) if q not in asked_before]
     if not questions:
         return r
     if not confirm:
@@ -285,7 +288,7 @@ def _amend(settings: Settings, ref: str, kind: str, record_id: int, make: Callab
         assert p.id is not None
         new = replace(make(old), id=record_id)
         _raise(check_record(new, p, today=today, allow_future=allow_future))
-        new = _asked(st, p.id, new, confirm)
+        new = _asked(st, p.id, new, confirm, old)
         same = st.find_same(p.id, new)
         if same is not None and same[0] != record_id:
             raise ConflictError(f"{kind} #{same[0]} already holds this {kind} for the same date")
