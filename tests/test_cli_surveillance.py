@@ -15,7 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.conftest import EXAMPLES, Cli
-from tracker.jsonio import load_schema
+from tracker.jsonio.schemacheck import load_schema
 
 AS_OF = "2026-11-22"
 

@@ -17,9 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import EXAMPLES, Cli
-from tracker import db, jsonio
+from tracker import db
 from tracker.config import Settings
 from tracker.db import session_scope
+from tracker.jsonio.documents import parse_documents, patient_documents
+from tracker.jsonio.export import dumps, history_doc
+from tracker.jsonio.labcsv import LAB_CSV_COLUMNS
+from tracker.jsonio.stream import DocumentStream
 from tracker.store import Store
 
 AS_OF = date(2027, 12, 31)
@@ -108,11 +112,11 @@ def test_json_import_stores_correctly_or_refuses_whole(doc: dict[str, Any]) -> N
         if result.exit_code != 0:
             assert counts(cli.url) == before
             return
-        (parsed,) = jsonio.parse_documents(json.loads(path.read_text(), parse_float=Decimal),
+        (parsed,) = parse_documents(json.loads(path.read_text(), parse_float=Decimal),
                                            today=AS_OF)
         exported = cli("export", parsed.patient.label)
         assert exported.exit_code == 0, exported.stderr
-        assert exported.stdout == jsonio.dumps(jsonio.history_doc(parsed.patient, list(parsed.records)))
+        assert exported.stdout == dumps(history_doc(parsed.patient, list(parsed.records)))
 
 
 # --------------------------------------------------------------------------- lab CSV
@@ -132,9 +136,9 @@ CSV_VALUES = {
 
 @st.composite
 def lab_csvs(draw: st.DrawFn) -> str:
-    columns = draw(st.one_of(st.just(jsonio.LAB_CSV_COLUMNS),
-                             st.lists(st.sampled_from([*jsonio.LAB_CSV_COLUMNS, "colour"]), min_size=1,
-                                      max_size=len(jsonio.LAB_CSV_COLUMNS), unique=True)))
+    columns = draw(st.one_of(st.just(LAB_CSV_COLUMNS),
+                             st.lists(st.sampled_from([*LAB_CSV_COLUMNS, "colour"]), min_size=1,
+                                      max_size=len(LAB_CSV_COLUMNS), unique=True)))
     rows = [",".join(columns)]
     for _ in range(draw(st.integers(0, 4))):
         rows.append(",".join(draw(st.sampled_from(CSV_VALUES.get(c, ["", "x"]))) for c in columns))
@@ -252,8 +256,8 @@ def test_the_streamed_reader_agrees_with_json_loads(value: Any, indent: int | No
             cohort = isinstance(parsed, dict) and "patients" in parsed
             # a "patients" that is not a list: the wrapper's schema check reports it
             malformed = cohort and not isinstance(parsed["patients"], list)
-            expected = [] if malformed else jsonio.patient_documents(parsed)
-        stream = jsonio.DocumentStream(t, "f.json")
+            expected = [] if malformed else patient_documents(parsed)
+        stream = DocumentStream(t, "f.json")
         try:
             got = list(stream)
         except ValidationError:

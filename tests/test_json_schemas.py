@@ -12,7 +12,7 @@ import typer
 from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.conftest import EXAMPLES, Cli
-from tracker.jsonio import load_schema
+from tracker.jsonio.schemacheck import load_schema
 
 AS_OF = "2026-11-22"
 #: (command, schema, whether the output is a list of objects the schema describes one of)

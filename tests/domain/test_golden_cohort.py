@@ -25,7 +25,7 @@ from tracker.domain.model import PatientHistory, Severity
 from tracker.domain.protocol import SurveillanceProtocol, protocol_from_dict
 from tracker.domain.rules import evaluate_flags
 from tracker.domain.schedule import compute_schedule, overdue_flags
-from tracker.jsonio import parse_documents
+from tracker.jsonio.documents import parse_documents
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden_cohort.json"
 PATIENTS = 230

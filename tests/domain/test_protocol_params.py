@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.test_fuzz import _paths
-from tracker import jsonio
 from tracker.domain.rules import RULE_IDS
+from tracker.jsonio.schemacheck import _is_date, draft7_gaps, load_schema, schema_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOLS = {p.stem: json.loads(p.read_text("utf-8")) for p in sorted((ROOT / "tracker" / "protocols").glob("*.json"))}
-SCHEMA = jsonio.load_schema("protocol.schema.json")
+SCHEMA = load_schema("protocol.schema.json")
 SCHEMAS = sorted(p.name for p in (ROOT / "schemas").glob("*.schema.json"))
 
 
@@ -73,7 +73,7 @@ def test_one_bad_value_per_parameter_is_refused_with_its_location(rule_id: str, 
     for value in bad_values(spec):
         doc = copy.deepcopy(PROTOCOLS["pnet-small-nf"])
         doc["rules"][rule_id]["params"][name] = value
-        problems = jsonio.schema_problems(doc, "protocol.schema.json")
+        problems = schema_problems(doc, "protocol.schema.json")
         assert {loc for loc, _ in problems} == {f"rules.{rule_id}.params.{name}"}, (value, problems)
 
 
@@ -87,21 +87,21 @@ def test_the_examples_of_the_issue(rule_id: str, value: Any, words: str) -> None
     doc = copy.deepcopy(PROTOCOLS["pnet-small-nf"])
     name = {"bile.obstruction": "window_days", "growth.absolute": "abs_growth_mm", "grade.rise": "ki67_cutoffs_pct"}
     doc["rules"][rule_id]["params"][name[rule_id]] = value
-    ((loc, message),) = jsonio.schema_problems(doc, "protocol.schema.json")
+    ((loc, message),) = schema_problems(doc, "protocol.schema.json")
     assert loc == f"rules.{rule_id}.params.{name[rule_id]}" and words in message.replace(" ", " ")
 
 
 def test_a_misspelt_or_missing_parameter_is_refused() -> None:
     doc = copy.deepcopy(PROTOCOLS["pnet-small-nf"])
     doc["rules"]["size.threshold"]["params"] = {"size_max": 20}
-    locations = {loc for loc, _ in jsonio.schema_problems(doc, "protocol.schema.json")}
+    locations = {loc for loc, _ in schema_problems(doc, "protocol.schema.json")}
     assert locations == {"rules.size.threshold.params"}
 
 
 def test_a_rule_the_catalogue_does_not_know_keeps_free_parameters() -> None:
     doc = copy.deepcopy(PROTOCOLS["pnet-small-nf"])
     doc["rules"]["local.extra"] = {"enabled": False, "params": {"x": "y"}, "source": "a local rule (2026)"}
-    assert jsonio.schema_problems(doc, "protocol.schema.json") == []
+    assert schema_problems(doc, "protocol.schema.json") == []
 
 
 # --------------------------------------------------------------------------- one reading of the schemas
@@ -111,23 +111,23 @@ def test_a_rule_the_catalogue_does_not_know_keeps_free_parameters() -> None:
 def test_every_schema_uses_only_what_both_validators_implement(name: str) -> None:
     """No 2020-12 keyword that fastjsonschema ignores (prefixItems, min/maxContains, …) and no
     `$ref` with validating siblings (ignored in draft 7): the fast path checks all of it."""
-    schema = jsonio.load_schema(name)
+    schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
-    assert jsonio.draft7_gaps(schema) == []
+    assert draft7_gaps(schema) == []
 
 
 def test_a_schema_with_a_gap_is_never_checked_by_the_fast_validator() -> None:
-    assert jsonio.draft7_gaps({"type": "array", "prefixItems": [{"const": 0}]}) == ["#/prefixItems"]
-    assert jsonio.draft7_gaps({"$ref": "#/$defs/x", "maximum": 3}) == ["#/$ref"]
+    assert draft7_gaps({"type": "array", "prefixItems": [{"const": 0}]}) == ["#/prefixItems"]
+    assert draft7_gaps({"$ref": "#/$defs/x", "maximum": 3}) == ["#/$ref"]
 
 
 def _fast(name: str) -> Any:
-    schema = {k: v for k, v in jsonio.load_schema(name).items() if k not in ("$schema", "$id")}
-    return fastjsonschema.compile(schema, formats={"date": jsonio._is_date})
+    schema = {k: v for k, v in load_schema(name).items() if k not in ("$schema", "$id")}
+    return fastjsonschema.compile(schema, formats={"date": _is_date})
 
 
 FAST = {name: _fast(name) for name in ("protocol.schema.json", "patient.schema.json")}
-FULL = {name: Draft202012Validator(jsonio.load_schema(name), format_checker=FormatChecker()) for name in FAST}
+FULL = {name: Draft202012Validator(load_schema(name), format_checker=FormatChecker()) for name in FAST}
 EXAMPLES = [json.loads(p.read_text("utf-8")) for p in sorted((ROOT / "examples").glob("syn-*.json"))]
 
 

@@ -125,6 +125,8 @@ def root(
 from tracker.cli import dbadmin as _dbadmin  # noqa: E402,F401
 from tracker.cli import demo as _demo  # noqa: E402,F401
 from tracker.cli import files as _files  # noqa: E402,F401
+from tracker.cli import log as _log  # noqa: E402,F401
+from tracker.cli import patients as _patients  # noqa: E402,F401
 from tracker.cli import plots as _plots  # noqa: E402,F401
 from tracker.cli import protocols as _protocols  # noqa: E402,F401
 from tracker.cli import records as _records  # noqa: E402,F401  (registers commands)

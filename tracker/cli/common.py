@@ -11,11 +11,14 @@ from typing import Annotated, Any
 
 import typer
 
-from tracker import config, jsonio
+from tracker import config
 from tracker.config import Settings
 from tracker.domain.checks import EARLIEST, LATEST
 from tracker.domain.dates import parse_date
 from tracker.errors import ValidationError
+from tracker.jsonio.csvout import to_csv
+from tracker.jsonio.export import dumps
+from tracker.text import quoted
 
 
 class Format(str, Enum):
@@ -98,7 +101,7 @@ def _parsed(parse: Callable[[str], Any], value: Any, option: str) -> Any:
     try:
         return parse(value)
     except ValueError:
-        raise ValidationError(f"'{value}' is not a valid value", option) from None
+        raise ValidationError(f"{quoted(value)} is not a valid value", option) from None
 
 
 def choice(enum: type[Enum]) -> Callable[[str], Any]:
@@ -109,7 +112,7 @@ def choice(enum: type[Enum]) -> Callable[[str], Any]:
         found = by_folded.get(text.strip().casefold())
         if found is None:
             names = ", ".join(str(e.value) for e in enum)
-            raise ValidationError(f"'{text}' is not one of {names}")
+            raise ValidationError(f"{quoted(text)} is not one of {names}")
         return found
     return parse
 
@@ -118,9 +121,9 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Format | S
          empty: str = "nothing to show") -> None:
     """Rows to stdout: an aligned table, canonical JSON or CSV. Messages go to stderr."""
     if fmt.value == "json":
-        sys.stdout.write(jsonio.dumps([{k: r.get(k) for k in columns} for r in rows]))
+        sys.stdout.write(dumps([{k: r.get(k) for k in columns} for r in rows]))
     elif fmt.value == "csv":
-        sys.stdout.write(jsonio.to_csv(rows, columns))
+        sys.stdout.write(to_csv(rows, columns))
     else:
         if not rows:
             typer.echo(empty, err=True)

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from tracker import jsonio
 from tracker.cli.app import app
 from tracker.cli.common import Format, FormatOption, ScheduleFormat, emit, note, parse_date
+from tracker.jsonio.export import dumps
 
 protocol_app = typer.Typer(no_args_is_help=True, help="Surveillance protocols: list, show, validate, preview.")
 app.add_typer(protocol_app, name="protocol")
@@ -46,7 +46,7 @@ def protocol_show(
     """
     p = _svc().get_protocol(protocol_id)
     if fmt is Format.json:
-        sys.stdout.write(jsonio.dumps(p.raw))
+        sys.stdout.write(dumps(p.raw))
         return
     if fmt is Format.table:
         out = [f"{p.id} {p.version}: {p.title}", p.description, "",
@@ -65,7 +65,7 @@ def protocol_show(
             out.append(f"      source: {r.source}")
         sys.stdout.write("".join(_wrapped(line) for line in out))
         return
-    rows = [{"rule_id": rid, "enabled": r.enabled, "params": jsonio.dumps(dict(r.params)).strip(),
+    rows = [{"rule_id": rid, "enabled": r.enabled, "params": dumps(dict(r.params)).strip(),
              "source": r.source} for rid, r in sorted(p.rules.items())]
     emit(rows, ["rule_id", "enabled", "params", "source"], fmt)
 

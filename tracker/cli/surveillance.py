@@ -28,6 +28,7 @@ from tracker.config import Settings
 from tracker.domain.model import DueItem
 from tracker.domain.schedule import DUE_ITEM_FIELDS
 from tracker.errors import DatabaseError, ValidationError
+from tracker.text import quoted
 
 flag_app = typer.Typer(no_args_is_help=True, help="Acknowledge or snooze a flag (with a reason).")
 app.add_typer(flag_app, name="flag")
@@ -276,7 +277,7 @@ def worklist(
     known = {"tumour_board", "overdue", "due", "due_soon", "not_due"}
     bad = [s for s in status or [] if s not in known]
     if bad:
-        raise ValidationError(f"unknown status '{bad[0]}'; use {', '.join(sorted(known))}", "--status")
+        raise ValidationError(f"unknown status {quoted(bad[0])}; use {', '.join(sorted(known))}", "--status")
     if not 0 <= within <= 3660:
         raise ValidationError(f"give between 0 and 3660 days (ten years), not {within}", "--within")
     when = as_of(today)

@@ -35,6 +35,7 @@ from tracker.domain.units import (
     is_size_jump,
     who_grade,
 )
+from tracker.text import quoted
 
 Problems = list[tuple[str, str]]
 
@@ -83,7 +84,7 @@ def check_date(d: date, field: str, patient: Patient | None, *, today: date, all
     elif d < EARLIEST:
         out.append((field, f"{d.isoformat()} is before {EARLIEST.year}; check the date"))
     if patient is not None and d.year < patient.birth_year:
-        out.append((field, f"{d.isoformat()} is before the birth year {patient.birth_year}"))
+        out.append((field, f"{d.isoformat()} is before the patient's birth year"))
     return out
 
 
@@ -99,7 +100,7 @@ def check_patient(p: Patient, *, today: date, prefix: str = "patient") -> Proble
                         f"leaving date {p.left_on} is before the protocol start {p.protocol_start}"))
         out += check_date(p.left_on, f"{prefix}.left_surveillance.date", p, today=today, allow_future=False)
     if p.t_stage is not None and (len(p.t_stage) < 2 or p.t_stage[0] != "T" or p.t_stage[1] not in "1234"):
-        out.append((f"{prefix}.t_stage", f"'{p.t_stage}' is not a T stage; use T1, T2, T3 or T4"))
+        out.append((f"{prefix}.t_stage", f"{quoted(p.t_stage)} is not a T stage; use T1, T2, T3 or T4"))
     return out
 
 
@@ -145,7 +146,8 @@ def _check_lab(r: LabResult, p: str) -> Problems:
                                        f"{MAX_LAB_VALUE:,}); check the value and its unit"))
     allowed = UNITS[r.analyte]
     if r.analyte is not Analyte.OTHER and r.unit not in allowed:
-        out.append((f"{p}unit", f"unit '{r.unit}' does not fit {r.analyte.value}; use one of {', '.join(allowed)}"))
+        out.append((f"{p}unit", f"unit {quoted(r.unit)} does not fit {r.analyte.value}; use one of "
+                                f"{', '.join(allowed)}"))
     if r.analyte is Analyte.OTHER and not r.analyte_other:
         out.append((f"{p}analyte_other", "name the analyte when it is 'other'"))
     return out
@@ -231,12 +233,12 @@ def entry_questions(r: Record, scans: Sequence[ImagingStudy]) -> Problems:
         before = _previous_size(x.lesion, r, scans)
         if now is None or before is None or not is_size_jump(before[0], now, SIZE_JUMP_FACTOR):
             continue
-        size, when = before
+        size, scan_id = before
         times = (size / now) if now < size else (now / size)
         way, guess = ("smaller", now * 10) if now < size else ("larger", now / 10)
         out.append((f"the size of {x.lesion}",
-                    f"{x.lesion} {now} mm is {_times(times)} {way} than at the last scan ({size} mm, "
-                    f"{when.isoformat()}). Was it {guess.normalize():f} mm?"))
+                    f"{x.lesion} {now} mm is {_times(times)} {way} than at the last scan (scan #{scan_id}). "
+                    f"Was it {guess.normalize():f} mm?"))
     return out
 
 
@@ -252,9 +254,9 @@ def unseen_disappeared(r: Record, scans: Sequence[ImagingStudy]) -> Problems:
             and not any(m.lesion == x.lesion for s in scans if s.id != r.id and s.date <= r.date for m in s.lesions)]
 
 
-def _previous_size(lesion: str, r: ImagingStudy, scans: Sequence[ImagingStudy]) -> tuple[Decimal, date] | None:
-    """The lesion's latest CT/MRI/EUS size before `r` (its date, then its id), and that date."""
-    best: tuple[Decimal, date] | None = None
+def _previous_size(lesion: str, r: ImagingStudy, scans: Sequence[ImagingStudy]) -> tuple[Decimal, int | None] | None:
+    """The lesion's latest CT/MRI/EUS size before `r` (its date, then its id), and that scan's id."""
+    best: tuple[Decimal, int | None] | None = None
     for s in sorted(scans, key=lambda s: (s.date, s.id or 0)):
         if s.id == r.id or s.modality not in SIZING_MODALITIES or s.date > r.date or (s.date == r.date and (
                 r.id is None or (s.id or 0) > r.id)):
@@ -262,7 +264,7 @@ def _previous_size(lesion: str, r: ImagingStudy, scans: Sequence[ImagingStudy]) 
         for x in s.lesions:
             size = x.short_axis_mm if x.site in NODE_SITES else x.longest_mm
             if x.lesion == lesion and size is not None:
-                best = (size, s.date)
+                best = (size, s.id)
     return best
 
 

@@ -12,6 +12,7 @@ from calendar import monthrange
 from datetime import date, timedelta
 
 from tracker.errors import ValidationError
+from tracker.text import quoted
 
 DAYS_PER_YEAR = 365.25
 
@@ -77,7 +78,7 @@ def parse_iso_date(text: str) -> date:
     also take the compact 20260131 or week dates, which a person never meant."""
     t = text.strip()
     if len(t) != 10 or t[4] != "-" or t[7] != "-" or not (t[:4] + t[5:7] + t[8:]).isdigit():
-        raise ValueError(f"'{text}' is not YYYY-MM-DD")
+        raise ValueError(f"{quoted(text)} is not YYYY-MM-DD")
     return date.fromisoformat(t)
 
 
@@ -87,5 +88,5 @@ def parse_date(text: str, what: str) -> date:
     try:
         return parse_iso_date(text)
     except ValueError:
-        raise ValidationError(f"'{text}' is not a date that exists; use YYYY-MM-DD, for example 2025-12-31",
+        raise ValidationError(f"{quoted(text)} is not a date that exists; use YYYY-MM-DD, for example 2025-12-31",
                               what) from None

@@ -16,6 +16,7 @@ from typing import Any
 
 from tracker.domain.model import ItemKind, Modality, Severity
 from tracker.errors import ProtocolError
+from tracker.text import quoted
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class RuleConfig:
         try:
             return self.params[name]
         except KeyError:
-            raise ProtocolError(f"rule parameter '{name}' is missing from the protocol") from None
+            raise ProtocolError(f"rule parameter {quoted(name)} is missing from the protocol") from None
 
     def dec(self, name: str) -> Decimal:
         """A numeric parameter as an exact Decimal."""
@@ -151,24 +152,24 @@ def _check_items(proto: SurveillanceProtocol) -> None:
     imaging = [i for i in proto.items if i.kind is ItemKind.IMAGING]
     if len(imaging) != 1 or not imaging[0].phases:
         raise ProtocolError(
-            f"protocol '{proto.id}' must have exactly one imaging item with interval phases"
+            f"protocol {quoted(proto.id)} must have exactly one imaging item with interval phases"
         )
     for item in proto.items:
         months = [p.from_month for p in item.phases]
         if months and (months[0] != 0 or months != sorted(set(months))):
             raise ProtocolError(
-                f"protocol '{proto.id}': the phases of item '{item.label}' must start at month 0 "
+                f"protocol {quoted(proto.id)}: the phases of item {quoted(item.label)} must start at month 0 "
                 "and rise strictly"
             )
         if item.kind is not ItemKind.IMAGING and item.phases:
             raise ProtocolError(
-                f"protocol '{proto.id}': item '{item.label}' has phases; only the imaging item has "
+                f"protocol {quoted(proto.id)}: item {quoted(item.label)} has phases; only the imaging item has "
                 "its own interval, visits and labs go with each imaging"
             )
         if item.with_imaging not in WITH_IMAGING:
             raise ProtocolError(
-                f"protocol '{proto.id}': item '{item.label}' has with_imaging "
-                f"'{item.with_imaging}'; use 'always' or 'if_baseline_above_upper_limit'"
+                f"protocol {quoted(proto.id)}: item {quoted(item.label)} has with_imaging "
+                f"{quoted(item.with_imaging)}; use 'always' or 'if_baseline_above_upper_limit'"
             )
 
 
@@ -191,10 +192,10 @@ def _item(d: Mapping[str, Any]) -> ItemSpec:
 def _phase(label: str, n: int, p: Mapping[str, Any]) -> Phase:
     for key in ("from_month", "interval_months"):
         if key not in p:
-            raise ProtocolError(f"item '{label}', phase {n}: '{key}' is missing")
+            raise ProtocolError(f"item {quoted(label)}, phase {n}: {quoted(key)} is missing")
     interval = int(p["interval_months"])
     if interval < 1:
-        raise ProtocolError(f"item '{label}', phase {n}: interval_months must be at least 1")
+        raise ProtocolError(f"item {quoted(label)}, phase {n}: interval_months must be at least 1")
     flag_open = p.get("interval_months_if_flag_open")
     return Phase(
         from_month=int(p["from_month"]),

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from tracker.domain.model import Analyte, Grade, LesionMeasurement, Site
 from tracker.errors import ValidationError
+from tracker.text import quoted
 
 #: LOINC codes. None where the code was not verified.
 LOINC: dict[Analyte, str | None] = {
@@ -152,13 +153,13 @@ def comma_problem(text: str) -> str | None:
     shown = text.strip()
     m = _COMMA_NUMBER.search(shown)
     if m is None:
-        return f"'{shown}' has a comma; write the number with a point for decimals and no comma"
+        return f"{quoted(shown)} has a comma; write the number with a point for decimals and no comma"
     number = m.group(0)
     whole = shown.replace(number, number.replace(",", ""))
     if number.count(",") == 1 and "." not in number:
         point = shown.replace(number, number.replace(",", ".").rstrip("0").rstrip("."))
-        return f"'{shown}' can be read two ways: write {whole} or {point} (no comma in a number)"
-    return f"'{shown}' has a comma: write {whole} (no comma in a number; a point for decimals)"
+        return f"{quoted(shown)} can be read two ways: write {whole} or {point} (no comma in a number)"
+    return f"{quoted(shown)} has a comma: write {whole} (no comma in a number; a point for decimals)"
 
 
 _COMMA_NUMBER = re.compile(r"\d[\d,.]*,[\d,.]*")
@@ -177,16 +178,16 @@ def parse_decimal(text: str | int | float | Decimal, field: str) -> Decimal:
         try:
             value = Decimal(str(text).strip())
         except InvalidOperation:
-            raise ValidationError(f"'{text}' is not a number; write it like 12.5", field) from None
+            raise ValidationError(f"{quoted(text)} is not a number; write it like 12.5", field) from None
     if not value.is_finite():
-        raise ValidationError(f"'{text}' is not a finite number", field)
+        raise ValidationError(f"{quoted(text)} is not a finite number", field)
     # Measurements carry few digits. Bounding them keeps every stored value exact through the
     # database and a JSON export (a double holds 15 significant digits exactly).
     if value and not MIN_ADJUSTED <= value.adjusted() <= MAX_ADJUSTED:
-        raise ValidationError(f"'{text}' is out of range for a measurement; check the value", field)
+        raise ValidationError(f"{quoted(text)} is out of range for a measurement; check the value", field)
     if len(str(value)) > MAX_DIGITS and len(value.normalize().as_tuple().digits) > MAX_DIGITS:  # str: the quick test
-        raise ValidationError(f"'{text}' has more than {MAX_DIGITS} significant digits; round it as the report does",
-                              field)
+        raise ValidationError(f"{quoted(text)} has more than {MAX_DIGITS} significant digits; round it as the report "
+                              "does", field)
     return value
 
 
@@ -212,7 +213,7 @@ def parse_lab_value(text: str | int | Decimal, field: str = "value") -> tuple[st
     m = _COMPARATOR_RE.match(text)
     sign, number = (m.group(1) or "", m.group(2)) if m else ("", text)
     if sign and not number:
-        raise ValidationError(f"'{text}' gives a comparator without a number; write it like '< 5'", field)
+        raise ValidationError(f"{quoted(text)} gives a comparator without a number; write it like '< 5'", field)
     return _COMPARATOR_SIGNS.get(sign, sign), parse_decimal(number, field)
 
 
@@ -231,10 +232,10 @@ def parse_size_mm(text: str | int | float | Decimal, field: str, *, max_mm: Deci
             raise ValidationError(problem, field)
         m = _SIZE_RE.match(str(text))
         if not m:
-            raise ValidationError(f"'{text}' is not a size; write it like '14 mm' or '1.4 cm'", field)
+            raise ValidationError(f"{quoted(text)} is not a size; write it like '14 mm' or '1.4 cm'", field)
         value = parse_decimal(m.group(1), field)
         if unit_required and not m.group(2):
-            raise ValidationError(f"'{text}' has no unit; write {value} mm or {value} cm", field)
+            raise ValidationError(f"{quoted(text)} has no unit; write {value} mm or {value} cm", field)
         unit = (m.group(2) or "mm").lower()
     mm = value * 10 if unit == "cm" else value
     mm = without_trailing_zeros(mm)
@@ -260,8 +261,8 @@ def parse_analyte(name: str, field: str = "analyte") -> Analyte:
     except ValueError:
         names = [a.value for a in Analyte]
         near = difflib.get_close_matches(key, names, n=1)
-        hint = f"; did you mean '{near[0]}'?" if near else f"; known analytes: {', '.join(names)}"
-        raise ValidationError(f"unknown analyte '{name}'{hint}", field) from None
+        hint = f"; did you mean {quoted(near[0])}?" if near else f"; known analytes: {', '.join(names)}"
+        raise ValidationError(f"unknown analyte {quoted(name)}{hint}", field) from None
 
 
 @lru_cache(maxsize=512)
@@ -276,7 +277,7 @@ def normalize_unit(analyte: Analyte, unit: str, field: str = "unit") -> str:
         return ucum
     if ucum not in allowed:
         raise ValidationError(
-            f"unit '{unit}' does not fit {analyte.value}; use one of {', '.join(allowed)}", field
+            f"unit {quoted(unit)} does not fit {analyte.value}; use one of {', '.join(allowed)}", field
         )
     return ucum
 
@@ -302,21 +303,21 @@ def parse_lesion_spec(spec: str, field: str = "--lesion") -> LesionMeasurement:
     parts = [p.strip() for p in spec.split(":")]
     if len(parts) < 3:
         raise ValidationError(
-            f"'{spec}' is not a lesion; write LABEL:SITE:SIZE such as P1:pancreas:14mm", field
+            f"{quoted(spec)} is not a lesion; write LABEL:SITE:SIZE such as P1:pancreas:14mm", field
         )
     label, site_text, size_text, *flags = parts
     if not label or len(label) > 16:
-        raise ValidationError(f"lesion label '{label}' must be 1 to 16 characters, such as P1", field)
+        raise ValidationError(f"lesion label {quoted(label)} must be 1 to 16 characters, such as P1", field)
     try:
         site = Site(site_text.lower())
     except ValueError:
         names = [s.value for s in Site]
         near = difflib.get_close_matches(site_text.lower(), names, n=1)
-        hint = f"did you mean '{near[0]}'?" if near else f"use one of {', '.join(names)}"
-        raise ValidationError(f"unknown site '{site_text}'; {hint}", field) from None
+        hint = f"did you mean {quoted(near[0])}?" if near else f"use one of {', '.join(names)}"
+        raise ValidationError(f"unknown site {quoted(site_text)}; {hint}", field) from None
     unknown = [f for f in flags if f.lower() not in ("new", "avid", "not-avid")]
     if unknown:
-        raise ValidationError(f"unknown lesion flag '{unknown[0]}'; use new, avid or not-avid", field)
+        raise ValidationError(f"unknown lesion flag {quoted(unknown[0])}; use new, avid or not-avid", field)
     low = [f.lower() for f in flags]
     avid = True if "avid" in low else False if "not-avid" in low else None
     longest: Decimal | None = None
@@ -329,7 +330,7 @@ def parse_lesion_spec(spec: str, field: str = "--lesion") -> LesionMeasurement:
         gone = len(dims) == 1 and site not in (Site.REGIONAL_NODE, Site.DISTANT_NODE) and "new" not in low
         sizes = [parse_size_mm(f"{d} {unit}", field, max_mm=limit, zero=gone) for d in dims]
         if not sizes:
-            raise ValidationError(f"'{size_text}' is not a size; write it like 14mm or 1.4cm", field)
+            raise ValidationError(f"{quoted(size_text)} is not a size; write it like 14mm or 1.4cm", field)
         longest, others = sizes[0], tuple(sizes[1:])
     if site in (Site.REGIONAL_NODE, Site.DISTANT_NODE):
         return LesionMeasurement(lesion=label, site=site, short_axis_mm=longest, is_new="new" in low, pet_avid=avid)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tracker import config, db
 from tracker.config import Settings
-from tracker.jsonio import LIST_KEYS
+from tracker.jsonio.documents import LIST_KEYS
 from tracker.services.files import import_file
 
 

@@ -18,13 +18,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tracker import jsonio
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
 from tracker.domain.model import kind_of
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import ValidationError
+from tracker.jsonio.csvout import HISTORY_CSV_COLUMNS, history_csv_rows, to_csv
+from tracker.jsonio.documents import LIST_KEYS, DocumentParser, ImportedPatient
+from tracker.jsonio.export import dumps, history_doc, patient_doc, record_doc, review_doc, seen_doc, utc_text
+from tracker.jsonio.labcsv import lab_csv_labels, parse_lab_csv
+from tracker.jsonio.reading import read_text
+from tracker.jsonio.schemacheck import schema_problems
+from tracker.jsonio.stream import DocumentStream
 from tracker.services import no_cycle_collection, surveillance
 from tracker.services.protocols import all_protocols
 from tracker.store import CHUNK, Record, Store, import_event_after, merged_history
@@ -49,7 +55,7 @@ class ImportSummary:
 
 
 def _fingerprint(r: Record, voided: str | None) -> str:
-    return json.dumps(jsonio.record_doc(r, voided), sort_keys=True, default=str)
+    return json.dumps(record_doc(r, voided), sort_keys=True, default=str)
 
 
 @no_cycle_collection()
@@ -64,21 +70,21 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
     is told how much of the file has been read."""
     if path.suffix.lower() == ".csv":
         return _import_lab_csv(settings, path, today=today)
-    text = jsonio.read_text(path)
+    text = read_text(path)
     from tracker.services.fhir import is_fhir  # a portal download names no patient of ours
 
     if is_fhir(text):
         raise ValidationError(f"{path.name} is a FHIR file; name the patient it belongs to with --patient LABEL",
                               "--patient")
-    parser = jsonio.DocumentParser(today=today)
+    parser = DocumentParser(today=today)
     known = all_protocols()
     with session_scope(settings) as s:
         st = Store(s)
         writer = _Writer(st, settings.user, path.name, today=today, protocols=known)
-        stream = jsonio.DocumentStream(text, path.name)
+        stream = DocumentStream(text, path.name)
         _read(stream, parser, writer, progress)
         if stream.wrapper is not None:
-            parser.problems += jsonio.schema_problems(stream.wrapper, "patient.schema.json",
+            parser.problems += schema_problems(stream.wrapper, "patient.schema.json",
                                                       definition="cohort_document")
         if parser.problems:
             raise ValidationError(parser.problems)  # the transaction rolls back: nothing is written
@@ -87,12 +93,12 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
         return writer.summary
 
 
-def _read(stream: jsonio.DocumentStream, parser: jsonio.DocumentParser, writer: _Writer,
+def _read(stream: DocumentStream, parser: DocumentParser, writer: _Writer,
           progress: Progress | None) -> None:
     """Check and convert the documents of `stream` and give them to `writer` chunk by chunk; the
     problems found go to `parser.problems`."""
     known = writer.protocols
-    chunk: list[tuple[jsonio.ImportedPatient, str]] = []
+    chunk: list[tuple[ImportedPatient, str]] = []
     for where, d in stream:
         ip = parser.parse(where, d, check_schema=True)
         if ip is not None:
@@ -135,7 +141,7 @@ class _Writer:
         self.existing.update(self.st.patients_labelled(
             label for label in labels if label not in self.existing and label not in self.created))
 
-    def add(self, chunk: Sequence[tuple[jsonio.ImportedPatient, str]], problems: list[tuple[str, str]]) -> None:
+    def add(self, chunk: Sequence[tuple[ImportedPatient, str]], problems: list[tuple[str, str]]) -> None:
         """Compare `chunk` (each patient with its document's text) with the database (conflicts go
         to `problems`) and write it while `problems` is empty."""
         if not chunk:
@@ -174,7 +180,7 @@ class _Writer:
                                  "this import ran; nothing was written, run the import again"))
                 continue
             if (self.compare_details and not is_new
-                    and jsonio.patient_doc(replace(ip.patient, id=target.id)) != jsonio.patient_doc(target)):
+                    and patient_doc(replace(ip.patient, id=target.id)) != patient_doc(target)):
                 problems.append((f"{prefix}patient", f"patient {target.label} is already stored with other details; "
                                  "correct them with `tracker patient edit`, or fix the file"))
                 continue
@@ -191,7 +197,7 @@ class _Writer:
                 # the audit keeps what was imported: a new patient's document as the file gave it,
                 # or the canonical document of the records added to a stored patient
                 after = (import_event_after(len(fresh), source_json) if is_new else
-                         {"records_added": len(fresh), "document": jsonio.history_doc(target, fresh)})
+                         {"records_added": len(fresh), "document": history_doc(target, fresh)})
                 events.append({"user": self.user, "action": "import", "entity": "patient", "entity_id": target.id,
                                "patient_id": target.id, "reason": f"import of {self.filename}", "after": after})
         if problems:
@@ -208,7 +214,7 @@ class _Writer:
         self._add_reviews([(ip, t) for ip, *_ in chunk if ip.patient.label not in renamed
                            and (t := created.get(ip.patient.label) or existing.get(ip.patient.label)) is not None])
 
-    def _add_reviews(self, chunk: Sequence[tuple[jsonio.ImportedPatient, dm.Patient]]) -> None:
+    def _add_reviews(self, chunk: Sequence[tuple[ImportedPatient, dm.Patient]]) -> None:
         """The documents' flag reviews and seen flags that are not stored yet, so that a history
         moved from another database keeps what was done about its flags (after the states: the
         database then empties the states of these patients, as on every review)."""
@@ -218,13 +224,13 @@ class _Writer:
         if not chunk:
             return
         st = self.st
-        have = {(r.patient_id, r.flag_key, r.action, jsonio.utc_text(r.at), r.user)
+        have = {(r.patient_id, r.flag_key, r.action, utc_text(r.at), r.user)
                 for r in st.reviews([p.id for _, p in chunk if p.id is not None])}
         seen_rows = []
         for ip, p in chunk:
             assert p.id is not None
             fresh = [r for r in ip.reviews
-                     if (p.id, r["flag_key"], r["action"], jsonio.utc_text(r["at"]), r["user"]) not in have]
+                     if (p.id, r["flag_key"], r["action"], utc_text(r["at"]), r["user"]) not in have]
             for r in fresh:
                 st.add_review(m.FlagReview(patient_id=p.id, **r))
             seen_rows += [{"patient_id": p.id, **x} for x in ip.seen]
@@ -233,7 +239,7 @@ class _Writer:
                          reason=f"import of {self.filename}", after={"flag_reviews_added": len(fresh)})
         st.add_flag_rows(seen_rows)
 
-    def _compare(self, target: dm.Patient, ip: jsonio.ImportedPatient, have: Sequence[tuple[str, Record, str | None]],
+    def _compare(self, target: dm.Patient, ip: ImportedPatient, have: Sequence[tuple[str, Record, str | None]],
                  prefix: str, problems: list[tuple[str, str]]) -> list[tuple[str, Record, str | None]]:
         """The records of `ip` to add to the stored records `have` of `target`: a record stored
         identically is skipped, and so is one that matches a record voided here (a voided record
@@ -251,7 +257,7 @@ class _Writer:
                 continue
             clash = active.get(dm.natural_key(r)) if voided is None else None
             if clash is not None:
-                problems.append((f"{prefix}{jsonio.LIST_KEYS[kind]} ({r.date})",
+                problems.append((f"{prefix}{LIST_KEYS[kind]} ({r.date})",
                                  f"{target.label} already has a different {kind} #{clash.id} for {r.date}; "
                                  f"correct it with `tracker amend {target.label} {kind} {clash.id}`, or fix the file"))
                 continue
@@ -260,17 +266,17 @@ class _Writer:
 
 
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:
-    text = jsonio.read_text(path)
+    text = read_text(path)
     with session_scope(settings) as s:
         writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=all_protocols(),
                          compare_details=False)
-        writer.load(jsonio.lab_csv_labels(text))
-        rows = jsonio.parse_lab_csv(text, today=today, patients=writer.existing)
+        writer.load(lab_csv_labels(text))
+        rows = parse_lab_csv(text, today=today, patients=writer.existing)
         by_patient: dict[str, list[tuple[str, Record, str | None]]] = {}
         for p, r in rows:
             by_patient.setdefault(p.label, []).append(("lab", r, None))
         problems: list[tuple[str, str]] = []
-        writer.add([(jsonio.ImportedPatient(writer.existing[lbl], tuple(recs), "(document)"), "")
+        writer.add([(ImportedPatient(writer.existing[lbl], tuple(recs), "(document)"), "")
                     for lbl, recs in by_patient.items()], problems)
         if problems:
             raise ValidationError(problems)
@@ -288,18 +294,18 @@ def export(settings: Settings, ref: str | None, *, fmt: str) -> str:
         seen: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if fmt != "csv":
             for r in st.reviews(ids):
-                reviews[r.patient_id].append(jsonio.review_doc(r))
+                reviews[r.patient_id].append(review_doc(r))
             for f in st.flag_rows(ids):
-                seen[f.patient_id].append(jsonio.seen_doc(f))
+                seen[f.patient_id].append(seen_doc(f))
     if fmt == "csv":
-        rows = [row for p in patients for row in jsonio.history_csv_rows(p, recs.get(p.id or -1, []))]
-        return jsonio.to_csv(rows, jsonio.HISTORY_CSV_COLUMNS)
-    docs = [jsonio.history_doc(p, recs.get(p.id or -1, [])) for p in patients]
+        rows = [row for p in patients for row in history_csv_rows(p, recs.get(p.id or -1, []))]
+        return to_csv(rows, HISTORY_CSV_COLUMNS)
+    docs = [history_doc(p, recs.get(p.id or -1, [])) for p in patients]
     for doc, p in zip(docs, patients, strict=True):  # what was done about the flags moves with the history
         if reviews.get(p.id or -1):
             doc["flag_reviews"] = reviews[p.id or -1]
         if seen.get(p.id or -1):
             doc["flags_seen"] = seen[p.id or -1]
     if ref:
-        return jsonio.dumps(docs[0])
-    return jsonio.dumps({"schema_version": 1, "patients": docs})
+        return dumps(docs[0])
+    return dumps({"schema_version": 1, "patients": docs})

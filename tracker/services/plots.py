@@ -22,6 +22,7 @@ from tracker.private import write_private
 from tracker.services.protocols import all_protocols
 from tracker.services.surveillance import PatientView, mark_seen, protocol_for, views
 from tracker.store import Store
+from tracker.text import quoted
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -72,7 +73,7 @@ def _view(settings: Settings, label: str, as_of: date) -> PatientView:
     """One patient's view, its flags not marked seen (a report marks them once written, a plot never)."""
     found = views(settings, label, as_of=as_of, record=False)
     if not found:
-        raise NotFoundError(f"no patient '{label}'; run `tracker patient list` to see the labels")
+        raise NotFoundError(f"no patient {quoted(label)}; run `tracker patient list` to see the labels")
     return found[0]
 
 
@@ -92,14 +93,14 @@ def patient_figure(view: PatientView, kind: str, *, as_of: date, log: bool = Fal
         from tracker.plots.timeline import timeline_figure
 
         return timeline_figure(view.history, flags, view.schedule, as_of=as_of)
-    raise ValidationError(f"unknown plot kind '{kind}'; use {', '.join(KINDS)}", "--kind")
+    raise ValidationError(f"unknown plot kind {quoted(kind)}; use {', '.join(KINDS)}", "--kind")
 
 
 def plot_patient(settings: Settings, label: str, kind: str, path: Path, *, as_of: date, log: bool = False) -> Path:
     """Draw one patient's size, markers or timeline plot into `path` (.png, .svg or .pdf)."""
     check_target(path, PLOT_FORMATS)
     if kind not in KINDS:
-        raise ValidationError(f"unknown plot kind '{kind}'; use {', '.join(KINDS)}", "--kind")
+        raise ValidationError(f"unknown plot kind {quoted(kind)}; use {', '.join(KINDS)}", "--kind")
     view = _view(settings, label, as_of)
     return _save_closed(patient_figure(view, kind, as_of=as_of, log=log), path)
 

@@ -10,9 +10,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tracker import config, jsonio
+from tracker import config
 from tracker.domain.protocol import SurveillanceProtocol, protocol_from_dict
 from tracker.errors import NotFoundError, ProtocolError, ValidationError
+from tracker.jsonio.export import dumps
+from tracker.jsonio.reading import read_json
+from tracker.jsonio.schemacheck import schema_problems
+from tracker.text import quoted
 
 
 def user_dir() -> Path:
@@ -22,8 +26,8 @@ def user_dir() -> Path:
 def parse_protocol_file(path: Path, *, validate: bool = True) -> SurveillanceProtocol:
     """Read, validate and parse one protocol file; every problem is reported with its location.
     `validate=False` only for the built-ins, whose validity the test suite proves."""
-    doc = jsonio.read_json(path)
-    problems = jsonio.schema_problems(doc, "protocol.schema.json") if validate else []
+    doc = read_json(path)
+    problems = schema_problems(doc, "protocol.schema.json") if validate else []
     if problems:
         raise ValidationError([(f"{path.name}: {loc}", msg) for loc, msg in problems])
     return protocol_from_dict(_plain(doc))
@@ -31,7 +35,7 @@ def parse_protocol_file(path: Path, *, validate: bool = True) -> SurveillancePro
 
 def _plain(doc: object) -> Any:
     """Decimals from the JSON reader back to plain numbers for the protocol parser."""
-    return json.loads(jsonio.dumps(doc))
+    return json.loads(dumps(doc))
 
 
 @cache
@@ -55,7 +59,7 @@ def get_protocol(protocol_id: str) -> SurveillanceProtocol:
     found = all_protocols()
     if protocol_id not in found:
         raise NotFoundError(
-            f"protocol '{protocol_id}' not found; run `tracker protocol list` to see ids "
+            f"protocol {quoted(protocol_id)} not found; run `tracker protocol list` to see ids "
             f"({', '.join(sorted(found))})"
         )
     return found[protocol_id]

@@ -12,15 +12,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from tracker import jsonio
 from tracker.config import Settings
 from tracker.db import session_scope
 from tracker.domain import model as dm
 from tracker.domain.checks import check_patient, check_record, entry_questions, unseen_disappeared
 from tracker.domain.units import analyte_name
 from tracker.errors import ConflictError, NeedsConfirmation, NotFoundError, ValidationError
+from tracker.jsonio.documents import patient_from_doc, record_from_doc
+from tracker.jsonio.export import dumps, patient_doc, record_doc
+from tracker.jsonio.schemacheck import schema_problems
 from tracker.services.protocols import check_known
 from tracker.store import Record, Store
+from tracker.text import quoted
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,10 @@ def add_patient(settings: Settings, p: dm.Patient, *, today: date) -> dm.Patient
     with session_scope(settings) as s:
         st = Store(s)
         if st.label_exists(p.label):
-            raise ConflictError(f"a patient labelled '{p.label}' already exists; pick another label")
+            raise ConflictError(f"a patient labelled {quoted(p.label)} already exists; pick another label")
         stored = st.add_patient(p)
         st.audit(user=settings.user, action="create", entity="patient", entity_id=stored.id,
-                 patient_id=stored.id, after=jsonio.patient_doc(stored))
+                 patient_id=stored.id, after=patient_doc(stored))
         return stored
 
 
@@ -77,9 +80,9 @@ def edit_patient_fields(settings: Settings, ref: str, sets: Sequence[str], *, re
     given = parse_sets(sets)
 
     def changes(before: dm.Patient) -> dict[str, Any]:
-        doc = apply_sets(jsonio.patient_doc(before), given)
-        _raise(jsonio.schema_problems({"schema_version": 1, "patient": doc}, "patient.schema.json"))
-        new = jsonio.patient_from_doc(doc, before.provenance.source)
+        doc = apply_sets(patient_doc(before), given)
+        _raise(schema_problems({"schema_version": 1, "patient": doc}, "patient.schema.json"))
+        new = patient_from_doc(doc, before.provenance.source)
         return {k: getattr(new, k) for k in PATIENT_FIELDS if getattr(new, k) != getattr(before, k)}
 
     return _edit_patient(settings, ref, changes, relabels=any(k.split(".")[0] == "label" for k in given),
@@ -100,14 +103,14 @@ def _edit_patient(settings: Settings, ref: str, make: Callable[[dm.Patient], dic
         if not changes:
             raise ValidationError("nothing to change; give at least one --set FIELD=VALUE that differs", "--set")
         if "label" in changes and changes["label"] != before.label and st.label_exists(changes["label"]):
-            raise ConflictError(f"a patient labelled '{changes['label']}' already exists; pick another label")
+            raise ConflictError(f"a patient labelled {quoted(changes['label'])} already exists; pick another label")
         if "protocol_id" in changes:
             check_known(changes["protocol_id"])
         after = replace(before, **changes)
         _raise(check_patient(after, today=today, prefix="patient"))
         st.update_patient(after)
         st.audit(user=settings.user, action="amend", entity="patient", entity_id=before.id, patient_id=before.id,
-                 reason=reason, before=jsonio.patient_doc(before), after=jsonio.patient_doc(after))
+                 reason=reason, before=patient_doc(before), after=patient_doc(after))
         return after, list(changes)
 
 
@@ -118,22 +121,25 @@ def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReas
         st = Store(s)
         before = st.patient_for_update(ref)
         if before.left_on is not None:
-            raise ConflictError(f"patient {before.label} already left surveillance on {before.left_on}; "
-                                "use `tracker patient edit` to correct it")
+            raise ConflictError(f"patient {quoted(ref)} has already left surveillance; use `tracker patient edit` "
+                                "to correct the leaving date")
         after = replace(before, left_on=on, leave_reason=why)
         _raise(check_patient(after, today=today, prefix="patient"))
         st.update_patient(after)
         st.audit(user=settings.user, action="leave", entity="patient", entity_id=before.id, patient_id=before.id,
-                 reason=note or why.value, before=jsonio.patient_doc(before), after=jsonio.patient_doc(after))
+                 reason=note or why.value, before=patient_doc(before), after=patient_doc(after))
         return after
 
 
-def _asked(st: Store, pid: int, r: Record, confirm: bool) -> Record:
+def _asked(st: Store, pid: int, r: Record, confirm: bool, before: Record | None = None) -> Record:
     """`r` as it may be stored from a person's entry: an implausible value is
-    refused with NeedsConfirmation unless `confirm`, and a confirmed one is stored verified."""
+    refused with NeedsConfirmation unless `confirm`, and a confirmed one is stored verified. An
+    amendment (`before`: the record as stored) is not asked again what the stored record was asked
+    (a question about a value the person did not type would repeat a stored value)."""
     scans = [x for _, x, v in st.all_records([pid]).get(pid, []) if isinstance(x, dm.ImagingStudy) and v is None]
     _raise(unseen_disappeared(r, scans))
-    questions = entry_questions(r, scans)
+    asked_before = entry_questions(before, scans) if before is not None else []
+    questions = [q for q in entry_questions(r, scans) if q not in asked_before]
     if not questions:
         return r
     if not confirm:
@@ -155,12 +161,12 @@ def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_fu
         same = st.find_same(p.id, r)
         if same is not None:
             raise ConflictError(
-                f"{dm.kind_of(r)} #{same[0]} of {p.label} already holds this {dm.kind_of(r)} for {r.date}; "
-                f"correct it with `tracker amend {p.label} {dm.kind_of(r)} {same[0]}` instead"
+                f"{dm.kind_of(r)} #{same[0]} of patient {quoted(ref)} already holds this {dm.kind_of(r)} for "
+                f"{r.date}; correct it with `tracker amend {ref} {dm.kind_of(r)} {same[0]}` instead"
             )
         stored = st.add_record(p.id, r)
         st.audit(user=settings.user, action="create", entity=dm.kind_of(r), entity_id=stored.id, patient_id=p.id,
-                 after=jsonio.record_doc(stored))
+                 after=record_doc(stored))
         return stored
 
 
@@ -172,13 +178,13 @@ def history(settings: Settings, ref: str, *, include_voided: bool = False) -> tu
         return p, [StoredRecord(k, r, v) for k, r, v in recs if include_voided or v is None]
 
 
-def _owned(st: Store, p: dm.Patient, kind: str, record_id: int) -> tuple[Record, str | None]:
+def _owned(st: Store, ref: str, p: dm.Patient, kind: str, record_id: int) -> tuple[Record, str | None]:
     """A record of patient `p` (record, voided reason); another patient's is refused without
     saying whose it is (ids are global: a correction must never reach the wrong patient)."""
     pid, r, voided = st.record(kind, record_id)
     if pid != p.id:
-        raise NotFoundError(f"{kind} {record_id} is not {p.label}'s; `tracker history {p.label}` lists their "
-                            "records and ids")
+        raise NotFoundError(f"{kind} {record_id} is not a record of patient {quoted(ref)}; `tracker history {ref}` "
+                            "lists their records and ids")
     return r, voided
 
 
@@ -187,7 +193,7 @@ def get_record(settings: Settings, ref: str, kind: str, record_id: int) -> tuple
     with session_scope(settings, read_only=True) as s:
         st = Store(s)
         p = st.patient(ref)
-        r, v = _owned(st, p, kind, record_id)
+        r, v = _owned(st, ref, p, kind, record_id)
         return p, StoredRecord(kind, r, v)
 
 
@@ -197,7 +203,7 @@ def parse_sets(sets: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in sets:
         if "=" not in item:
-            raise ValidationError(f"'{item}' is not FIELD=VALUE, e.g. --set weight_kg=71.5", "--set")
+            raise ValidationError(f"{quoted(item)} is not FIELD=VALUE, e.g. --set weight_kg=71.5", "--set")
         key, raw = item.split("=", 1)
         try:
             value: Any = json.loads(raw, parse_float=Decimal)
@@ -210,7 +216,7 @@ def parse_sets(sets: Sequence[str]) -> dict[str, Any]:
 def apply_sets(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """A copy of the document with FIELD=VALUE changes applied; `a.b` reaches into nested objects,
     and `lesions.P1.longest_mm` into the lesion labelled P1."""
-    doc = json.loads(jsonio.dumps(doc), parse_float=Decimal)
+    doc = json.loads(dumps(doc), parse_float=Decimal)
     for key, value in changes.items():
         target: Any = doc
         parts = key.split(".")
@@ -218,23 +224,23 @@ def apply_sets(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
             if isinstance(target, list):
                 target = next((x for x in target if isinstance(x, dict) and x.get("lesion") == part), None)
                 if target is None:
-                    raise ValidationError(f"no lesion '{part}' on this scan" if key.startswith("lesions.") else
-                                          f"'{key}' is not a field of this record", "--set")
+                    raise ValidationError(f"no lesion {quoted(part)} on this scan" if key.startswith("lesions.") else
+                                          f"{quoted(key)} is not a field of this record", "--set")
             elif isinstance(target, dict) and isinstance(target.get(part), (dict, list)):
                 target = target[part]
             else:
-                raise ValidationError(f"'{key}' is not a field of this record", "--set")
+                raise ValidationError(f"{quoted(key)} is not a field of this record", "--set")
         if not isinstance(target, dict) or parts[-1] not in target:
-            raise ValidationError(f"'{key}' is not a field of this record; see `--format json` output for names",
+            raise ValidationError(f"{quoted(key)} is not a field of this record; see `--format json` output for names",
                                   "--set")
         target[parts[-1]] = value
     return doc
 
 
 def _with_sets(kind: str, old: Record, changes: dict[str, Any]) -> Record:
-    doc = apply_sets(jsonio.record_doc(old), changes)
+    doc = apply_sets(record_doc(old), changes)
     doc.pop("voided_reason", None)
-    return jsonio.record_from_doc(kind, doc, old.provenance.source)
+    return record_from_doc(kind, doc, old.provenance.source)
 
 
 def preview_amend(settings: Settings, ref: str, kind: str, record_id: int,
@@ -244,8 +250,8 @@ def preview_amend(settings: Settings, ref: str, kind: str, record_id: int,
     changes = parse_sets(sets)
     p, old = get_record(settings, ref, kind, record_id)
     new = _with_sets(kind, old.record, changes)
-    return p, old.record, audit_changes(jsonio.dumps(jsonio.record_doc(old.record)),
-                                        jsonio.dumps(jsonio.record_doc(new)))
+    return p, old.record, audit_changes(dumps(record_doc(old.record)),
+                                        dumps(record_doc(new)))
 
 
 def amend_fields(settings: Settings, ref: str, kind: str, record_id: int, sets: Sequence[str], *, reason: str,
@@ -275,21 +281,22 @@ def _amend(settings: Settings, ref: str, kind: str, record_id: int, make: Callab
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
-        old, voided = _owned(st, p, kind, record_id)
+        old, voided = _owned(st, ref, p, kind, record_id)
         if voided is not None:
-            raise ConflictError(f"{kind} #{record_id} was voided ({voided}); log a new record instead")
+            raise ConflictError(f"{kind} #{record_id} was voided (`tracker history {ref} --voided` shows why); "
+                                "log a new record instead")
         assert p.id is not None
         new = replace(make(old), id=record_id)
         _raise(check_record(new, p, today=today, allow_future=allow_future))
-        new = _asked(st, p.id, new, confirm)
+        new = _asked(st, p.id, new, confirm, old)
         same = st.find_same(p.id, new)
         if same is not None and same[0] != record_id:
-            raise ConflictError(f"{kind} #{same[0]} already holds this {kind} for {new.date}")
+            raise ConflictError(f"{kind} #{same[0]} already holds this {kind} for the same date")
         if new == old:
             raise ValidationError("the amendment changes nothing; give the corrected values", "options")
         st.replace_record(kind, record_id, new)
         st.audit(user=settings.user, action="amend", entity=kind, entity_id=record_id, patient_id=p.id,
-                 reason=reason, before=jsonio.record_doc(old), after=jsonio.record_doc(new))
+                 reason=reason, before=record_doc(old), after=record_doc(new))
         return new
 
 
@@ -313,12 +320,12 @@ def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reas
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
-        old, voided = _owned(st, p, kind, record_id)
+        old, voided = _owned(st, ref, p, kind, record_id)
         if voided is not None:
-            raise ConflictError(f"{kind} #{record_id} is already void ({voided})")
+            raise ConflictError(f"{kind} #{record_id} is already void; `tracker history {ref} --voided` shows why")
         st.void_record(kind, record_id, reason)
         st.audit(user=settings.user, action="void", entity=kind, entity_id=record_id, patient_id=p.id,
-                 reason=reason, before=jsonio.record_doc(old), after=jsonio.record_doc(old, reason))
+                 reason=reason, before=record_doc(old), after=record_doc(old, reason))
 
 
 def audit_trail(settings: Settings, ref: str | None) -> list[dict[str, Any]]:

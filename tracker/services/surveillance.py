@@ -38,6 +38,7 @@ from tracker.errors import ConflictError, NotFoundError, ValidationError
 from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
 from tracker.store import CHUNK, Store, now_utc
+from tracker.text import quoted
 
 #: The longest snooze a user may set (a snooze needs a maximum length and a reason).
 MAX_SNOOZE_DAYS = 183
@@ -186,8 +187,9 @@ def evaluate(history: PatientHistory, protocol: SurveillanceProtocol, state: Rev
 def protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) -> SurveillanceProtocol:
     pid = patient.protocol_id
     if pid not in protocols:
-        raise NotFoundError(f"patient {patient.label} follows protocol '{pid}', which is not installed; "
-                            "add its file to the protocols folder or change the patient's protocol")
+        raise NotFoundError(f"the protocol patient #{patient.id} follows is not installed (`tracker patient show "
+                            f"#{patient.id}` names it); add its file to the protocols folder or change the "
+                            "patient's protocol")
     return protocols[pid]
 
 
@@ -474,10 +476,10 @@ def find_flag(candidates: Sequence[FlagView], handle: str, ref: str, as_of: date
     else:
         matches = [v for v in candidates if v.flag.key == text] or [v for v in candidates if v.flag.rule_id == text]
     if not matches:
-        raise NotFoundError(f"no current flag '{text}' for {ref} as of {as_of}; run `tracker flags {ref}` "
+        raise NotFoundError(f"no current flag {quoted(text)} for {ref} as of {as_of}; run `tracker flags {ref}` "
                             "and give the flag's number (#), rule id or key")
     if len(matches) > 1:
-        raise ValidationError(f"'{text}' matches {len(matches)} flags; give the flag's number (#) from "
+        raise ValidationError(f"{quoted(text)} matches {len(matches)} flags; give the flag's number (#) from "
                               f"`tracker flags {ref}`", "FLAG")
     return matches[0]
 

@@ -14,13 +14,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tracker import jsonio
 from tracker.config import Settings
 from tracker.domain import model as dm
 from tracker.domain.dates import parse_date
 from tracker.domain.units import parse_analyte, parse_decimal, parse_lesion_spec
 from tracker.errors import NeedsConfirmation, ValidationError
+from tracker.jsonio.documents import exact
+from tracker.jsonio.export import dumps, record_doc
 from tracker.store import Record
+from tracker.text import quoted
 
 Form = Mapping[str, Any]
 T = TypeVar("T")
@@ -111,13 +113,13 @@ def log_lab(settings: Settings, label: str, form: Form, *, today: date) -> Recor
     p = _Problems()
     day = p.parse("date", lambda: _date(p.need(form, "date", "the date of the blood test")))
     analyte = p.parse("analyte", lambda: parse_analyte(p.need(form, "analyte", "the test"), "analyte"))
-    value = p.parse("value", lambda: jsonio.exact(parse_decimal(p.need(form, "value", "the result"),
+    value = p.parse("value", lambda: exact(parse_decimal(p.need(form, "value", "the result"),
                                                                 "value")))
     unit = None
     if analyte is not None:
         unit = p.parse("unit", lambda: normalize_unit(analyte, p.need(form, "unit", "the unit"), "unit"))
     uln_text = str(form.get("uln", "")).strip()
-    uln = p.parse("uln", lambda: jsonio.exact(parse_decimal(uln_text, "uln"))) if uln_text else None
+    uln = p.parse("uln", lambda: exact(parse_decimal(uln_text, "uln"))) if uln_text else None
     p.raise_any()
     assert day is not None and analyte is not None and value is not None and unit is not None
     r = dm.LabResult(date=day, analyte=analyte, value=value, unit=unit, lab=str(form.get("lab", "")).strip(),
@@ -211,16 +213,16 @@ def review_flag(settings: Settings, label: str, form: Form, *, today: date) -> A
 def amendable_fields(r: Record) -> list[tuple[str, str]]:
     """The fields of a record a nurse may correct, as (name, current value as typed): top-level values,
     and `lesions.LABEL.field` for each lesion (the names `tracker amend --set` takes)."""
-    doc = jsonio.record_doc(r)
+    doc = record_doc(r)
     out: list[tuple[str, str]] = []
     for k, v in doc.items():
         if k in ("voided_reason", "source") or isinstance(v, (dict, list)):
             continue
-        out.append((k, jsonio.dumps(v).strip().strip('"') if v is not None else ""))
+        out.append((k, dumps(v).strip().strip('"') if v is not None else ""))
     for x in doc.get("lesions", []):
         for k in ("longest_mm", "short_axis_mm", "site", "is_new"):
             v = x[k]
-            out.append((f"lesions.{x['lesion']}.{k}", "" if v is None else jsonio.dumps(v).strip().strip('"')))
+            out.append((f"lesions.{x['lesion']}.{k}", "" if v is None else dumps(v).strip().strip('"')))
     return out
 
 
@@ -270,7 +272,7 @@ def import_upload(settings: Settings, filename: str, data: bytes, *, today: date
 
     name = Path(filename.replace("\\", "/")).name or "upload.json"
     if Path(name).suffix.lower() not in (".json", ".csv"):
-        raise ValidationError(f"'{name}' is neither a JSON history nor a lab CSV; choose a .json or .csv file",
+        raise ValidationError(f"{quoted(name)} is neither a JSON history nor a lab CSV; choose a .json or .csv file",
                               "file")
     with tempfile.TemporaryDirectory(prefix="tracker-upload-") as folder:  # created 0700
         path = Path(folder) / name

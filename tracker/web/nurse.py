@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tracker.errors import NeedsConfirmation, NotFoundError, ValidationError
+from tracker.text import quoted
 from tracker.web import forms
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ PAGE_ROWS = 50
 def _filters(q: Mapping[str, str]) -> tuple[list[str] | None, int, int]:
     status = q.get("status", "")
     if status and status not in STATUSES:
-        raise ValidationError(f"unknown status '{status}'; use {', '.join(STATUSES)}", "status")
+        raise ValidationError(f"unknown status {quoted(status)}; use {', '.join(STATUSES)}", "status")
     try:
         within = int(q.get("within", "30"))
         page = int(q.get("page", "1"))
@@ -85,12 +86,12 @@ async def review(web: Web, request: Request) -> Response:
 
 async def export(web: Web, request: Request) -> Response:
     """The worklist as the CLI exports it: CSV with every field, or iCalendar of the due items."""
-    from tracker import jsonio
     from tracker.domain.schedule import DUE_ITEM_FIELDS
+    from tracker.jsonio.csvout import to_csv
 
     fmt = request.path_params["fmt"]
     if fmt not in ("csv", "ics"):
-        raise NotFoundError(f"the worklist exports as csv or ics, not '{fmt}'")
+        raise NotFoundError(f"the worklist exports as csv or ics, not {quoted(fmt)}")
     statuses, within, _ = _filters(request.query_params)
     rows = _rows(web, statuses, within)
     stamp = web.today().isoformat()
@@ -102,7 +103,7 @@ async def export(web: Web, request: Request) -> Response:
                         headers={"content-disposition": f'attachment; filename="worklist-{stamp}.ics"'})
     from tracker.services.surveillance import WORKLIST_REVIEW_FIELDS
 
-    return Response(jsonio.to_csv(rows, [*DUE_ITEM_FIELDS, *WORKLIST_REVIEW_FIELDS]), media_type="text/csv",
+    return Response(to_csv(rows, [*DUE_ITEM_FIELDS, *WORKLIST_REVIEW_FIELDS]), media_type="text/csv",
                     headers={"content-disposition": f'attachment; filename="worklist-{stamp}.csv"'})
 
 
@@ -170,10 +171,10 @@ async def verify(web: Web, request: Request) -> Response:
 
 
 def _kind(kind: str) -> str:
-    from tracker.jsonio import LIST_KEYS
+    from tracker.jsonio.documents import LIST_KEYS
 
     if kind not in LIST_KEYS:
-        raise NotFoundError(f"unknown record kind '{kind}'; use visit, lab, scan or pathology")
+        raise NotFoundError(f"unknown record kind {quoted(kind)}; use visit, lab, scan or pathology")
     return kind
 
 

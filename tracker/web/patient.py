@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from tracker.domain import model as dm
 from tracker.domain.units import UNITS, analyte_name
 from tracker.errors import NeedsConfirmation, NotFoundError, ValidationError
+from tracker.text import quoted
 from tracker.web import forms, words
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _form_context(kind: str) -> dict[str, Any]:
 async def log(web: Web, request: Request) -> Response:
     label, kind = request.path_params["label"], request.path_params["kind"]
     if kind not in LOG_FORMS:
-        raise NotFoundError(f"there is no '{kind}' form; log a lab, scan or visit")
+        raise NotFoundError(f"there is no {quoted(kind)} form; log a lab, scan or visit")
     template, submit = LOG_FORMS[kind]
     from tracker.services.records import get_patient
 
@@ -139,7 +140,7 @@ async def saved(web: Web, request: Request) -> Response:
 
     label, kind = request.path_params["label"], request.path_params["kind"]
     if kind not in LOG_FORMS:
-        raise NotFoundError(f"there is no '{kind}' record kind; use lab, scan or visit")
+        raise NotFoundError(f"there is no {quoted(kind)} record kind; use lab, scan or visit")
     owner, stored = get_record(web.settings, label, kind, int(request.path_params["id"]))
     return web.page(request, "saved.html", label=owner.label, text=words.record(stored.record), kind=kind)
 
@@ -156,7 +157,7 @@ async def plot(web: Web, request: Request) -> Response:
 
     label, kind = request.path_params["label"], request.path_params["kind"]
     if kind not in PLOT_KINDS:
-        raise NotFoundError(f"there is no '{kind}' plot; use size, markers or timeline")
+        raise NotFoundError(f"there is no {quoted(kind)} plot; use size, markers or timeline")
     with tempfile.TemporaryDirectory(prefix="tracker-web-") as folder:
         path = plot_patient(web.settings, label, kind, Path(folder) / f"{kind}.svg", as_of=web.today())
         data = path.read_bytes()
