@@ -3,6 +3,7 @@ and the `tracker plot` command."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -533,3 +534,15 @@ def test_cli_plot_needs_patient_or_cohort(loaded, tmp_path: Path) -> None:  # ty
     """Naming a patient and --cohort together (or neither) is refused."""
     res = loaded("plot", "SYN-GROWING", "--cohort", "--out", str(tmp_path / "x.png"))
     assert res.exit_code == 1 and "--cohort" in res.stderr
+
+
+def test_the_readme_shows_the_size_plots_and_every_picture_it_shows_exists() -> None:
+    """The README shows the size plot of the demo patients (issue 19.7), and every image it links
+    is a PNG in the checkout, small enough for a page (at most 150 kB)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r'<img src="([^"]+)"', readme) + re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert {"docs/img/plot-size-growing.png", "docs/img/plot-size-metastatic.png"} <= set(shown)
+    for link in shown:
+        path = REPO / link
+        assert path.is_file(), f"README shows {link}, which is not in the checkout"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size <= 150_000, link

@@ -1,27 +1,37 @@
 """The one-patient commands start fast (issue 19 item 8): `tracker flags|schedule|history PATIENT`
 load only what they need. Start-up is most of their time, so a heavy module imported at the top
 of a CLI, service or store module (matplotlib, Alembic, a JSON-Schema compiler, the import
-checker's multiprocessing, the web or calendar layers) would slow every one of them down; this
-test fails the day someone adds one. The time itself is measured by benchmarks/run.py."""
+checker's multiprocessing, the web, FHIR or calendar layers, a table library) would slow every
+one of them down; this test fails the day someone adds one. Nor does reading the command line
+build pydantic schemas (typer's own coercion), or turn every command into a click command: what
+tracker.cli.startup does instead gives the same values and the same refusals. The time itself is
+measured by benchmarks/run.py."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
+from typer._coercion import build_runtime_param
 
 from tests.conftest import subprocess_env
+from tracker.cli import app
+from tracker.cli.app import VALUED_OPTIONS
+from tracker.cli.startup import for_argv
 
 REPO = Path(__file__).resolve().parent.parent
 
 #: Third-party packages a one-patient command must never load.
 HEAVY = ("matplotlib", "numpy", "PIL", "alembic", "jsonschema", "fastjsonschema", "multiprocessing", "psycopg",
-         "icalendar", "dateutil", "fastapi", "starlette", "uvicorn", "jinja2")
-#: The tracker's own modules that only other commands need.
+         "icalendar", "dateutil", "fastapi", "starlette", "uvicorn", "jinja2", "rich", "fhirclient")
+#: Modules that only other commands need: the tracker's own, and typer's pydantic coercion.
 HEAVY_OWN = ("tracker.plots", "tracker.report", "tracker.calendar", "tracker.synthetic", "tracker.migrations",
-             "tracker.services.files", "tracker.services.checker", "tracker.services.plots", "tracker.web")
+             "tracker.services.files", "tracker.services.checker", "tracker.services.plots", "tracker.web",
+             "tracker.fhir", "tracker.services.fhir", "tracker.services.feeds", "tracker.ics", "typer._adapters")
 
 _RUN = """
 import sys
@@ -74,3 +84,54 @@ def test_the_check_sees_a_heavy_import(demo_db: Path) -> None:
     _, loaded = _loaded(demo_db, "plot", "SYN-GROWING", "--out", str(demo_db.parent / "g.png"), "--as-of",
                      "2026-11-22")
     assert "matplotlib" in loaded and "tracker.plots" in loaded
+
+
+@pytest.mark.parametrize(("argv", "named"), [(["schedule", "P"], "schedule"),
+                                             (["--db", "x.db", "--user=anna", "flags", "P"], "flags"),
+                                             (["--db=x.db", "flag", "ack", "P", "1"], "flag")], ids=" ".join)
+def test_typer_builds_only_the_command_that_is_run(argv: list[str], named: str) -> None:
+    """After the root's options, the first word names the one command (or group) typer builds."""
+    only = typer.main.get_command(for_argv(app, argv, VALUED_OPTIONS))
+    assert list(only.commands) == [named]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["--version"], ["schedulez", "P"], ["--db", "schedule"]],
+                         ids=" ".join)
+def test_without_a_command_named_typer_sees_them_all(argv: list[str]) -> None:
+    """`tracker --help` lists every command, and a mistyped one gets typer's suggestion."""
+    assert for_argv(app, argv, VALUED_OPTIONS) is app
+
+
+#: Values a nurse may type for any parameter: words, numbers, choices in other cases, nothing.
+TYPED = ["", "x", "json", "JSON", "Csv", "MRI", "mri", "2", "07", "-1", "1.5", "２", "SYN-GROWING", "2026-11-22",
+         "yes", "true"]
+
+
+def _coerced(runtime: Any, param: Any, ctx: Any, value: str) -> tuple[str, Any]:
+    try:
+        return "value", runtime.coerce(value, param=param, ctx=ctx)
+    except Exception as exc:  # the refusal, as the user reads it
+        return type(exc).__name__, str(getattr(exc, "message", exc))
+
+
+def test_every_parameter_takes_and_refuses_what_typers_own_coercion_does() -> None:
+    """For every parameter of every command and every value in TYPED, the coercion without
+    pydantic gives typer's own result, or its own refusal word for word."""
+    checked = 0
+
+    def walk(command: Any, ctx: Any) -> None:
+        nonlocal checked
+        for param in command.params:
+            if not hasattr(param, "type_descriptor") or param.multiple or param.nargs != 1:
+                continue
+            own = build_runtime_param(param.type_descriptor)
+            for value in TYPED:
+                assert _coerced(param.get_runtime_param(), param, ctx, value) == _coerced(own, param, ctx, value), (
+                    f"{command.name} {param.name} {value!r}")
+                checked += 1
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub, typer.Context(sub, parent=ctx))
+
+    root = typer.main.get_command(app)
+    walk(root, typer.Context(root))
+    assert checked > 1000

@@ -6,12 +6,15 @@ unchanged). Any other exception is a bug and keeps its traceback (locals never s
 
 from __future__ import annotations
 
-from tracker.cli.app import app
+import sys
+
+from tracker.cli.app import VALUED_OPTIONS, app
+from tracker.cli.startup import for_argv
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: typer builds only the command that is run."""
+    for_argv(app, sys.argv[1:], VALUED_OPTIONS)()
 
 
 __all__ = ["app", "main"]

@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from tracker import __version__
+from tracker.cli.startup import plain_values
 from tracker.errors import TrackerError
 from tracker.text import UNSTORABLE, unstorable_at
 
@@ -73,6 +74,8 @@ def _unwrapped_examples(command: Any) -> None:
         _unwrapped_examples(sub)
 
 
+plain_values()  # coercion without pydantic where it is not needed: start-up time (tracker.cli.startup)
+
 app = typer.Typer(
     cls=TrackerGroup,
     no_args_is_help=True,
@@ -86,6 +89,10 @@ app = typer.Typer(
         "Example: tracker demo"
     ),
 )
+
+
+#: The root's options that take a value (`tracker --db clinic.db worklist`).
+VALUED_OPTIONS = ("--db", "--user")
 
 
 @dataclass(frozen=True)
