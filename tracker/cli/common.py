@@ -16,8 +16,6 @@ from tracker.config import Settings
 from tracker.domain.checks import EARLIEST, LATEST
 from tracker.domain.dates import parse_date
 from tracker.errors import ValidationError
-from tracker.jsonio.csvout import to_csv
-from tracker.jsonio.export import dumps
 from tracker.text import quoted
 
 
@@ -120,11 +118,13 @@ def choice(enum: type[Enum]) -> Callable[[str], Any]:
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Format | ScheduleFormat, *,
          empty: str = "nothing to show") -> None:
     """Rows to stdout: an aligned table, canonical JSON or CSV. Messages go to stderr."""
-    from tracker import jsonio
-
     if fmt.value == "json":
+        from tracker.jsonio.export import dumps  # only when asked for: start-up (issue 19.8)
+
         sys.stdout.write(dumps([{k: r.get(k) for k in columns} for r in rows]))
     elif fmt.value == "csv":
+        from tracker.jsonio.csvout import to_csv
+
         sys.stdout.write(to_csv(rows, columns))
     else:
         if not rows:
