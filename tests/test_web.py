@@ -382,6 +382,23 @@ def test_amend_and_void_a_record_with_a_reason(web: Any, loaded: Settings) -> No
     assert "(void: wrong patient)" in web.get("/nurse/p/SYN-GROWING").text
 
 
+def test_an_implausible_amendment_is_asked_about_then_stored_verified_when_confirmed(web: Any,
+                                                                                    loaded: Settings) -> None:
+    """rules.md section 5: an amend that looks like an entry error asks "Yes, this is right";
+    ticked, the corrected record is stored verified."""
+    lab = _latest(loaded, "lab")
+    before = snapshot(loaded)
+    typed = {"f:value": "5000000", "reason": "lab letter"}
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", typed)
+    assert r.status_code == 422 and 'name="confirm" value="yes"' in r.text and "Yes, this is right" in r.text
+    assert value_of(r.text, "f:value") == "5000000"
+    assert snapshot(loaded) == before
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {**typed, "confirm": "yes"})
+    assert r.status_code == 303, r.text
+    stored = _latest(loaded, "lab")
+    assert (str(stored.value), stored.provenance.verified) == ("5000000", True)
+
+
 def test_import_is_all_or_nothing_and_lists_every_problem(web: Any, loaded: Settings) -> None:
     from tests.conftest import EXAMPLES
 
