@@ -166,6 +166,18 @@ def test_the_patient_home_shows_appointments_what_to_discuss_and_latest_values(w
     assert "<summary>The clinical wording</summary>" in html
 
 
+def test_the_patient_home_tells_a_watch_flag_from_a_discussion_and_names_the_marker(web: Any) -> None:
+    """An action flag is for the team to discuss; a watch flag (rules.md section 1: a soft signal)
+    is something the team keeps an eye on. A rising marker is named. No nurse link on the page."""
+    html = web.get("/p/SYN-GROWING").text
+    assert "Your team keeps an eye on this:</strong> Chromogranin A has gone up." in html
+    assert "Your team should discuss:</strong> Chromogranin A" not in html
+    assert "blood marker" not in html
+    for page in ("", "/log/lab", "/log/scan", "/log/visit", "/trends"):
+        text = web.get(f"/p/SYN-GROWING{page}").text
+        assert 'href="/nurse/' not in text, page
+
+
 def test_an_unknown_patient_is_one_sentence_and_404(web: Any) -> None:
     r = web.get("/p/NOBODY")
     assert r.status_code == 404
@@ -306,6 +318,21 @@ def test_a_flag_is_acknowledged_from_its_worklist_row_with_a_reason(web: Any, lo
     assert '<span class="badge ack">acknowledged</span>' in page
 
 
+def test_an_overdue_row_is_booked_until_a_date_not_acknowledged(web: Any, loaded: Settings) -> None:
+    """Acknowledging an overdue appointment is not defined by the rules: its row offers what the CLI
+    does for it (`flag snooze PATIENT overdue imaging --until DATE`), the date it is booked for."""
+    html = web.get("/nurse/worklist?status=overdue").text
+    rows = re.findall(r'<li class="row status-overdue".*?</li>', html, re.S)
+    assert rows and all('value="acknowledge"' not in r for r in rows)
+    row = next(r for r in rows if 'name="key"' in r)
+    key = html_lib.unescape(re.search(r'name="key" value="([^"]+)"', row).group(1))  # type: ignore[union-attr]
+    assert 'value="snooze"' in row and "Booked for" in row
+    r = post(web, "/nurse/review/SYN-GROWING", {"key": key, "action": "snooze", "reason": "MRI booked",
+                                                "until": "2026-12-20", "back": "status=overdue&within=30"})
+    assert r.status_code == 303, r.text
+    assert "Snoozed schedule.overdue of SYN-GROWING" in web.get(r.headers["location"]).text
+
+
 def test_the_worklist_exports_csv_and_icalendar_as_the_cli(web: Any, loaded: Settings) -> None:
     from tests.conftest import Cli
 
@@ -353,6 +380,23 @@ def test_amend_and_void_a_record_with_a_reason(web: Any, loaded: Settings) -> No
     r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {"do": "void", "reason": "wrong patient"})
     assert r.status_code == 303
     assert "(void: wrong patient)" in web.get("/nurse/p/SYN-GROWING").text
+
+
+def test_an_implausible_amendment_is_asked_about_then_stored_verified_when_confirmed(web: Any,
+                                                                                    loaded: Settings) -> None:
+    """rules.md section 5: an amend that looks like an entry error asks "Yes, this is right";
+    ticked, the corrected record is stored verified."""
+    lab = _latest(loaded, "lab")
+    before = snapshot(loaded)
+    typed = {"f:value": "5000000", "reason": "lab letter"}
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", typed)
+    assert r.status_code == 422 and 'name="confirm" value="yes"' in r.text and "Yes, this is right" in r.text
+    assert value_of(r.text, "f:value") == "5000000"
+    assert snapshot(loaded) == before
+    r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {**typed, "confirm": "yes"})
+    assert r.status_code == 303, r.text
+    stored = _latest(loaded, "lab")
+    assert (str(stored.value), stored.provenance.verified) == ("5000000", True)
 
 
 def test_import_is_all_or_nothing_and_lists_every_problem(web: Any, loaded: Settings) -> None:
@@ -413,6 +457,9 @@ def test_an_implausible_blood_result_is_asked_about_then_stored_verified_when_co
     assert r.status_code == 303, r.text
     lab = _latest(loaded, "lab")
     assert (str(lab.value), lab.provenance.source.value, lab.provenance.verified) == ("5000000", "patient", True)
+    saved = web.get(r.headers["location"]).text  # the page says what is stored: checked, by the person's own word
+    assert "You confirmed that this value is right, so it is stored as checked." in saved
+    assert "not yet checked" not in saved
 
 
 def test_a_size_ten_times_smaller_is_asked_about_by_its_field_then_stored_verified(web: Any, loaded: Settings) -> None:
@@ -485,7 +532,7 @@ def test_a_flag_on_an_unchecked_value_says_so_in_plain_words_on_the_patient_home
     import_file(loaded, tmp_path / "doubt.json", today=TODAY)
     html = client(loaded).get("/p/SYN-DOUBT").text
     plain = re.sub(r"<details>.*?</details>", "", html, flags=re.S)  # the clinical wording names the value
-    assert "A blood marker has gone up; this depends on a value not yet checked." in plain, plain
+    assert "Chromogranin A has gone up; this depends on a value not yet checked." in plain, plain
     assert "unconfirmed" not in plain and "lab:" not in plain
 
 

@@ -248,7 +248,8 @@ class Store:
         if not include_left:
             q = q.where(t.c.left_on.is_(None))
         self.s.flush()
-        return [patient_from_row(r) for r in self.s.connection().execute(q)]
+        prov = _Provenances()
+        return [_patient_tuple(r, prov) for r in self.s.connection().execute(q)]
 
     def patients_labelled(self, labels: Iterable[str]) -> dict[str, dm.Patient]:
         """The stored patients among these labels, by label (a query per `CHUNK` labels)."""
@@ -629,6 +630,22 @@ class _Provenances:
         if p is None:
             p = self.seen[key] = dm.Provenance(source=dm.Source(source), verified=verified, notes=notes)
         return p
+
+
+_SEX_OF = {e.value: e for e in dm.Sex}
+_SETTING_OF = {e.value: e for e in dm.Setting}
+_SYNDROME_OF = {e.value: e for e in dm.Syndrome}
+_LEAVE_OF = {e.value: e for e in dm.LeaveReason}
+
+
+def _patient_tuple(r: Any, prov: _Provenances) -> dm.Patient:
+    """`patient_from_row` for a bulk load (every patient of a worklist), built with `dm.assemble`."""
+    return dm.assemble(dm.Patient, {
+        "label": r.label, "birth_year": r.birth_year, "sex": _SEX_OF[r.sex], "diagnosis_date": r.diagnosis_date,
+        "setting": _SETTING_OF[r.setting], "protocol_id": r.protocol_id, "protocol_start": r.protocol_start,
+        "syndrome": _SYNDROME_OF[r.syndrome], "primary_resected": r.primary_resected, "t_stage": r.t_stage,
+        "left_on": r.left_on, "leave_reason": _LEAVE_OF[r.leave_reason] if r.leave_reason else None,
+        "provenance": prov(r.source, r.verified, r.notes), "synthetic": r.synthetic, "id": r.id})
 
 
 # The loaders build records with `dm.assemble` (a cold worklist loads every record);

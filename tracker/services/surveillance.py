@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -24,7 +25,16 @@ from sqlalchemy import text
 from tracker import models as m
 from tracker.config import Settings
 from tracker.db import session_scope
-from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Patient, PatientHistory, Severity
+from tracker.domain.model import (
+    DueItem,
+    DueStatus,
+    Flag,
+    ItemKind,
+    Patient,
+    PatientHistory,
+    Severity,
+    assemble,
+)
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import RULES, evaluate_flags
 from tracker.domain.schedule import (
@@ -135,6 +145,13 @@ def review_state(reviews: Sequence[m.FlagReview]) -> dict[int, ReviewState]:
     return out
 
 
+def _snoozed_keys(flags: Sequence[Flag], state: ReviewState, as_of: date) -> frozenset[str]:
+    """The keys of these flags that are hidden by a snooze on `as_of`."""
+    if not state.snoozed:
+        return frozenset()
+    return frozenset(f.key for f in flags if _hidden(f, state, as_of))
+
+
 def _hidden(f: Flag, state: ReviewState, as_of: date) -> bool:
     """A watch flag snoozed until after `as_of`."""
     until = state.snoozed.get(f.key)
@@ -154,7 +171,7 @@ class _Core:
 
 def _core(history: PatientHistory, protocol: SurveillanceProtocol, state: ReviewState, as_of: date) -> _Core:
     clinical = evaluate_flags(history, protocol, as_of=as_of)
-    hidden = frozenset(f.key for f in clinical if _hidden(f, state, as_of))
+    hidden = _snoozed_keys(clinical, state, as_of)
     items = compute_schedule(history, protocol, [f for f in clinical if f.key not in hidden], as_of=as_of)
     return _Core(clinical, items, hidden)
 
@@ -168,11 +185,16 @@ def _finish(history: PatientHistory | None, core: _Core, protocol: SurveillanceP
         status = item_status(it.due_date, as_of, protocol)
         items.append(it if it.status is status else replace(it, status=status))
     overdue = overdue_flags(items, protocol, as_of=as_of) if protocol.enabled("schedule.overdue") else []
-    views = [FlagView(f, f.key not in seen, state.acknowledged.get(f.key), state.snoozed.get(f.key), handle=n)
-             for n, f in enumerate(sorted([*core.clinical, *overdue], key=Flag.sort_key), start=1)]
-    return PatientView(history, protocol, flags=[v for v in views if not _hidden(v.flag, state, as_of)],
-                       snoozed=[v for v in views if _hidden(v.flag, state, as_of)], schedule=items,
-                       patient=patient, loader=loader)
+    shown: list[FlagView] = []
+    snoozed: list[FlagView] = []
+    acks, snoozes = state.acknowledged, state.snoozed
+    for n, f in enumerate(sorted([*core.clinical, *overdue], key=Flag.sort_key), start=1):
+        key = f.key
+        until = snoozes.get(key)
+        fv = FlagView(f, key not in seen, acks.get(key), until, handle=n)
+        (snoozed if until is not None and _hidden(f, state, as_of) else shown).append(fv)
+    return PatientView(history, protocol, flags=shown, snoozed=snoozed, schedule=items, patient=patient,
+                       loader=loader)
 
 
 def evaluate(history: PatientHistory, protocol: SurveillanceProtocol, state: ReviewState, *, as_of: date,
@@ -233,21 +255,32 @@ def _core_doc(core: _Core) -> str:
                        "hidden": sorted(core.hidden)}, separators=(",", ":"))
 
 
+_SEVERITY_OF = {e.value: e for e in Severity}
+_KIND_OF = {e.value: e for e in ItemKind}
+_STATUS_OF = {e.value: e for e in DueStatus}
+
+
 def _flag(d: dict[str, Any]) -> Flag:
-    return Flag(rule_id=d["rule_id"], severity=Severity(d["severity"]), patient=d["patient"],
-                date=date.fromisoformat(d["date"]), message=d["message"], evidence=tuple(d["evidence"]),
-                threshold=d["threshold"], source=d["source"], rule_version=d["rule_version"],
-                unconfirmed=tuple(d.get("unconfirmed", ())))
+    return assemble(Flag, {"rule_id": d["rule_id"], "severity": _SEVERITY_OF[d["severity"]], "patient": d["patient"],
+                           "date": date.fromisoformat(d["date"]), "message": d["message"],
+                           "evidence": tuple(d["evidence"]), "threshold": d["threshold"], "source": d["source"],
+                           "rule_version": d["rule_version"], "unconfirmed": tuple(d.get("unconfirmed", ()))})
 
 
 def _due_item(d: dict[str, Any]) -> DueItem:
-    return DueItem(patient=d["patient"], kind=ItemKind(d["kind"]), what=d["what"],
-                   due_date=date.fromisoformat(d["due_date"]), window_start=date.fromisoformat(d["window_start"]),
-                   window_end=date.fromisoformat(d["window_end"]), status=DueStatus(d["status"]), reason=d["reason"],
-                   escalated_by=d["escalated_by"])
+    return assemble(DueItem, {"patient": d["patient"], "kind": _KIND_OF[d["kind"]], "what": d["what"],
+                              "due_date": date.fromisoformat(d["due_date"]),
+                              "window_start": date.fromisoformat(d["window_start"]),
+                              "window_end": date.fromisoformat(d["window_end"]), "status": _STATUS_OF[d["status"]],
+                              "reason": d["reason"], "escalated_by": d["escalated_by"]})
 
 
+@lru_cache(maxsize=50_000)
 def _core_from_doc(computed: str) -> _Core:
+    """The core a stored state holds. Memoised by the stored text itself (a pure function of it,
+    never of a patient or a date): a long-running `tracker serve` decodes each state once, and a
+    write, which empties the patient's state, gives a new text. The core is shared, so nothing
+    changes it (`_finish` derives new lists)."""
     d = json.loads(computed)
     return _Core([_flag(x) for x in d["clinical"]], [_due_item(x) for x in d["items"]], frozenset(d["hidden"]))
 
@@ -303,7 +336,7 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
                 out[pid] = PatientView(None, protocol, patient=p, loader=loader)
                 continue
             core = _core_from_doc(cached[pid]) if pid in cached else None
-            if core is not None and core.hidden == {f.key for f in core.clinical if _hidden(f, states[pid], as_of)}:
+            if core is not None and core.hidden == _snoozed_keys(core.clinical, states[pid], as_of):
                 out[pid] = _finish(None, core, protocol, states[pid], as_of=as_of, seen=logged[pid], patient=p,
                                    loader=loader)
             else:
@@ -498,6 +531,7 @@ def overdue_item(f: Flag) -> tuple[str, str] | None:
 _URGENCY = {"tumour_board": 0, **{s.value: 1 + s.rank for s in DueStatus}}
 
 
+@no_cycle_collection()
 def worklist_rows(all_views: Sequence[PatientView], *, as_of: date, within_days: int,
                   statuses: Sequence[str] | None) -> list[dict[str, Any]]:
     """Open action flags (for the tumour board) merged with due items, most urgent first."""

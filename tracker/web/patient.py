@@ -66,7 +66,9 @@ async def home(web: Web, request: Request) -> Response:
     discuss = [fv for fv in v.flags if fv.flag.severity in (dm.Severity.ACTION, dm.Severity.WATCH)
                and fv.flag.rule_id != "schedule.overdue"]
     return web.page(request, "home.html", label=v.label, patient=v.patient, items=items,
-                    discuss=_grouped(discuss, v), values=latest_values(v.history))
+                    discuss=_grouped([fv for fv in discuss if fv.flag.severity is dm.Severity.ACTION], v),
+                    watch=_grouped([fv for fv in discuss if fv.flag.severity is dm.Severity.WATCH], v),
+                    values=latest_values(v.history))
 
 
 def _grouped(flags: list[Any], v: PatientView) -> list[tuple[str, list[dm.Flag]]]:
@@ -142,7 +144,8 @@ async def saved(web: Web, request: Request) -> Response:
     if kind not in LOG_FORMS:
         raise NotFoundError(f"there is no {quoted(kind)} record kind; use lab, scan or visit")
     owner, stored = get_record(web.settings, label, kind, int(request.path_params["id"]))
-    return web.page(request, "saved.html", label=owner.label, text=words.record(stored.record), kind=kind)
+    return web.page(request, "saved.html", label=owner.label, text=words.record(stored.record), kind=kind,
+                    verified=stored.record.provenance.verified)
 
 
 async def trends(web: Web, request: Request) -> Response:

@@ -104,6 +104,11 @@ def flag(f: dm.Flag, history: dm.PatientHistory) -> str:
         m = next((x for x in s.lesions if x.lesion == lesion), None)
         if m is not None and _size(m) is not None:
             sizes.append((s.date, _size(m)))
+    if f.rule_id in ("marker.rise", "marker.doubling"):
+        labs = {r.ref: r for r in history.labs}
+        names = sorted({analyte_name(labs[e].analyte, labs[e].analyte_other) for e in f.evidence if e in labs})
+        if names:  # the marker named: "chromogranin A has gone up" (a series is one analyte)
+            text = text.replace("a blood marker", " and ".join(names))
     if f.rule_id.startswith("growth.") and len(sizes) >= 2 and f.rule_id != "growth.tgr":
         (d0, a), (_, b) = min(sizes), max(sizes, key=lambda x: x[0])
         text += f" from {a} mm to {b} mm since {MONTHS[d0.month - 1]} {d0.year}"
