@@ -25,6 +25,7 @@ from tracker import chain, jsonio
 from tracker import models as m
 from tracker.domain import model as dm
 from tracker.domain.model import Record, kind_of, natural_key
+from tracker.domain.recist import lesion_label
 from tracker.errors import NotFoundError
 
 T = TypeVar("T")
@@ -400,7 +401,7 @@ class Store:
         for study_id, *rest in self.s.connection().execute(q):
             out[study_id].append(_lesion_tuple(*rest))
         for group in out.values():
-            group.sort(key=_lesion_label)
+            group.sort(key=lesion_label)
         return out
 
     def all_records(self, patient_ids: Sequence[int] | None = None
@@ -528,6 +529,16 @@ class Store:
         for i in range(0, len(ids), CHUNK):
             conn.execute(delete(PATIENT_STATE).where(PATIENT_STATE.c.patient_id.in_(ids[i:i + CHUNK])))
         conn.execute(insert(PATIENT_STATE), list(rows))
+
+    def states(self, as_of: date, patient_id: int | None = None) -> list[tuple[int, str, str]]:
+        """(patient id, cache key, computed) of the stored states that hold on `as_of` (their
+        `valid_from` is on or before it), of one patient or of all."""
+        t = PATIENT_STATE
+        q = sa.select(t.c.patient_id, t.c.cache_key, t.c.computed).where(
+            sa.or_(t.c.valid_from.is_(None), t.c.valid_from <= as_of))
+        if patient_id is not None:
+            q = q.where(t.c.patient_id == patient_id)
+        return [(r[0], r[1], r[2]) for r in self.s.connection().execute(q)]
 
     def calendar_events(self, feed: str) -> list[dict[str, Any]]:
         """What a calendar feed was last given (migration 0005), one dict per event."""
@@ -671,10 +682,6 @@ def with_id(r: Record, record_id: int) -> Record:
     instead of 3 µs, for every record of an import."""
     result: Record = dm.assemble(type(r), {**r.__dict__, "id": record_id})
     return result
-
-
-def _lesion_label(x: dm.LesionMeasurement) -> str:
-    return x.lesion
 
 
 def _record_order(t: tuple[str, Record, str | None]) -> tuple[date, str, int]:
