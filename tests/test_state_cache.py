@@ -20,6 +20,8 @@ from tracker.db import session_scope
 from tracker.domain import model as dm
 from tracker.services import records, surveillance
 from tracker.services.files import import_file
+from tracker.services.surveillance import cache as state_cache
+from tracker.services.surveillance import viewer
 
 AS_OF = date(2026, 11, 22)
 
@@ -159,13 +161,13 @@ def uncached(settings: Settings, as_of: date) -> list[Any]:
 def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Labels of the patients evaluated afresh (not served from the cache), call after call."""
     calls: list[str] = []
-    real = surveillance._core
+    real = state_cache._core
 
     def counting(history: dm.PatientHistory, *args: Any) -> Any:
         calls.append(history.patient.label)
         return real(history, *args)
 
-    monkeypatch.setattr(surveillance, "_core", counting)
+    monkeypatch.setattr(state_cache, "_core", counting)
     return calls
 
 
@@ -494,14 +496,14 @@ def test_a_rule_schedule_or_protocol_change_never_serves_old_flags(loaded: Setti
     """The cache key holds a hash of every rule's VERSION, of the schedule rule version and of the
     protocol file's content: after a change of any of them every patient is evaluated again."""
     served_from_cache(loaded, AS_OF, evaluations)
-    before = {pid: surveillance.cache_key(p) for pid, p in surveillance.all_protocols().items()}
+    before = {pid: surveillance.cache_key(p) for pid, p in viewer.all_protocols().items()}
     if change == "rule":
-        first, *rest = surveillance.RULES
-        monkeypatch.setattr(surveillance, "RULES", (replace(first, version=first.version + ".1"), *rest))
+        first, *rest = state_cache.RULES
+        monkeypatch.setattr(state_cache, "RULES", (replace(first, version=first.version + ".1"), *rest))
     elif change == "schedule":
-        monkeypatch.setattr(surveillance, "SCHEDULE_RULE_VERSION", "schedule-next")
+        monkeypatch.setattr(state_cache, "SCHEDULE_RULE_VERSION", "schedule-next")
     else:
-        real = surveillance.all_protocols
+        real = viewer.all_protocols
 
         def edited() -> dict[str, Any]:
             out = {}
@@ -511,8 +513,8 @@ def test_a_rule_schedule_or_protocol_change_never_serves_old_flags(loaded: Setti
                 out[pid] = replace(p, raw=raw)
             return out
 
-        monkeypatch.setattr(surveillance, "all_protocols", edited)
-    after = {pid: surveillance.cache_key(p) for pid, p in surveillance.all_protocols().items()}
+        monkeypatch.setattr(viewer, "all_protocols", edited)
+    after = {pid: surveillance.cache_key(p) for pid, p in viewer.all_protocols().items()}
     assert all(before[pid] != after[pid] for pid in before)
     evaluations.clear()
     snapshot(loaded)

@@ -1,4 +1,4 @@
-"""SQLModel tables, and nothing else: no behaviour, no JSON concerns.
+"""The tables (SQLModel, and two Core tables on the same metadata), and nothing else: no behaviour, no JSON concerns.
 
 Exact numbers (sizes, lab values, Ki-67) are stored as decimal TEXT so that what was entered
 comes back digit for digit on SQLite and PostgreSQL alike. Enumerations are stored as their
@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, datetime
 
+import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -163,3 +164,22 @@ class FlagReview(SQLModel, table=True):
     user: str
     at: datetime
     chain_hash: str | None = None  # SHA-256 chained to the previous review (tracker.chain, migration 0006)
+
+
+#: the per-patient state cache (migrations 0003, 0004; services.surveillance.cache): a Core table
+PATIENT_STATE = sa.Table(
+    "patient_state", SQLModel.metadata,
+    sa.Column("patient_id", sa.Integer, sa.ForeignKey("patient.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("cache_key", sa.String, nullable=False), sa.Column("computed", sa.Text, nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=True),  # migration 0004
+)
+
+#: what each calendar feed was last given (migration 0005; services.feeds)
+CALENDAR_EVENT = sa.Table(
+    "calendar_event", SQLModel.metadata,
+    sa.Column("feed", sa.String, primary_key=True), sa.Column("uid", sa.String, primary_key=True),
+    sa.Column("sequence", sa.Integer, nullable=False), sa.Column("digest", sa.String, nullable=False),
+    sa.Column("dtstart", sa.Date, nullable=False), sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("status", sa.String, nullable=False), sa.Column("modified", sa.DateTime(timezone=True), nullable=False),
+)

@@ -25,6 +25,7 @@ from tracker import chain, jsonio
 from tracker import models as m
 from tracker.domain import model as dm
 from tracker.domain.model import Record, kind_of, natural_key
+from tracker.domain.recist import lesion_label
 from tracker.errors import NotFoundError
 from tracker.text import quoted
 
@@ -33,23 +34,6 @@ T = TypeVar("T")
 #: how many go together: the values of one `IN (...)` query here, the patients of one chunk of an
 #: import (services.files) or of an evaluation (services.surveillance)
 CHUNK = 500
-
-#: the per-patient state cache (migration 0003); no model class: only the surveillance service uses it
-PATIENT_STATE = sa.Table(
-    "patient_state", sa.MetaData(),
-    sa.Column("patient_id", sa.Integer, primary_key=True), sa.Column("as_of", sa.Date, nullable=False),
-    sa.Column("cache_key", sa.String, nullable=False), sa.Column("computed", sa.Text, nullable=False),
-    sa.Column("valid_from", sa.Date, nullable=True),  # migration 0004
-)
-
-#: what each calendar feed was last given (migration 0005; services.feeds)
-CALENDAR_EVENT = sa.Table(
-    "calendar_event", sa.MetaData(),
-    sa.Column("feed", sa.String, primary_key=True), sa.Column("uid", sa.String, primary_key=True),
-    sa.Column("sequence", sa.Integer, nullable=False), sa.Column("digest", sa.String, nullable=False),
-    sa.Column("dtstart", sa.Date, nullable=False), sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("status", sa.String, nullable=False), sa.Column("modified", sa.DateTime(timezone=True), nullable=False),
-)
 
 #: record kind as the user names it -> table
 KINDS: dict[str, type[Any]] = {
@@ -402,7 +386,7 @@ class Store:
         for study_id, *rest in self.s.connection().execute(q):
             out[study_id].append(_lesion_tuple(*rest))
         for group in out.values():
-            group.sort(key=_lesion_label)
+            group.sort(key=lesion_label)
         return out
 
     def all_records(self, patient_ids: Sequence[int] | None = None
@@ -528,21 +512,31 @@ class Store:
         conn = self.s.connection()
         ids = [r["patient_id"] for r in rows]
         for i in range(0, len(ids), CHUNK):
-            conn.execute(delete(PATIENT_STATE).where(PATIENT_STATE.c.patient_id.in_(ids[i:i + CHUNK])))
-        conn.execute(insert(PATIENT_STATE), list(rows))
+            conn.execute(delete(m.PATIENT_STATE).where(m.PATIENT_STATE.c.patient_id.in_(ids[i:i + CHUNK])))
+        conn.execute(insert(m.PATIENT_STATE), list(rows))
+
+    def states(self, as_of: date, patient_id: int | None = None) -> list[tuple[int, str, str]]:
+        """(patient id, cache key, computed) of the stored states that hold on `as_of` (their
+        `valid_from` is on or before it), of one patient or of all."""
+        t = m.PATIENT_STATE
+        q = sa.select(t.c.patient_id, t.c.cache_key, t.c.computed).where(
+            sa.or_(t.c.valid_from.is_(None), t.c.valid_from <= as_of))
+        if patient_id is not None:
+            q = q.where(t.c.patient_id == patient_id)
+        return [(r[0], r[1], r[2]) for r in self.s.connection().execute(q)]
 
     def calendar_events(self, feed: str) -> list[dict[str, Any]]:
         """What a calendar feed was last given (migration 0005), one dict per event."""
-        t = CALENDAR_EVENT
+        t = m.CALENDAR_EVENT
         q = sa.select(*[c for c in t.c if c.name != "feed"]).where(t.c.feed == feed).order_by(t.c.uid)
         return [dict(r._mapping) for r in self.s.connection().execute(q)]
 
     def put_calendar_events(self, feed: str, rows: Sequence[dict[str, Any]]) -> None:
         """Replace what a calendar feed was given by these events."""
         conn = self.s.connection()
-        conn.execute(delete(CALENDAR_EVENT).where(CALENDAR_EVENT.c.feed == feed))
+        conn.execute(delete(m.CALENDAR_EVENT).where(m.CALENDAR_EVENT.c.feed == feed))
         if rows:
-            conn.execute(insert(CALENDAR_EVENT), [{"feed": feed, **r} for r in rows])
+            conn.execute(insert(m.CALENDAR_EVENT), [{"feed": feed, **r} for r in rows])
 
     def add_flag_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append flag-log rows (column dicts), one executemany. A flag another command logged
@@ -689,10 +683,6 @@ def with_id(r: Record, record_id: int) -> Record:
     instead of 3 µs, for every record of an import."""
     result: Record = dm.assemble(type(r), {**r.__dict__, "id": record_id})
     return result
-
-
-def _lesion_label(x: dm.LesionMeasurement) -> str:
-    return x.lesion
 
 
 def _record_order(t: tuple[str, Record, str | None]) -> tuple[date, str, int]:

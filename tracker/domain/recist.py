@@ -55,6 +55,11 @@ NO_TARGET = "no target"
 DEFAULT_NORMAL_NODE_MM = Decimal(10)
 
 
+def lesion_label(m: LesionMeasurement) -> str:
+    """The order of a scan's lesions, wherever a scan is built (its lesions sorted by label)."""
+    return m.lesion
+
+
 def size_of(m: LesionMeasurement) -> Decimal | None:
     """Short axis for nodes, longest diameter otherwise."""
     return m.short_axis_mm if m.site in NODE_SITES else m.longest_mm

@@ -14,6 +14,7 @@ from tracker.domain import model as dm
 from tracker.domain.checks import Problems, check_patient, check_record
 from tracker.domain.dates import parse_iso_date
 from tracker.domain.model import Record
+from tracker.domain.recist import lesion_label
 from tracker.domain.units import (
     normalize_unit,
     parse_analyte,
@@ -151,15 +152,11 @@ def _lesion_from_doc(x: dict[str, Any]) -> dm.LesionMeasurement:
     })
 
 
-def _lesion_label(x: dm.LesionMeasurement) -> str:
-    return x.lesion
-
-
 def scan_from_doc(d: dict[str, Any], source: dm.Source) -> dm.ImagingStudy:
     g = d.get
     lesions = [_lesion_from_doc(x) for x in g("lesions", ())]
     if len(lesions) > 1:
-        lesions.sort(key=_lesion_label)
+        lesions.sort(key=lesion_label)
     mpd, cbd = g("mpd_mm"), g("cbd_mm")
     return dm.assemble(dm.ImagingStudy, {
         "date": date.fromisoformat(d["date"]), "modality": _member(dm.Modality, dm.MODALITY_OF, d["modality"]),
