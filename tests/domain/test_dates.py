@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from dateutil.relativedelta import relativedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.domain.dates import add_months, calendar_months_between
+from tracker.domain.dates import add_months, calendar_months_between, parse_date
+from tracker.errors import ValidationError
 
 _dates = st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31))
 
@@ -34,3 +36,17 @@ def test_calendar_months_between_counts_a_month_once_add_months_reaches_it(start
     else:  # earlier: relativedelta's months, counted toward zero
         rd = relativedelta(d, start)
         assert n == rd.years * 12 + rd.months
+
+
+@pytest.mark.parametrize(("typed", "says"), [
+    ("2025-02-30", "'2025-02-30' is not a date that exists; use YYYY-MM-DD, for example 2025-12-31"),
+    ("2026-13-01", "'2026-13-01' is not a date that exists; use YYYY-MM-DD, for example 2025-12-31"),
+    ("31/12/2025", "'31/12/2025' is not written year-month-day; use YYYY-MM-DD, for example 2025-12-31"),
+    ("12/03/2025", "'12/03/2025' is not written year-month-day; use YYYY-MM-DD, for example 2025-12-31"),
+    ("20251231", "'20251231' is not written year-month-day; use YYYY-MM-DD, for example 2025-12-31"),
+])
+def test_a_refused_date_says_whether_the_form_or_the_date_is_wrong(typed: str, says: str) -> None:
+    """A real date in another order (31/12/2025) is not called a date that does not exist."""
+    with pytest.raises(ValidationError) as e:
+        parse_date(typed, "the date")
+    assert says in str(e.value)

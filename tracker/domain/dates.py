@@ -88,5 +88,9 @@ def parse_date(text: str, what: str) -> date:
     try:
         return parse_iso_date(text)
     except ValueError:
-        raise ValidationError(f"{quoted(text)} is not a date that exists; use YYYY-MM-DD, for example 2025-12-31",
+        t = text.strip()
+        written = len(t) == 10 and t[4] == "-" and t[7] == "-" and (t[:4] + t[5:7] + t[8:]).isdigit()
+        # 31/12/2025 is a real date in another order: say it is the form, not the date, that is wrong
+        problem = "is not a date that exists" if written else "is not written year-month-day"
+        raise ValidationError(f"{quoted(text)} {problem}; use YYYY-MM-DD, for example 2025-12-31",
                               what) from None
