@@ -175,6 +175,7 @@ def evaluate(history: PatientHistory, protocol: SurveillanceProtocol, state: Rev
 def protocol_for(protocols: dict[str, SurveillanceProtocol], patient: Patient) -> SurveillanceProtocol:
     pid = patient.protocol_id
     if pid not in protocols:
-        raise NotFoundError(f"patient {patient.label} follows protocol '{pid}', which is not installed; "
-                            "add its file to the protocols folder or change the patient's protocol")
+        raise NotFoundError(f"the protocol patient #{patient.id} follows is not installed (`tracker patient show "
+                            f"#{patient.id}` names it); add its file to the protocols folder or change the "
+                            "patient's protocol")
     return protocols[pid]

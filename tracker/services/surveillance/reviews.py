@@ -17,6 +17,7 @@ from tracker.errors import ConflictError, NotFoundError, ValidationError
 from tracker.services.surveillance.evaluation import FlagView
 from tracker.services.surveillance.viewer import _log_row, views
 from tracker.store import Store, now_utc
+from tracker.text import quoted
 
 #: The longest snooze a user may set (a snooze needs a maximum length and a reason).
 MAX_SNOOZE_DAYS = 183
@@ -85,10 +86,10 @@ def find_flag(candidates: Sequence[FlagView], handle: str, ref: str, as_of: date
     else:
         matches = [v for v in candidates if v.flag.key == text] or [v for v in candidates if v.flag.rule_id == text]
     if not matches:
-        raise NotFoundError(f"no current flag '{text}' for {ref} as of {as_of}; run `tracker flags {ref}` "
+        raise NotFoundError(f"no current flag {quoted(text)} for {ref} as of {as_of}; run `tracker flags {ref}` "
                             "and give the flag's number (#), rule id or key")
     if len(matches) > 1:
-        raise ValidationError(f"'{text}' matches {len(matches)} flags; give the flag's number (#) from "
+        raise ValidationError(f"{quoted(text)} matches {len(matches)} flags; give the flag's number (#) from "
                               f"`tracker flags {ref}`", "FLAG")
     return matches[0]
 
