@@ -309,6 +309,7 @@ def test_a_flag_is_acknowledged_from_its_worklist_row_with_a_reason(web: Any, lo
     r = post(web, "/nurse/review/SYN-GROWING", {"key": key, "action": "acknowledge", "reason": " ",
                                                 "back": "status=&within=30"})
     assert r.status_code == 422 and "give a reason" in r.text
+    assert "--reason" not in r.text  # a web page names its field, never the command line's option
     assert snapshot(loaded) == before
     r = post(web, "/nurse/review/SYN-GROWING", {"key": key, "action": "acknowledge", "reason": "on the board list",
                                                 "back": "status=&within=30"})
@@ -372,6 +373,7 @@ def test_amend_and_void_a_record_with_a_reason(web: Any, loaded: Settings) -> No
     assert r.status_code == 422 and "abc" in r.text
     r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {"f:value": "131", "reason": ""})
     assert r.status_code == 422 and "an amendment needs a reason" in field_error(r.text, "reason")
+    assert "--reason" not in r.text
     assert value_of(r.text, "f:value") == "131"
     assert snapshot(loaded) == before
     r = post(web, f"/nurse/p/SYN-GROWING/amend/lab/{lab.id}", {"f:value": "131", "reason": "lab letter"})

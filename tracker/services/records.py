@@ -93,7 +93,7 @@ def _edit_patient(settings: Settings, ref: str, make: Callable[[dm.Patient], dic
                   reason: str, today: date) -> tuple[dm.Patient, list[str]]:
     """Read the patient for update, make the changes from it, check and write them."""
     if not reason.strip():
-        raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
+        raise ValidationError("an amendment needs a reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
         if relabels:  # a new label may be one an import is creating: wait for imports
@@ -277,7 +277,7 @@ def _amend(settings: Settings, ref: str, kind: str, record_id: int, make: Callab
            reason: str, today: date, allow_future: bool, confirm: bool) -> Record:
     """Read the record for update, make its new version from it, check and write it, audited."""
     if not reason.strip():
-        raise ValidationError("an amendment needs a reason; pass --reason", "--reason")
+        raise ValidationError("an amendment needs a reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
@@ -316,7 +316,7 @@ def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reas
     """Mark a record of the patient `ref` void: it stays in the history and the audit trail,
     rules ignore it."""
     if not reason.strip():
-        raise ValidationError("voiding needs a reason; pass --reason", "--reason")
+        raise ValidationError("voiding needs a reason", "--reason")
     with session_scope(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)

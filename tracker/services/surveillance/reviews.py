@@ -51,7 +51,7 @@ def review_flag(settings: Settings, ref: str, key: str, *, action: str, reason: 
                 until: date | None = None) -> FlagView:
     """Acknowledge a current flag, or snooze a watch flag until a date (at most 183 days ahead)."""
     if not reason.strip():
-        raise ValidationError(f"to {action} a flag, give a reason with --reason", "--reason")
+        raise ValidationError(f"to {action} a flag, give a reason", "--reason")
     if action == "snooze" and (until is None or until <= as_of or until > as_of + timedelta(days=MAX_SNOOZE_DAYS)):
         raise ValidationError(f"--until must be after {as_of} and at most {MAX_SNOOZE_DAYS} days later", "--until")
     # Read without marking anything seen: a refused review leaves the flag log as it was.
