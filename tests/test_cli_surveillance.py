@@ -125,6 +125,16 @@ def test_the_worklist_puts_tumour_board_flags_first_then_overdue(loaded: Cli) ->
     assert only and {x["status"] for x in only} == {"overdue"}
     text = loaded("worklist", "--as-of", AS_OF, "--format", "csv").stdout
     assert next(csv.DictReader(io.StringIO(text)))["status"] == "tumour_board"
+    assert any(x["what"] == "chromogranin_a" for x in rows)  # data keep the code...
+
+
+def test_tables_name_a_lab_as_people_write_it(loaded: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """...and the tables a nurse reads say "chromogranin A" (the JSON and CSV keep the code)."""
+    monkeypatch.setenv("COLUMNS", "200")  # no wrapping inside the name
+    for args in (("worklist", "--as-of", AS_OF), ("schedule", "SYN-GROWING", "--as-of", AS_OF)):
+        r = loaded(*args)
+        assert r.exit_code == 0, r.output
+        assert "chromogranin A" in r.stdout and "chromogranin_a" not in r.stdout
 
 
 def test_the_worklist_calendar_has_stable_uids(loaded: Cli) -> None:

@@ -288,13 +288,15 @@ def test_the_trends_page_shows_the_three_plots_as_svg_and_the_report_as_pdf(web:
 
 
 def test_the_worklist_in_the_cli_order_filtered_and_paginated(web: Any, loaded: Settings) -> None:
+    from tracker.domain.schedule import display_what
     from tracker.services.surveillance import views, worklist_rows
 
     rows = worklist_rows(views(loaded, None, as_of=TODAY), as_of=TODAY, within_days=30, statuses=None)
     html = web.get("/nurse/worklist").text
     shown = re.findall(r'<a href="/nurse/p/([^"]+)">[^<]*</a> · (.+?) · <span class="date">(\d{4}-\d\d-\d\d)</span>',
                        html)
-    assert shown == [(r["patient"], r["what"], r["due_date"]) for r in rows]
+    assert shown == [(r["patient"], display_what(r["_item"]) if r["_item"] else r["what"], r["due_date"]) for r in rows]
+    assert "chromogranin A" in {w for _, w, _ in shown}  # a lab by its name, never its code
     only = web.get("/nurse/worklist?status=overdue").text
     assert "tumour board</span>" not in only and "overdue</span>" in only
     assert web.get("/nurse/worklist?status=late").status_code == 400

@@ -26,7 +26,7 @@ from tracker.cli.common import (
 )
 from tracker.config import Settings
 from tracker.domain.model import DueItem
-from tracker.domain.schedule import DUE_ITEM_FIELDS
+from tracker.domain.schedule import DUE_ITEM_FIELDS, display_what
 from tracker.errors import DatabaseError, ValidationError
 from tracker.text import quoted
 
@@ -254,7 +254,8 @@ def _emit_items(items: list[DueItem], fmt: ScheduleFormat, *, ctx: typer.Context
     rows = [i.to_json() for i in items]
     cols = list(DUE_ITEM_FIELDS)
     if fmt is ScheduleFormat.table:  # one patient (or a preview): no patient column
-        rows = [{**r, "window": f"{r['window_start']} to {r['window_end']}"} for r in rows]
+        rows = [{**r, "what": display_what(i), "window": f"{r['window_start']} to {r['window_end']}"}
+                for r, i in zip(rows, items, strict=True)]
         cols = ["status", "kind", "what", "due_date", "window", "reason"]
     emit(rows, cols, fmt, empty="nothing scheduled")
 
@@ -290,7 +291,7 @@ def worklist(
             _emit_items([r["_item"] for r in rows if r["_item"] is not None], fmt, ctx=ctx, feed="worklist")
         else:
             if fmt is ScheduleFormat.table:
-                rows = [{**r, "#": r["handle"],
+                rows = [{**r, "#": r["handle"], "what": display_what(r["_item"]) if r["_item"] else r["what"],
                          "status": "\n".join([r["status"], *(p for ps in _review_parts(r) for p in ps)])} for r in rows]
                 cols = ["#", "patient", "status", "what", "due_date", "reason"]
             else:

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from tracker.domain import model as dm
+from tracker.domain.schedule import display_what
 from tracker.domain.units import analyte_name
 
 SYMPTOMS: dict[dm.Symptom, str] = {
@@ -73,6 +74,10 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 def day(d: date | None) -> str:
     """An appointment date: ISO with the weekday, e.g. 2026-04-08 (Wednesday)."""
     return f"{d.isoformat()} ({d.strftime('%A')})" if d else ""
+
+
+#: what a due item is on the nurse's pages: a lab by its name ("chromogranin A"), not its code
+what = display_what
 
 
 def item(it: dm.DueItem) -> str:
