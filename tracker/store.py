@@ -626,19 +626,15 @@ class _Provenances:
         return p
 
 
-_SEX_OF = {e.value: e for e in dm.Sex}
-_SETTING_OF = {e.value: e for e in dm.Setting}
-_SYNDROME_OF = {e.value: e for e in dm.Syndrome}
-_LEAVE_OF = {e.value: e for e in dm.LeaveReason}
 
 
 def _patient_tuple(r: Any, prov: _Provenances) -> dm.Patient:
     """`patient_from_row` for a bulk load (every patient of a worklist), built with `dm.assemble`."""
     return dm.assemble(dm.Patient, {
-        "label": r.label, "birth_year": r.birth_year, "sex": _SEX_OF[r.sex], "diagnosis_date": r.diagnosis_date,
-        "setting": _SETTING_OF[r.setting], "protocol_id": r.protocol_id, "protocol_start": r.protocol_start,
-        "syndrome": _SYNDROME_OF[r.syndrome], "primary_resected": r.primary_resected, "t_stage": r.t_stage,
-        "left_on": r.left_on, "leave_reason": _LEAVE_OF[r.leave_reason] if r.leave_reason else None,
+        "label": r.label, "birth_year": r.birth_year, "sex": dm.SEX_OF[r.sex], "diagnosis_date": r.diagnosis_date,
+        "setting": dm.SETTING_OF[r.setting], "protocol_id": r.protocol_id, "protocol_start": r.protocol_start,
+        "syndrome": dm.SYNDROME_OF[r.syndrome], "primary_resected": r.primary_resected, "t_stage": r.t_stage,
+        "left_on": r.left_on, "leave_reason": dm.LEAVE_REASON_OF[r.leave_reason] if r.leave_reason else None,
         "provenance": prov(r.source, r.verified, r.notes), "synthetic": r.synthetic, "id": r.id})
 
 

@@ -9,7 +9,16 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Patient, PatientHistory, Severity, assemble
+from tracker.domain.model import (
+    DUE_STATUS_OF,
+    ITEM_KIND_OF,
+    SEVERITY_OF,
+    DueItem,
+    Flag,
+    Patient,
+    PatientHistory,
+    assemble,
+)
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import RULES
 from tracker.domain.schedule import SCHEDULE_RULE_VERSION
@@ -54,23 +63,20 @@ def _core_doc(core: _Core) -> str:
                        "hidden": sorted(core.hidden)}, separators=(",", ":"))
 
 
-_SEVERITY_OF = {e.value: e for e in Severity}
-_KIND_OF = {e.value: e for e in ItemKind}
-_STATUS_OF = {e.value: e for e in DueStatus}
 
 
 def _flag(d: dict[str, Any]) -> Flag:
-    return assemble(Flag, {"rule_id": d["rule_id"], "severity": _SEVERITY_OF[d["severity"]], "patient": d["patient"],
+    return assemble(Flag, {"rule_id": d["rule_id"], "severity": SEVERITY_OF[d["severity"]], "patient": d["patient"],
                            "date": date.fromisoformat(d["date"]), "message": d["message"],
                            "evidence": tuple(d["evidence"]), "threshold": d["threshold"], "source": d["source"],
                            "rule_version": d["rule_version"], "unconfirmed": tuple(d.get("unconfirmed", ()))})
 
 
 def _due_item(d: dict[str, Any]) -> DueItem:
-    return assemble(DueItem, {"patient": d["patient"], "kind": _KIND_OF[d["kind"]], "what": d["what"],
+    return assemble(DueItem, {"patient": d["patient"], "kind": ITEM_KIND_OF[d["kind"]], "what": d["what"],
                               "due_date": date.fromisoformat(d["due_date"]),
                               "window_start": date.fromisoformat(d["window_start"]),
-                              "window_end": date.fromisoformat(d["window_end"]), "status": _STATUS_OF[d["status"]],
+                              "window_end": date.fromisoformat(d["window_end"]), "status": DUE_STATUS_OF[d["status"]],
                               "reason": d["reason"], "escalated_by": d["escalated_by"]})
 
 
