@@ -208,11 +208,11 @@ def test_a_removed_event_in_the_middle_breaks_the_chain(sqlite_url: str) -> None
 _WRITER = """
 import sys, time
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.store import Store
 settings = Settings(db_url=sys.argv[1], user=sys.argv[2])
 for i in range(25):
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         Store(s).audit(user=settings.user, action="create", entity="visit", entity_id=i, patient_id=None)
         time.sleep(0.005)
 """

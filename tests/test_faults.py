@@ -18,11 +18,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from tests.conftest import EXAMPLES, Cli, as_user, subprocess_env
-from tracker import db
-from tracker import models as _models  # noqa: F401  (fills SQLModel.metadata)
+from tracker import db, models
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +50,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     try:
         with engine.connect() as conn:
             out = {t.name: [tuple(r) for r in conn.execute(t.select().order_by(*t.primary_key.columns))]
-                   for t in SQLModel.metadata.sorted_tables}
+                   for t in models.METADATA.sorted_tables}
             out["alembic_version"] = [tuple(r) for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
             return out
     finally:

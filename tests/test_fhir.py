@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import EXAMPLES, REPO, Cli
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain.model import Modality
 from tracker.store import Store
 
@@ -40,14 +40,14 @@ def _add_me(cli: Cli, sex: str = "unknown") -> None:
 
 def _state(url: str) -> dict[str, object]:
     """Everything a refused import must leave as it was: patients, records, audit rows."""
-    with session_scope(Settings(db_url=url, user="t")) as s:
+    with transaction(Settings(db_url=url, user="t")) as s:
         st = Store(s)
         return {"patients": [(p.label, p.sex.value) for p in st.patients()], "counts": st.record_counts(),
                 "audit": len(st.audit_rows(None))}
 
 
 def _labs(url: str, label: str = "ME") -> list[tuple[str, str, str, str, str, str | None, str]]:
-    with session_scope(Settings(db_url=url, user="t")) as s:
+    with transaction(Settings(db_url=url, user="t")) as s:
         st = Store(s)
         return [(r.date.isoformat(), r.analyte.value, r.comparator, str(r.value), r.unit,
                  None if r.upper_limit is None else str(r.upper_limit), r.lab)
@@ -98,7 +98,7 @@ def test_a_portal_download_becomes_lab_results_and_reports_to_read(cli: Cli, nam
     ]
     assert _state(cli.url)["counts"]["scan"] == 0  # type: ignore[index]
     assert _state(cli.url)["patients"] == [("ME", "female")]
-    with session_scope(Settings(db_url=cli.url, user="t")) as s:
+    with transaction(Settings(db_url=cli.url, user="t")) as s:
         stored = json.dumps([(e.before, e.after, e.reason) for e in Store(s).audit_rows(None)])
     for private in ("Synthetic Person", "Example Street", "SYN-0001", "Nowhere"):
         assert private not in stored
@@ -243,7 +243,7 @@ def _validated(text: str) -> dict:
 
 
 def _history(url: str, label: str) -> dict[str, list]:
-    with session_scope(Settings(db_url=url, user="t")) as s:
+    with transaction(Settings(db_url=url, user="t")) as s:
         st = Store(s)
         h = st.history(st.patient(label))
     return {"labs": [(r.date, r.analyte, r.comparator, r.value, r.unit, r.upper_limit, r.lab, r.assay, r.specimen)

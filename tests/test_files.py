@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import EXAMPLES, Cli
 from tracker import db
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.store import Store
 
 AS_OF = ["--as-of", "2027-12-31"]
@@ -19,7 +19,7 @@ JSON_EXAMPLES = sorted(EXAMPLES.glob("syn-*.json"))
 
 
 def counts(url: str) -> dict[str, int]:
-    with session_scope(Settings(db_url=url, user="test-user")) as s:
+    with transaction(Settings(db_url=url, user="test-user")) as s:
         st = Store(s)
         return {**st.record_counts(), "audit": len(st.audit_rows(None))}
 
@@ -145,7 +145,7 @@ def test_the_audit_keeps_each_new_patient_s_document_as_the_file_gives_it(cli: C
     path = tmp_path / "cohort.json"
     path.write_text(text, encoding="utf-8")
     assert cli("import", str(path), *AS_OF).exit_code == 0
-    with session_scope(Settings(db_url=cli.url, user="test-user"), read_only=True) as s:
+    with transaction(Settings(db_url=cli.url, user="test-user"), read_only=True) as s:
         events = [e for e in Store(s).audit_rows(None) if e.action == "import"]
         afters = [e.after for e in events]
     db.dispose_all()
@@ -158,7 +158,7 @@ def test_the_audit_keeps_each_new_patient_s_document_as_the_file_gives_it(cli: C
     # a file that is one patient document: the whole text of its object
     path = EXAMPLES / "syn-metastatic.json"
     assert cli("import", str(path), *AS_OF).exit_code == 0
-    with session_scope(Settings(db_url=cli.url, user="test-user"), read_only=True) as s:
+    with transaction(Settings(db_url=cli.url, user="test-user"), read_only=True) as s:
         after = [e.after for e in Store(s).audit_rows(None) if e.action == "import"][-1]
     db.dispose_all()
     assert path.read_text(encoding="utf-8").strip() in after
@@ -365,9 +365,9 @@ def test_a_flag_logged_meanwhile_by_another_command_is_not_a_clash(settings: Set
            "message": "m", "evidence": "lab:1", "threshold": "t", "source": "s", "rule_version": "1",
            "first_seen_at": datetime.now(timezone.utc), "first_seen_as_of": date(2026, 11, 22)}
     for _ in range(2):
-        with session_scope(settings) as s:
+        with transaction(settings) as s:
             Store(s).add_flag_rows([row])
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         assert len(Store(s).flag_rows([1])) == 1
 
 

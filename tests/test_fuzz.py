@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.conftest import EXAMPLES, Cli
 from tracker import db
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.jsonio.documents import parse_documents, patient_documents
 from tracker.jsonio.export import dumps, history_doc
 from tracker.jsonio.labcsv import LAB_CSV_COLUMNS
@@ -44,7 +44,7 @@ def fresh_db(*examples: str) -> Iterator[Cli]:
 
 
 def counts(url: str) -> dict[str, int]:
-    with session_scope(Settings(db_url=url, user="fuzz")) as s:
+    with transaction(Settings(db_url=url, user="fuzz")) as s:
         st_ = Store(s)
         return {**st_.record_counts(), "audit": len(st_.audit_rows(None))}
 

@@ -22,8 +22,8 @@ N = 120
 
 
 def _states(settings: Settings) -> list[tuple[Any, ...]]:
-    with db.session_scope(settings, read_only=True) as s:
-        rows = s.connection().execute(text(
+    with db.transaction(settings, read_only=True) as s:
+        rows = s.execute(text(
             "SELECT p.label, s.as_of, s.cache_key, s.computed, s.valid_from FROM patient_state s "
             "JOIN patient p ON p.id = s.patient_id ORDER BY p.label")).all()
     db.dispose_all()
@@ -49,8 +49,8 @@ def test_the_states_an_import_caches_are_the_states_of_a_fresh_evaluation(settin
     db.dispose_all()
     cached = _states(settings)
     assert len(cached) > N / 2  # most patients are still followed, so have a state
-    with db.session_scope(settings) as s:
-        s.connection().execute(text("DELETE FROM patient_state"))
+    with db.transaction(settings) as s:
+        s.execute(text("DELETE FROM patient_state"))
     db.dispose_all()
     surveillance.views(settings, None, as_of=AS_OF, record=False)  # evaluates everyone, caches again
     db.dispose_all()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import Cli
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.store import Store
 
 AS_OF = ["--as-of", "2026-06-30"]
@@ -23,7 +23,7 @@ def _patient(cli: Cli, label: str = "CMP-1") -> None:
 
 
 def _labs(url: str, label: str) -> list[tuple[str, str]]:
-    with session_scope(Settings(db_url=url, user="t")) as s:
+    with transaction(Settings(db_url=url, user="t")) as s:
         st = Store(s)
         return [(r.comparator, str(r.value)) for r in st.history(st.patient(label)).labs]
 

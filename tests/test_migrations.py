@@ -41,10 +41,10 @@ def test_an_old_database_with_data_is_upgraded_after_a_backup(tmp_path: Path) ->
     settings = Settings(db_url=f"sqlite:///{path}", user="test-user")
     engine = db.open_engine(settings)
     assert db.current_revision(engine) == db.head_revision()
-    from tracker.db import session_scope
+    from tracker.db import transaction
     from tracker.store import Store
 
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         p = st.patient("OLD-1")
         h = st.history(p)

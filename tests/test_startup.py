@@ -1,7 +1,7 @@
 """The one-patient commands start fast (issue 19 item 8): `tracker flags|schedule|history PATIENT`
 load only what they need. Start-up is most of their time, so a heavy module imported at the top
-of a CLI, service or store module (matplotlib, Alembic, a JSON-Schema compiler, the import
-checker's multiprocessing, the web, FHIR or calendar layers, a table library) would slow every
+of a CLI, service or store module (matplotlib, Alembic, a JSON-Schema compiler, an ORM, the
+web, FHIR or calendar layers, a table library) would slow every
 one of them down; this test fails the day someone adds one. Nor does reading the command line
 build pydantic schemas (typer's own coercion), or turn every command into a click command: what
 tracker.cli.startup does instead gives the same values and the same refusals. The time itself is
@@ -27,11 +27,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Third-party packages a one-patient command must never load.
 HEAVY = ("matplotlib", "numpy", "PIL", "alembic", "jsonschema", "fastjsonschema", "multiprocessing", "psycopg",
-         "icalendar", "dateutil", "fastapi", "starlette", "uvicorn", "jinja2", "rich", "fhirclient")
-#: Modules that only other commands need: the tracker's own, and typer's pydantic coercion.
-HEAVY_OWN = ("tracker.plots", "tracker.report", "tracker.calendar", "tracker.synthetic", "tracker.migrations",
-             "tracker.services.files", "tracker.services.checker", "tracker.services.plots", "tracker.web",
-             "tracker.fhir", "tracker.services.fhir", "tracker.services.feeds", "tracker.ics", "typer._adapters")
+         "icalendar", "dateutil", "fastapi", "starlette", "uvicorn", "jinja2", "rich", "fhirclient", "sqlmodel",
+         "pydantic")
+#: Modules that only other commands need: the tracker's own, typer's pydantic coercion, and the
+#: SQLAlchemy ORM (the store is SQLAlchemy Core).
+HEAVY_OWN = ("tracker.plots", "tracker.report", "tracker.synthetic", "tracker.migrations", "tracker.services.files",
+             "tracker.services.plots", "tracker.web", "tracker.fhir", "tracker.services.fhir",
+             "tracker.services.feeds", "tracker.ics", "typer._adapters", "sqlalchemy.orm")
 
 _RUN = """
 import sys

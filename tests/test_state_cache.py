@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from tests.conftest import EXAMPLES
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain import model as dm
 from tracker.services import records, surveillance
 from tracker.services.files import import_file
@@ -35,13 +35,13 @@ def snapshot(settings: Settings, as_of: date = AS_OF) -> list[Any]:
 
 
 def cached_rows(settings: Settings) -> int:
-    with session_scope(settings) as s:
-        return int(s.connection().execute(text("SELECT count(*) FROM patient_state")).scalar_one())
+    with transaction(settings) as s:
+        return int(s.execute(text("SELECT count(*) FROM patient_state")).scalar_one())
 
 
 def fresh(settings: Settings, as_of: date = AS_OF) -> list[Any]:
-    with session_scope(settings) as s:
-        s.connection().execute(text("DELETE FROM patient_state"))
+    with transaction(settings) as s:
+        s.execute(text("DELETE FROM patient_state"))
     return snapshot(settings, as_of)
 
 
@@ -121,8 +121,8 @@ def test_another_date_or_protocol_content_is_not_served_from_the_cache(loaded: S
     other = date(2026, 6, 1)
     assert snapshot(loaded, other) == fresh(loaded, other)
     assert snapshot(loaded) == fresh(loaded)
-    with session_scope(loaded) as s:
-        s.connection().execute(text("UPDATE patient_state SET cache_key = 'old'"))
+    with transaction(loaded) as s:
+        s.execute(text("UPDATE patient_state SET cache_key = 'old'"))
     assert snapshot(loaded) == fresh(loaded)
 
 
@@ -141,7 +141,7 @@ def uncached(settings: Settings, as_of: date) -> list[Any]:
     from tracker.services.protocols import all_protocols
     from tracker.store import Store
 
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         hs = st.histories(st.patients())
         states = surveillance.review_state(st.reviews())
@@ -301,8 +301,8 @@ def test_an_import_that_adds_to_a_stored_patient_caches_their_new_state(loaded: 
 
 def test_a_refused_import_caches_nothing(loaded: Settings, tmp_path: Path) -> None:
     fresh(loaded)
-    with session_scope(loaded) as s:
-        s.connection().execute(text("DELETE FROM patient_state"))
+    with transaction(loaded) as s:
+        s.execute(text("DELETE FROM patient_state"))
     doc = json.loads((EXAMPLES / "syn-stable.json").read_text(encoding="utf-8"))
     doc["patient"]["label"] = "SYN-NEW"
     doc["labs"] = [*doc.get("labs", []), {"date": "2026-11-10", "analyte": "chromogranin_a", "value": -1,
@@ -336,8 +336,8 @@ def test_a_record_written_while_a_state_is_computed_is_never_hidden_by_it(
 
     for f in sorted(EXAMPLES.glob("syn-*.json")):
         import_file(settings, f, today=AS_OF)
-    with session_scope(settings) as s:
-        s.connection().execute(text("DELETE FROM patient_state"))
+    with transaction(settings) as s:
+        s.execute(text("DELETE FROM patient_state"))
     read = threading.Event()
     real = Store.histories
 
@@ -409,8 +409,8 @@ def test_two_people_logging_the_same_result_at_once_store_it_once(
     for t in threads:
         t.join(30)
     assert sorted(outcomes) == ["refused", "stored"]
-    with session_scope(settings) as s:
-        n = s.connection().execute(text("SELECT count(*) FROM lab_result WHERE date = '2026-11-21'")).scalar_one()
+    with transaction(settings) as s:
+        n = s.execute(text("SELECT count(*) FROM lab_result WHERE date = '2026-11-21'")).scalar_one()
     assert n == 1
 
 
@@ -426,8 +426,8 @@ def test_a_patient_edit_made_while_a_worklist_runs_is_never_hidden_by_it(
 
     for f in sorted(EXAMPLES.glob("syn-*.json")):
         import_file(settings, f, today=AS_OF)
-    with session_scope(settings) as s:
-        s.connection().execute(text("DELETE FROM patient_state"))
+    with transaction(settings) as s:
+        s.execute(text("DELETE FROM patient_state"))
     real = Store.patients
 
     def listed_then_edited(self: Store, **kw: Any) -> Any:
@@ -484,8 +484,8 @@ def test_two_imports_of_the_same_patients_in_opposite_orders_both_complete(
     for t in threads:
         t.join(300)
     assert errors == []
-    with session_scope(settings) as s:
-        n = s.connection().execute(text("SELECT count(*) FROM visit WHERE date IN ('2026-11-20', '2026-11-21')"))
+    with transaction(settings) as s:
+        n = s.execute(text("SELECT count(*) FROM visit WHERE date IN ('2026-11-20', '2026-11-21')"))
         assert n.scalar_one() == 2 * len(docs)
     assert snapshot(settings) == fresh(settings)
 

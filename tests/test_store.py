@@ -50,12 +50,12 @@ def every_kind_of_record() -> list[dm.Visit | dm.LabResult | dm.ImagingStudy | d
 
 def test_every_record_type_round_trips(settings: Settings) -> None:
     p = full_patient()
-    with db.session_scope(settings) as s:
+    with db.transaction(settings) as s:
         stored = Store(s).add_patient(p)
         assert stored.id is not None
         written = [Store(s).add_record(stored.id, r) for r in every_kind_of_record()]
     db.dispose_all()
-    with db.session_scope(settings) as s:
+    with db.transaction(settings) as s:
         st = Store(s)
         assert st.patient(p.label) == stored
         assert st.patient(f"#{stored.id}") == stored
@@ -82,7 +82,7 @@ def test_every_record_type_round_trips(settings: Settings) -> None:
 
 def test_bulk_inserts_round_trip(settings: Settings) -> None:
     patients = [full_patient(f"SYN-BULK-{i}") for i in range(3)]
-    with db.session_scope(settings) as s:
+    with db.transaction(settings) as s:
         st = Store(s)
         stored = st.add_patients_bulk(patients)
         assert [p.label for p in stored] == [p.label for p in patients]
@@ -92,7 +92,7 @@ def test_bulk_inserts_round_trip(settings: Settings) -> None:
         # the same items, in the same order, each record with the id it was stored under
         assert [(pid, replace(r, id=None), v) for pid, r, v in added] == items
         assert len({(dm.kind_of(r), r.id) for _, r, _ in added}) == len(items)
-    with db.session_scope(settings) as s:
+    with db.transaction(settings) as s:
         st = Store(s)
         assert st.patients() == sorted(stored, key=lambda p: p.label)
         everything = st.all_records()
@@ -108,11 +108,11 @@ def test_bulk_inserts_round_trip(settings: Settings) -> None:
 def test_bulk_ids_follow_the_largest_stored_one_even_after_a_gap(settings: Settings) -> None:
     """On SQLite the import gives ids itself (the largest stored + 1, as SQLite would); the ids it
     returns are the ones stored, on both databases, whatever ids are already taken."""
-    with db.session_scope(settings) as s:
+    with db.transaction(settings) as s:
         st = Store(s)
         (p,) = st.add_patients_bulk([full_patient("SYN-GAP")])
         first = st.add_records_bulk([(p.id, r, None) for r in every_kind_of_record()])
-        s.connection().execute(text("UPDATE visit SET id = 1000 WHERE id = :i"),
+        s.execute(text("UPDATE visit SET id = 1000 WHERE id = :i"),
                                {"i": next(r.id for _, r, _ in first if isinstance(r, dm.Visit))})
         items = [(p.id, replace(r, date=date(2026, 1, 5)), None) for r in every_kind_of_record()]
         second = st.add_records_bulk(items)
@@ -171,9 +171,9 @@ def test_foreign_keys_and_unique_labels_are_enforced(settings: Settings) -> None
                           "on_ppi, wants_to_leave) VALUES ('clinician', false, '', 999, '2025-01-01', '', '', "
                           "false, false)"))
     svc.add_patient(settings, replace(full_patient(), left_on=None, leave_reason=None), today=TODAY)
-    with pytest.raises(ConflictError, match="nothing was written"), db.session_scope(settings) as s:
+    with pytest.raises(ConflictError, match="nothing was written"), db.transaction(settings) as s:
         Store(s).add_patients_bulk([full_patient()])
-    with db.session_scope(settings) as s:
+    with db.transaction(settings) as s:
         assert Store(s).record_counts()["patient"] == 1
 
 
@@ -183,3 +183,20 @@ def test_the_schema_is_at_head_after_opening(settings: Settings) -> None:
     db.dispose_all()
     # opening again is a no-op: no second migration, no backup
     assert db.upgrade(db.open_engine(settings)) is None
+
+
+def test_each_kinds_column_list_covers_its_table_and_its_record() -> None:
+    """One column list per kind (tracker/store/mapping.py) names every column of the kind's table,
+    and its reader fills every field of the domain record."""
+    from dataclasses import fields
+
+    from tracker import models
+    from tracker.store.mapping import KINDS, LESION_WRITTEN, PATIENT_SELECTED
+
+    for k in KINDS.values():
+        assert set(k.selected) == set(k.table.c.keys()), k.name
+        assert set(k.written) == set(k.table.c.keys()) - {"id", "patient_id", "voided_reason"}, k.name
+        own = set(k.selected) - {"patient_id", "voided_reason", "source", "verified", "notes"}
+        assert own | {"provenance"} | ({"lesions"} if k.name == "scan" else set()) == {f.name for f in fields(k.cls)}
+    assert set(PATIENT_SELECTED) == set(models.PATIENT.c.keys())
+    assert set(LESION_WRITTEN) == set(models.LESION_MEASUREMENT.c.keys()) - {"id", "study_id"}

@@ -5,7 +5,7 @@ row's hash (by id; none for the first row) and the canonical JSON of the row's o
 (sorted keys, no spaces, ASCII). `tracker db check` recomputes both chains and names the first
 row whose stored hash does not match: a row changed, replaced, removed or put in between.
 
-Rows are written at the end of their transaction (`Session` `before_commit`), after every other
+Rows are written at the end of their transaction (`db.transaction` calls `write_pending`), after every other
 write of the command, with the chain's tail read under a lock (PostgreSQL transaction advisory
 lock; SQLite writers run one at a time), so two processes appending at once never fork the
 chain, and the process that holds the lock takes no other lock before it commits. The store
@@ -21,8 +21,6 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 #: the content each chain hashes, per table (every column but `id` and `chain_hash`)
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -88,10 +86,10 @@ def head(conn: sa.Connection, name: str) -> str | None:
     return conn.execute(sa.select(t.c.chain_hash).order_by(t.c.id.desc()).limit(1)).scalar()
 
 
-def queue(session: Session, name: str, rows: Iterable[Mapping[str, Any]]) -> None:
+def queue(conn: sa.Connection, name: str, rows: Iterable[Mapping[str, Any]]) -> None:
     """Rows of `name` (column dicts with every field of `FIELDS[name]`) to append to the chain
-    when `session` commits."""
-    session.info.setdefault(_PENDING, []).extend((name, dict(r)) for r in rows)
+    when the transaction of `conn` commits (`write_pending`)."""
+    conn.info.setdefault(_PENDING, []).extend((name, dict(r)) for r in rows)
 
 
 def append(conn: sa.Connection, name: str, rows: list[dict[str, Any]]) -> None:
@@ -104,12 +102,12 @@ def append(conn: sa.Connection, name: str, rows: list[dict[str, Any]]) -> None:
     conn.execute(sa.insert(table_of(name)), rows)
 
 
-@event.listens_for(Session, "before_commit")
-def _write_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
+def write_pending(conn: sa.Connection) -> None:
+    """Append the rows queued in this transaction, under the chain lock: the last write before
+    the commit."""
+    pending = conn.info.pop(_PENDING, None)
     if not pending:
         return
-    conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
     for name in FIELDS:
@@ -118,7 +116,7 @@ def _write_pending(session: Session) -> None:
             append(conn, name, rows)
 
 
-@event.listens_for(Session, "after_rollback")
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session: Session, *_: Any) -> None:
-    session.info.pop(_PENDING, None)
+def drop_pending(conn: sa.Connection) -> None:
+    """Forget queued rows (a rolled-back transaction; `conn.info` outlives it with the pooled
+    connection)."""
+    conn.info.pop(_PENDING, None)

@@ -6,13 +6,14 @@
   tool, not the driver: a command that writes begins with `BEGIN IMMEDIATE`, so it reads one
   consistent database and holds the single write lock from its start (writers run one at a time;
   a second waits for the first, up to the busy timeout); a read-only session
-  (`session_scope(read_only=True)`) begins with `BEGIN`, one consistent snapshot that never waits
+  (`transaction(read_only=True)`) begins with `BEGIN`, one consistent snapshot that never waits
   for a writer (WAL). Without this a command's reads were not one snapshot, and a state computed
   from them could be cached after another process had changed the records. A new SQLite file is
   created whole, readable by its owner only (0600), and at the newest schema (`_create_sqlite_file`).
 - Opening a database upgrades it with Alembic to the newest revision, after a backup copy of
   a SQLite file that held data. A database written by a newer tracker is refused.
-- `session_scope()` gives one transaction per command: commit at the end, roll back on error.
+- `transaction()` gives one transaction per command, as a SQLAlchemy Core connection: the audit
+  chain's queued rows written last, then commit; roll back on error.
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, create_engine
 
 from tracker.config import Settings
 from tracker.errors import ConfigError, ConflictError, DatabaseError
@@ -53,7 +53,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-#: execution option of the connections of a read-only session (see `session_scope`)
+#: execution option of the connections of a read-only transaction (see `transaction`)
 READ_ONLY = "tracker_read_only"
 
 
@@ -346,35 +346,36 @@ def database_message(exc: OperationalError | sqlite3.Error, what: str = "the dat
 
 
 @contextmanager
-def session_scope(settings: Settings, *, read_only: bool = False) -> Iterator[Session]:
-    """One transaction: commit when the block ends, roll back if it raises. `read_only` for a
-    command that only reads: on SQLite it reads a snapshot without taking the write lock, so it
-    runs while another command writes."""
+def transaction(settings: Settings, *, read_only: bool = False) -> Iterator[Connection]:
+    """One transaction on one connection: the rows queued for the hash chains are appended and
+    the transaction committed when the block ends (`chain.write_pending`), everything rolled
+    back if it raises. `read_only` for a command that only reads: on SQLite it reads a snapshot
+    without taking the write lock, so it runs while another command writes."""
+    from tracker import chain
+
     engine = open_engine(settings)
     if not read_only and settings.db_url not in _wal:
         use_wal(engine)
         _wal.add(settings.db_url)
-    session = Session(reading(engine) if read_only else engine, expire_on_commit=False)
+    conn = (reading(engine) if read_only else engine).connect()
     try:
-        yield session
-        session.commit()
+        with conn.begin():
+            try:
+                yield conn
+                chain.write_pending(conn)
+            finally:
+                chain.drop_pending(conn)
     except OperationalError as exc:
-        session.rollback()
         raise DatabaseError(database_message(exc)) from None
     except IntegrityError:
         # the checks before writing passed, so another process stored the same thing meanwhile
-        session.rollback()
         raise ConflictError(
             "another user or process stored a clashing change at the same moment; nothing was written. "
             "Run the command again"
         ) from None
     except SADatabaseError as exc:
-        session.rollback()
         if _not_allowed(exc):
             raise DatabaseError(_NOT_ALLOWED) from None
         raise
-    except BaseException:
-        session.rollback()
-        raise
     finally:
-        session.close()
+        conn.close()

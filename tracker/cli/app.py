@@ -28,6 +28,12 @@ def _usage_error(exc: Any) -> None:
     sys.exit(1)
 
 
+#: The order `tracker --help` lists the commands in: as a day with the tool goes (try it, add a
+#: patient, log, look, act, correct), then moving data and the administration.
+HELP_ORDER = ("demo", "serve", "patient", "log", "history", "schedule", "flags", "flag", "worklist", "measures",
+              "plot", "report", "amend", "void", "verify", "audit", "import", "export", "synth", "protocol", "db")
+
+
 class TrackerGroup(TyperGroup):
     """Turns a TrackerError raised anywhere below into one line on stderr and exit code 1, and
     keeps every command's example on one line in its --help (so it can be copied and run)."""
@@ -35,6 +41,11 @@ class TrackerGroup(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _unwrapped_examples(self)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """The commands in `HELP_ORDER` (a group's own subcommands keep the order they were written in)."""
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: HELP_ORDER.index(n) if n in HELP_ORDER else len(HELP_ORDER))
 
     def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
         """The root's own options (`tracker --db` without a value) get the same one-line errors;

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain.model import DueItem
 from tracker.store import Store
 
@@ -18,7 +18,7 @@ def export_ics(settings: Settings, feed: str, items: Sequence[DueItem], *, now: 
     ("worklist", or "schedule:<patient id>")."""
     from tracker.ics import Exported, calendar
 
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         previous = {}
         for row in st.calendar_events(feed):

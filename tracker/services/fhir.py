@@ -16,7 +16,7 @@ from typing import Any
 
 from tracker import jsonio
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain import model as dm
 from tracker.domain.checks import check_patient, check_record
 from tracker.errors import ValidationError
@@ -73,7 +73,7 @@ def import_fhir(settings: Settings, path: Path, *, label: str, create: bool, tod
     text = jsonio.read_text(path)
     content = read_file(text, path.name)
     summary = FhirImportSummary(skipped=content.skipped, reports=content.reports, notes=content.notes)
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         known = all_protocols()
         writer = _Writer(st, settings.user, path.name, today=today, protocols=known, compare_details=False)

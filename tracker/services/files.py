@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain import model as dm
 from tracker.domain.model import kind_of
 from tracker.domain.protocol import SurveillanceProtocol
@@ -78,7 +78,7 @@ def import_file(settings: Settings, path: Path, *, today: date, progress: Progre
                               "--patient")
     parser = DocumentParser(today=today)
     known = all_protocols()
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         writer = _Writer(st, settings.user, path.name, today=today, protocols=known)
         stream = DocumentStream(text, path.name)
@@ -218,8 +218,6 @@ class _Writer:
         """The documents' flag reviews and seen flags that are not stored yet, so that a history
         moved from another database keeps what was done about its flags (after the states: the
         database then empties the states of these patients, as on every review)."""
-        from tracker import models as m
-
         chunk = [(ip, p) for ip, p in chunk if ip.reviews or ip.seen]
         if not chunk:
             return
@@ -232,7 +230,7 @@ class _Writer:
             fresh = [r for r in ip.reviews
                      if (p.id, r["flag_key"], r["action"], utc_text(r["at"]), r["user"]) not in have]
             for r in fresh:
-                st.add_review(m.FlagReview(patient_id=p.id, **r))
+                st.add_review({"patient_id": p.id, **r})
             seen_rows += [{"patient_id": p.id, **x} for x in ip.seen]
             if fresh:
                 st.audit(user=self.user, action="import", entity="flag", entity_id=None, patient_id=p.id,
@@ -267,7 +265,7 @@ class _Writer:
 
 def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSummary:
     text = read_text(path)
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         writer = _Writer(Store(s), settings.user, path.name, today=today, protocols=all_protocols(),
                          compare_details=False)
         writer.load(lab_csv_labels(text))
@@ -285,7 +283,7 @@ def _import_lab_csv(settings: Settings, path: Path, *, today: date) -> ImportSum
 
 def export(settings: Settings, ref: str | None, *, fmt: str) -> str:
     """Canonical JSON (importable) or a long CSV of one patient or all."""
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         st = Store(s)
         patients = [st.patient(ref)] if ref else st.patients()
         ids = [p.id for p in patients if p.id is not None] if ref else None

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain.measures import (
     LesionMeasures,
     MarkerMeasures,
@@ -37,7 +37,7 @@ VOLUME_MODEL = "volume ∝ diameter³"
 
 
 def measure_rows(settings: Settings, ref: str, *, as_of: date) -> list[dict[str, Any]]:
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         st = Store(s)
         p = st.patient(ref)
         history = st.history(p).up_to(as_of)

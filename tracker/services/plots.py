@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain.model import PatientHistory
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.errors import NotFoundError, ValidationError
@@ -129,7 +129,7 @@ def cohort_histories(settings: Settings, *, as_of: date) -> list[tuple[PatientHi
     """Every patient still under surveillance on `as_of`, with their protocol: the histories
     only, loaded in bulk (the cohort plot needs no flags or schedules, so none are evaluated)."""
     protocols = all_protocols()
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         st = Store(s)
         patients = [p for p in st.patients() if not p.has_left(as_of)]
         return [(h, protocol_for(protocols, h.patient)) for h in st.histories(patients)]

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain import model as dm
 from tracker.domain.checks import check_patient, check_record, entry_questions, unseen_disappeared
 from tracker.domain.units import analyte_name
@@ -41,7 +41,7 @@ def _raise(problems: list[tuple[str, str]]) -> None:
 def add_patient(settings: Settings, p: dm.Patient, *, today: date) -> dm.Patient:
     check_known(p.protocol_id)
     _raise(check_patient(p, today=today, prefix="patient"))
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         if st.label_exists(p.label):
             raise ConflictError(f"a patient labelled {quoted(p.label)} already exists; pick another label")
@@ -52,12 +52,12 @@ def add_patient(settings: Settings, p: dm.Patient, *, today: date) -> dm.Patient
 
 
 def list_patients(settings: Settings) -> list[dm.Patient]:
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         return Store(s).patients()
 
 
 def get_patient(settings: Settings, ref: str) -> dm.Patient:
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         return Store(s).patient(ref)
 
 
@@ -94,7 +94,7 @@ def _edit_patient(settings: Settings, ref: str, make: Callable[[dm.Patient], dic
     """Read the patient for update, make the changes from it, check and write them."""
     if not reason.strip():
         raise ValidationError("an amendment needs a reason", "--reason")
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         if relabels:  # a new label may be one an import is creating: wait for imports
             st.one_bulk_command()
@@ -117,7 +117,7 @@ def _edit_patient(settings: Settings, ref: str, make: Callable[[dm.Patient], dic
 def leave_surveillance(settings: Settings, ref: str, on: date, why: dm.LeaveReason, *, note: str,
                        today: date) -> dm.Patient:
     """Record that the patient left surveillance; from that date nothing falls due."""
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         before = st.patient_for_update(ref)
         if before.left_on is not None:
@@ -152,7 +152,7 @@ def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_fu
     """Add one record a person entered, after checking it; a second record with the same date
     (and lesion, analyte or modality) is refused. A value that looks like an entry error raises
     NeedsConfirmation unless `confirm` (then it is stored verified)."""
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # two people logging the same result: the second finds the first's
         _raise(check_record(r, p, today=today, allow_future=allow_future))
@@ -171,7 +171,7 @@ def log_record(settings: Settings, ref: str, r: Record, *, today: date, allow_fu
 
 
 def history(settings: Settings, ref: str, *, include_voided: bool = False) -> tuple[dm.Patient, list[StoredRecord]]:
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         st = Store(s)
         p = st.patient(ref)
         recs = st.all_records([p.id or -1]).get(p.id or -1, [])
@@ -190,7 +190,7 @@ def _owned(st: Store, ref: str, p: dm.Patient, kind: str, record_id: int) -> tup
 
 def get_record(settings: Settings, ref: str, kind: str, record_id: int) -> tuple[dm.Patient, StoredRecord]:
     """One record of the patient `ref`; a record of another patient is not found."""
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         st = Store(s)
         p = st.patient(ref)
         r, v = _owned(st, ref, p, kind, record_id)
@@ -278,7 +278,7 @@ def _amend(settings: Settings, ref: str, kind: str, record_id: int, make: Callab
     """Read the record for update, make its new version from it, check and write it, audited."""
     if not reason.strip():
         raise ValidationError("an amendment needs a reason", "--reason")
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
         old, voided = _owned(st, ref, p, kind, record_id)
@@ -317,7 +317,7 @@ def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reas
     rules ignore it."""
     if not reason.strip():
         raise ValidationError("voiding needs a reason", "--reason")
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)  # a concurrent change to this patient waits (or is awaited)
         old, voided = _owned(st, ref, p, kind, record_id)
@@ -329,7 +329,7 @@ def void_record(settings: Settings, ref: str, kind: str, record_id: int, *, reas
 
 
 def audit_trail(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         st = Store(s)
         pid = st.patient(ref).id if ref else None
         return [

@@ -9,9 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from tracker import models as m
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain.model import DueItem, Flag, Patient, PatientHistory, Severity
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.domain.rules import evaluate_flags
@@ -89,7 +88,7 @@ class _Histories:
 
     def get(self, p: Patient) -> PatientHistory:
         if self.loaded is None:
-            with session_scope(self.settings, read_only=True) as s:
+            with transaction(self.settings, read_only=True) as s:
                 self.loaded = {h.patient.id or -1: h for h in Store(s).histories(self.patients)}
         return self.loaded.get(p.id or -1) or PatientHistory(patient=p)
 
@@ -100,7 +99,8 @@ class ReviewState:
     snoozed: dict[str, date]  # key -> until
 
 
-def review_state(reviews: Sequence[m.FlagReview]) -> dict[int, ReviewState]:
+def review_state(reviews: Sequence[Any]) -> dict[int, ReviewState]:
+    """What the reviews (rows of `models.FLAG_REVIEW`, oldest first) leave: by patient id."""
     out: dict[int, ReviewState] = defaultdict(lambda: ReviewState({}, {}))
     for r in reviews:
         st = out[r.patient_id]

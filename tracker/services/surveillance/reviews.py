@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from tracker import models as m
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain.model import Flag, Severity
 from tracker.domain.schedule import OVERDUE_RULE
 from tracker.errors import ConflictError, NotFoundError, ValidationError
@@ -25,13 +24,13 @@ MAX_SNOOZE_DAYS = 183
 
 def flag_history(settings: Settings, ref: str | None) -> list[dict[str, Any]]:
     """Every flag ever shown, as stored when first evaluated."""
-    with session_scope(settings, read_only=True) as s:
+    with transaction(settings, read_only=True) as s:
         st = Store(s)
         patients = {p.id: p.label for p in ([st.patient(ref)] if ref else st.patients())}
         ids = [pid for pid in patients if pid is not None]
         rows = st.flag_rows(ids) if ref else st.flag_rows()
         reviews = st.reviews(ids) if ref else st.reviews()
-    by_key: dict[tuple[int, str], list[m.FlagReview]] = defaultdict(list)
+    by_key: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for r in reviews:
         by_key[(r.patient_id, r.flag_key)].append(r)
     return [
@@ -60,15 +59,15 @@ def review_flag(settings: Settings, ref: str, key: str, *, action: str, reason: 
     if action == "snooze" and target.flag.severity is not Severity.WATCH:
         raise ConflictError(f"only watch flags can be snoozed; {target.flag.rule_id} is "
                             f"{target.flag.severity.value} — acknowledge it instead")
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         p = st.patient_for_update(ref)
         assert p.id is not None
         if target.is_new:  # the user has seen the flag they reviewed
             st.add_flag_rows([_log_row(p.id, target.flag, now_utc(), as_of)])
-        st.add_review(m.FlagReview(patient_id=p.id, flag_key=target.flag.key, action=action, until=until,
-                                   severity_at_review=target.flag.severity.value, reason=reason, user=settings.user,
-                                   at=now_utc()))
+        st.add_review({"patient_id": p.id, "flag_key": target.flag.key, "action": action, "until": until,
+                       "severity_at_review": target.flag.severity.value, "reason": reason, "user": settings.user,
+                       "at": now_utc()})
         st.audit(user=settings.user, action=action, entity="flag", entity_id=None, patient_id=p.id, reason=reason,
                  after={"key": target.flag.key, "rule_id": target.flag.rule_id, "until": until})
     return target

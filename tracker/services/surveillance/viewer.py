@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from tracker.config import Settings
-from tracker.db import session_scope
+from tracker.db import transaction
 from tracker.domain.model import Flag, Patient, PatientHistory
 from tracker.domain.protocol import SurveillanceProtocol
 from tracker.services import no_cycle_collection
@@ -40,7 +40,7 @@ def views(settings: Settings, ref: str | None, *, as_of: date, record: bool = Tr
     is stored when it holds on from `as_of`. Views of all patients load their histories lazily."""
     protocols = all_protocols()
     keys = {pid: cache_key(p) for pid, p in protocols.items()}
-    with session_scope(settings) as s:
+    with transaction(settings) as s:
         st = Store(s)
         if not ref:
             st.one_bulk_command()
@@ -98,7 +98,7 @@ def mark_seen(settings: Settings, shown: Sequence[PatientView], *, as_of: date) 
     meanwhile is left as logged."""
     rows = _seen_rows(shown, now_utc(), as_of)
     if rows:
-        with session_scope(settings) as s:
+        with transaction(settings) as s:
             Store(s).add_flag_rows(rows)
 
 
