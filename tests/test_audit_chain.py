@@ -203,6 +203,26 @@ def test_a_removed_event_in_the_middle_breaks_the_chain(sqlite_url: str) -> None
     assert r.exit_code == 1 and f"audit_event #{ids[2]} does not match the hash chain" in r.stdout
 
 
+def test_an_event_queued_by_a_transaction_that_failed_is_never_written(db_url: str) -> None:
+    """A command refused after it queued an audit event writes nothing: the event is not carried,
+    with the pooled connection, into the next command's commit."""
+    from tracker.config import Settings
+    from tracker.db import transaction
+    from tracker.errors import ValidationError
+    from tracker.store import Store
+
+    settings = Settings(db_url=db_url, user="t")
+    with transaction(settings) as s:
+        Store(s).audit(user="t", action="create", entity="visit", entity_id=1, patient_id=None)
+    with pytest.raises(ValidationError), transaction(settings) as s:
+        Store(s).audit(user="refused", action="create", entity="visit", entity_id=2, patient_id=None)
+        raise ValidationError("refused after the event was queued", "x")
+    with transaction(settings) as s:
+        Store(s).audit(user="t", action="create", entity="visit", entity_id=3, patient_id=None)
+    db.dispose_all()
+    assert [(r["user"], r["entity_id"]) for r in _rows(db_url, "audit_event")] == [("t", 1), ("t", 3)]
+
+
 # ----------------------------------------------------------------------------- concurrent writers
 
 _WRITER = """
