@@ -326,9 +326,9 @@ def test_timeline_rows_as_of_and_schedule() -> None:
     flags = [Flag("growth.absolute", Severity.ACTION, "SYN-001", date(2026, 1, 8), "m", ("scan:3/P1",), None, "s",
                   "1")]
     items = [DueItem("SYN-001", ItemKind.IMAGING, "imaging", date(2026, 4, 8), date(2026, 3, 9), date(2026, 5, 8),
-                     DueStatus.NOT_DUE, "r"),
+                     DueStatus.NOT_DUE, "r", date(2026, 1, 8)),
              DueItem("SYN-001", ItemKind.LAB, "old", date(2025, 4, 8), date(2025, 3, 9), date(2025, 5, 8),
-                     DueStatus.CLOSED, "r")]
+                     DueStatus.CLOSED, "r", date(2024, 10, 8))]
     ax = plot_timeline(_ax(), h, flags, items, as_of=AS_OF)
     assert [t.get_text() for t in ax.get_yticklabels()] == [r.capitalize() for r in ROWS]
     as_of_x = mdates.date2num(date(2026, 3, 1))
