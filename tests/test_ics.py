@@ -10,8 +10,8 @@ from typing import Any
 from icalendar import Calendar
 
 from tests.conftest import EXAMPLES, Cli
-from tests.factories import history, patient, scan
-from tracker.domain.model import DueItem
+from tests.factories import history, patient, scan, visit
+from tracker.domain.model import DueItem, Flag, Severity
 from tracker.domain.protocol import protocol_from_dict
 from tracker.domain.schedule import compute_schedule, preview_schedule
 from tracker.ics import calendar, item_uid, schedule_to_ics
@@ -40,20 +40,66 @@ def test_one_all_day_event_per_item_on_due_date() -> None:
     assert all(type(e.decoded("dtstart")) is date for e in evs)
 
 
-def test_uids_stable_when_due_dates_move() -> None:
-    """Re-exporting after the due dates moved keeps the UIDs and raises SEQUENCE, so events update."""
+def uids(due: list[DueItem]) -> dict[str, str]:
+    """The UIDs of a schedule's items by item kind (one item of each kind in these schedules)."""
+    return {i.kind.value: item_uid(i) for i in due}
+
+
+def test_a_done_item_is_cancelled_and_its_next_occurrence_is_a_new_event() -> None:
+    """Each occurrence is its own event (UID of patient, kind, what and the date it counts from):
+    after the 6-month MRI and its visit are done, their events are cancelled under their old UIDs
+    and the next MRI and visit are new events with SEQUENCE 0; the baseline lab, still missing,
+    keeps its event and its SEQUENCE."""
     first = items(scan("2025-01-10"), as_of=date(2025, 3, 1))
-    second = items(scan("2025-01-10"), scan("2025-07-20"), as_of=date(2025, 7, 21))
-    text1, given = calendar(first, now=T1)
-    e1 = {str(e["uid"]): e for e in events(text1)}
-    e2 = {str(e["uid"]): e for e in events(calendar(second, {g.uid: g for g in given}, now=T2)[0])}
-    imaging = {i.kind.value: i.due_date for i in second}["imaging"]
-    assert set(e1) == set(e2) and len(e2) == 3
-    assert imaging in {e.decoded("dtstart") for e in e2.values()}
-    changed = {u for u in e2 if e2[u].decoded("dtstart") != e1[u].decoded("dtstart")}
-    assert len(changed) == 2  # imaging and its visit; the missing baseline lab stays as it was
-    assert all(e2[u]["sequence"] == e1[u]["sequence"] + (u in changed) for u in e2)
-    assert {e.decoded("dtstart") for e in e1.values()} != {e.decoded("dtstart") for e in e2.values()}
+    _, given = calendar(first, now=T1)
+    later = items(scan("2025-01-10"), scan("2025-07-20"), visit("2025-07-20"), as_of=date(2025, 7, 21))
+    text, now_given = calendar(later, {e.uid: e for e in given}, now=T2)
+    old, new, was = uids(first), {e.uid: e for e in now_given}, {e.uid: e for e in given}
+    for kind in ("imaging", "visit"):
+        assert (new[old[kind]].status, new[old[kind]].sequence) == ("CANCELLED", 1)
+        next_uid = uids(later)[kind]
+        assert next_uid not in was
+        assert (new[next_uid].dtstart, new[next_uid].sequence, new[next_uid].status) == (
+            date(2026, 1, 20), 0, "CONFIRMED")
+    assert {i.counts_from for i in later if i.kind.value != "lab"} == {date(2025, 7, 20)}
+    assert uids(later)["lab"] == old["lab"] and new[old["lab"]] == was[old["lab"]]
+    assert len(events(text)) == 5
+
+
+def test_a_companion_moved_with_its_imaging_keeps_its_event() -> None:
+    """The MRI done without the visit: the visit still counts from the protocol start, so it keeps
+    its UID; it moved to the MRI's date, so its SEQUENCE goes up by one."""
+    first = items(scan("2025-01-10"), as_of=date(2025, 3, 1))
+    _, given = calendar(first, now=T1)
+    later = items(scan("2025-01-10"), scan("2025-07-20"), as_of=date(2025, 7, 21))
+    _, now_given = calendar(later, {e.uid: e for e in given}, now=T2)
+    uid = uids(first)["visit"]
+    assert uids(later)["visit"] == uid
+    before, after = {e.uid: e for e in given}[uid], {e.uid: e for e in now_given}[uid]
+    assert (before.dtstart, after.dtstart) == (date(2025, 7, 10), date(2025, 7, 20))
+    assert (after.status, after.sequence, after.modified) == ("CONFIRMED", 1, T2)
+
+
+def test_an_item_brought_forward_keeps_its_uid_and_raises_sequence() -> None:
+    """A flag brings the MRI forward: it still counts from the last MRI, so it keeps its UID; its
+    date changed, so its SEQUENCE goes up (its visit moves with it); the lab, unchanged, keeps its
+    SEQUENCE and LAST-MODIFIED, and an export after that with nothing changed changes nothing."""
+    records = (scan("2025-01-10"), scan("2025-07-10"), visit("2025-07-10"))
+    first = items(*records, as_of=date(2025, 7, 11))
+    _, given = calendar(first, now=T1)
+    growth = Flag(rule_id="growth.relative", severity=Severity.WATCH, patient="SYN-001", date=date(2025, 8, 1),
+                  message="m", evidence=("scan:2",), threshold=None, source="s", rule_version="t")
+    later = compute_schedule(history(patient(), *records), PROTOCOL, [growth], as_of=date(2025, 8, 2))
+    text, moved = calendar(later, {e.uid: e for e in given}, now=T2)
+    imaging = next(i for i in later if i.kind.value == "imaging")
+    assert (imaging.due_date, imaging.escalated_by, imaging.counts_from) == (
+        date(2025, 11, 1), "growth.relative", date(2025, 7, 10))
+    assert {e.uid for e in moved} == {e.uid for e in given}
+    lab = item_uid(next(i for i in later if i.kind.value == "lab"))
+    assert {(e.uid == lab, e.sequence, e.modified) for e in moved} == {(True, 0, T1), (False, 1, T2)}
+    assert "LAST-MODIFIED:20250801T090000Z" in text
+    _, still = calendar(later, {e.uid: e for e in moved}, now=T2 + (T2 - T1))
+    assert still == moved
 
 
 def test_description_has_reason_and_window_and_no_patient_data() -> None:
@@ -67,10 +113,12 @@ def test_description_has_reason_and_window_and_no_patient_data() -> None:
 
 
 def test_preview_events_have_distinct_uids() -> None:
-    """A preview with several items of one kind still gives each event its own UID."""
+    """A preview with several items of one kind still gives each event its own UID: each planned
+    occurrence counts from the one before it, so none needs the "-n" of a repeated key."""
     preview = preview_schedule(PROTOCOL, date(2025, 1, 10), years=5)
     uids = [str(e["uid"]) for e in events(schedule_to_ics(preview, now=T1))]
     assert len(uids) == len(set(uids)) == len(preview)
+    assert not [u for u in uids if "-" in u.split("@")[0]]
 
 
 def test_the_same_export_again_keeps_sequence_and_last_modified() -> None:
@@ -81,21 +129,6 @@ def test_the_same_export_again_keeps_sequence_and_last_modified() -> None:
     text, again = calendar(due, {e.uid: e for e in given}, now=T2)
     assert again == given
     assert {e.decoded("last-modified") for e in events(text)} == {T1}
-
-
-def test_a_moved_item_raises_sequence_of_that_event_only() -> None:
-    """After a scan the imaging and its companions move (same UIDs): their SEQUENCE goes up by one;
-    an export after that with nothing changed keeps it."""
-    first = items(scan("2025-01-10"), as_of=date(2025, 3, 1))
-    _, given = calendar(first, now=T1)
-    later = items(scan("2025-01-10"), scan("2025-07-20"), as_of=date(2025, 7, 21))
-    text, moved = calendar(later, {e.uid: e for e in given}, now=T2)
-    assert {e.uid for e in moved} == {e.uid for e in given}
-    lab = item_uid(next(i for i in later if i.kind.value == "lab"))
-    assert {(e.uid == lab, e.sequence, e.modified) for e in moved} == {(True, 0, T1), (False, 1, T2)}
-    assert "LAST-MODIFIED:20250801T090000Z" in text
-    _, still = calendar(later, {e.uid: e for e in moved}, now=T2 + (T2 - T1))
-    assert still == moved
 
 
 def test_an_item_no_longer_in_the_feed_is_cancelled_under_its_uid() -> None:
@@ -128,13 +161,13 @@ def test_an_overdue_item_says_overdue_in_its_summary() -> None:
 
 def test_the_worklist_calendar_cancels_a_done_item_and_keeps_the_rest(cli: Cli) -> None:
     """On SQLite and PostgreSQL: exporting the worklist calendar twice changes no SEQUENCE; after
-    the overdue MRI is done, its event comes back CANCELLED under its UID (its next date is outside
-    the worklist), and the other patients' events keep their SEQUENCE."""
+    the overdue MRI is done, its event comes back CANCELLED under its UID, and the other patients'
+    events keep their SEQUENCE; the next MRI, once within the worklist, is a new event."""
     for f in [*sorted(EXAMPLES.glob("syn-*.json")), EXAMPLES / "labs.csv"]:
         assert cli("import", str(f), "--as-of", AS_OF).exit_code == 0
 
-    def export() -> dict[str, Any]:
-        r = cli("worklist", "--as-of", AS_OF, "--format", "ics")
+    def export(*within: str) -> dict[str, Any]:
+        r = cli("worklist", "--as-of", AS_OF, *within, "--format", "ics")
         assert r.exit_code == 0, r.output
         return {str(e["uid"]): e for e in events(r.stdout)}
 
@@ -147,3 +180,6 @@ def test_the_worklist_calendar_cancels_a_done_item_and_keeps_the_rest(cli: Cli) 
     assert str(third[mri]["status"]) == "CANCELLED" and third[mri]["sequence"] == first[mri]["sequence"] + 1
     others = [u for u, e in first.items() if "SYN-GROWING" not in str(e["summary"])]
     assert others and all(third[u]["sequence"] == first[u]["sequence"] for u in others)
+    (nxt,) = [e for u, e in export("--within", "400").items()
+              if str(e["summary"]).startswith("SYN-GROWING: imaging") and u not in first]
+    assert (str(nxt["status"]), nxt["sequence"], nxt.decoded("dtstart")) == ("CONFIRMED", 0, date(2027, 2, 20))

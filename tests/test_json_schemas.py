@@ -69,9 +69,9 @@ def test_every_json_output_validates_against_its_schema(loaded: Cli) -> None:
 def test_a_worklist_row_with_extra_fields_fails_its_schema() -> None:
     """The schemas are closed: a field the schema does not name is an error (a test that can fail)."""
     row = {"patient": "P", "kind": "flag", "what": "growth.absolute", "due_date": "2026-01-08", "window_start": None,
-           "window_end": None, "status": "tumour_board", "reason": "r", "escalated_by": None, "handle": 1,
-           "key": "k", "new": True, "acknowledged": False, "acknowledged_by": None, "acknowledged_at": None,
-           "snoozed_until": None}
+           "window_end": None, "status": "tumour_board", "reason": "r", "escalated_by": None, "counts_from": None,
+           "handle": 1, "key": "k", "new": True, "acknowledged": False, "acknowledged_by": None,
+           "acknowledged_at": None, "snoozed_until": None}
     validate([row], "worklist-row.schema.json")
     with pytest.raises(Exception, match="Additional properties"):
         validate([{**row, "extra": 1}], "worklist-row.schema.json")

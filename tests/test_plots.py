@@ -19,13 +19,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from tests.factories import builtin_protocol, history, lab, lesion, metastatic_patient, pathology, scan, visit
-from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, Severity
+from tracker.domain.model import DueItem, DueStatus, Flag, ItemKind, PatientHistory, Severity
 from tracker.domain.recist import is_progression
 from tracker.domain.rules import evaluate_flags
 from tracker.errors import ValidationError
 from tracker.plots.cohort import BurdenSeries, burden_series, cohort_figure, plot_spider, plot_waterfall
 from tracker.plots.markers import marker_panels, markers_figure, on_ppi
-from tracker.plots.size import pd_line, plot_size, size_figure
+from tracker.plots.size import pd_line, plot_recist_sum, plot_size, size_figure
 from tracker.plots.timeline import ROWS, plot_timeline
 from tracker.services.plots import save_figure
 
@@ -182,6 +182,38 @@ def test_recist_panel_on_the_metastatic_protocol() -> None:
     assert [t.get_text() for t in bottom.texts] == ["baseline", "SD", "SD"]
 
 
+def _new_lesion_pd() -> PatientHistory:
+    """Sums 40, 42, then 44 with a new liver lesion L2: PD below the PD line at 48 mm."""
+    return history(metastatic_patient(), *(scan(d, *ls, modality="CT") for d, ls in (
+        ("2025-01-10", (lesion("P1", 25), lesion("L1", 15, site="liver"))),
+        ("2025-04-10", (lesion("P1", 26), lesion("L1", 16, site="liver"))),
+        ("2025-07-10", (lesion("P1", 27), lesion("L1", 17, site="liver"), lesion("L2", 8, site="liver", new=True))))))
+
+
+def _small_recist_panel(h: PatientHistory) -> Axes:
+    """The target-sum panel as small as the report draws it (0.9 inch high, at 110 dpi)."""
+    fig = Figure(figsize=(8.27, 11.69), dpi=110)
+    return plot_recist_sum(fig.add_axes((0.1, 0.1, 0.55, 0.9 / 11.69)), h, METASTATIC, as_of=AS_OF)
+
+
+@pytest.mark.parametrize("panel", ["figure", "report size"])
+def test_recist_responses_stay_clear_of_the_lines_and_the_axis(panel: str) -> None:
+    """Issue 19.7: the responses sit above every sum, the nadir and the PD line, inside the panel;
+    the first ("baseline") starts at its point, so it does not run over the axis; a PD by a new
+    lesion below the PD line names the lesion. Measured on the drawn figure, in pixels."""
+    h = _new_lesion_pd()
+    ax = size_figure(h, METASTATIC, as_of=AS_OF).axes[1] if panel == "figure" else _small_recist_panel(h)
+    assert [t.get_text() for t in ax.texts] == ["baseline", "SD", "PD (new L2)"]
+    ax.figure.canvas.draw()
+    frame = ax.get_window_extent()
+    highest = max(ax.transData.transform((0, y))[1] for y in (40, 42, 44, 48))  # sums and the PD line
+    first_x = ax.transData.transform((mdates.date2num(date(2025, 1, 10)), 0))[0]
+    for t in ax.texts:
+        box = t.get_window_extent()
+        assert box.y0 > highest + 4 and box.y1 <= frame.y1 and box.x0 >= frame.x0, t.get_text()
+    assert abs(ax.texts[0].get_window_extent().x0 - first_x) < 6
+
+
 @given(st.decimals(min_value=Decimal("1"), max_value=Decimal("500"), places=1))
 def test_pd_line_is_exactly_where_progression_starts(nadir: Decimal) -> None:
     """The PD line drawn is the smallest sum `is_progression` calls progression: at it PD, a
@@ -326,9 +358,9 @@ def test_timeline_rows_as_of_and_schedule() -> None:
     flags = [Flag("growth.absolute", Severity.ACTION, "SYN-001", date(2026, 1, 8), "m", ("scan:3/P1",), None, "s",
                   "1")]
     items = [DueItem("SYN-001", ItemKind.IMAGING, "imaging", date(2026, 4, 8), date(2026, 3, 9), date(2026, 5, 8),
-                     DueStatus.NOT_DUE, "r"),
+                     DueStatus.NOT_DUE, "r", date(2026, 1, 8)),
              DueItem("SYN-001", ItemKind.LAB, "old", date(2025, 4, 8), date(2025, 3, 9), date(2025, 5, 8),
-                     DueStatus.CLOSED, "r")]
+                     DueStatus.CLOSED, "r", date(2024, 10, 8))]
     ax = plot_timeline(_ax(), h, flags, items, as_of=AS_OF)
     assert [t.get_text() for t in ax.get_yticklabels()] == [r.capitalize() for r in ROWS]
     as_of_x = mdates.date2num(date(2026, 3, 1))

@@ -27,7 +27,7 @@ def _data(flags: tuple[Flag, ...] = ()) -> ReportData:
                 scan("2026-01-08", lesion("P1", 17)), visit("2025-01-10"), visit("2026-01-08", ppi=True),
                 lab("2025-01-10", 130), lab("2026-01-08", 230), pathology("2026-02-10", ki67=4))
     items = (DueItem("SYN-001", ItemKind.IMAGING, "imaging (MRI)", date(2026, 4, 8), date(2026, 3, 9),
-                     date(2026, 5, 8), DueStatus.NOT_DUE, "brought forward"),)
+                     date(2026, 5, 8), DueStatus.NOT_DUE, "brought forward", date(2026, 1, 8)),)
     return ReportData(history=h, protocol=builtin_protocol("pnet-small-nf"), flags=flags, schedule=items,
                       as_of=AS_OF, version="9.9.9")
 

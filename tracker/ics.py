@@ -4,17 +4,23 @@ Not pure: reads the clock when no `now` is given; imports `icalendar`. Builds te
 no file and reads no database: what a calendar feed was given before comes in as `previous`
 and goes out as the new `Exported` list, for the caller to keep (services.feeds).
 
-Re-importing a later export must update events rather than duplicate them, so:
-- the UID is derived from the patient label, the item kind and `what` (the analyte code for
-  labs), never from the date: a moved due date (an item done, or brought forward) keeps its
-  event. When one export holds several items with the same key (a protocol preview), the n-th
-  of them in date order gets "-n";
+Re-importing a later export must update events rather than duplicate them, and each time an
+item falls due is its own event, so:
+- the UID is derived from the patient label, the item kind, `what` (the analyte code for labs)
+  and `counts_from`, the date the occurrence counts from (the completed scan, visit or result it
+  is scheduled after, or the protocol start for the first one), never from the due date. An item
+  done is no longer in the feed (its event is cancelled, below) and the next one is a new event
+  with SEQUENCE 0; an item brought forward by a flag, or moved with its imaging, counts from the
+  same record and keeps its event. Should one export hold several items with the same key, the
+  n-th of them in date order gets "-n";
 - SEQUENCE goes up by one when an event's content (date, summary, description, status) differs
   from what the feed was given last, and stays as it was otherwise; LAST-MODIFIED is when it
   last changed, DTSTAMP the export time (UTC). Without a previous export every SEQUENCE is 0;
-- an event the feed was given before that is no longer in it (an item done whose next date is
-  outside a worklist, a patient who left surveillance, a lab no longer due) is exported again
-  with STATUS:CANCELLED under its UID, so calendars that imported it remove it;
+- an event the feed was given before that is no longer in it (an item done, a patient who left
+  surveillance, a lab no longer due, an item now outside a worklist) is exported again with
+  STATUS:CANCELLED under its UID, so calendars that imported it remove it (a feed last given
+  events under the UIDs of before `counts_from` sees each of them cancelled once, and its items
+  again as new events);
 - an item overdue at the export says "OVERDUE:" at the start of its summary;
 - nothing about the patient but the label the user chose goes into an event.
 """
@@ -52,8 +58,8 @@ class Exported:
 
 
 def item_uid(item: DueItem, occurrence: int = 0) -> str:
-    """Stable UID of an item: patient + kind + what, not the date."""
-    key = "\x1f".join((item.patient, item.kind.value, item.what))
+    """Stable UID of an item's occurrence: patient + kind + what + counts_from, not the due date."""
+    key = "\x1f".join((item.patient, item.kind.value, item.what, item.counts_from.isoformat()))
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
     suffix = f"-{occurrence}" if occurrence else ""
     return f"{digest}{suffix}@{UID_DOMAIN}"

@@ -406,6 +406,57 @@ def test_no_overdue_flag_for_items_in_window() -> None:
     assert overdue_flags(items, proto(SMALL)) == []
 
 
+# --------------------------------------------------------------------------- occurrences (counts_from)
+
+
+def test_an_item_counts_from_its_last_completed_record_or_the_start() -> None:
+    """counts_from is the completed record an item is scheduled after, or the protocol start for the
+    first one: a scan or visit on or before the start is the start."""
+    first = schedule(scan("2025-01-10"), visit("2025-01-05"), normal_cga(), as_of="2025-02-01")
+    assert {D("2025-01-10")} == {first["imaging"].counts_from, first["visit"].counts_from}
+    later = schedule(scan("2025-01-10"), scan("2025-07-01"), visit("2025-07-02"), normal_cga(), as_of="2025-07-03")
+    assert (D("2025-07-01"), D("2025-07-02")) == (later["imaging"].counts_from, later["visit"].counts_from)
+
+
+def test_an_item_brought_forward_keeps_its_counts_from() -> None:
+    """Escalation moves the due date, not the occurrence: the imaging still counts from the last
+    MRI, and the visit that follows it from the last visit."""
+    records = (scan("2025-01-10"), scan("2026-01-08"), visit("2026-01-08"), normal_cga())
+    plain = schedule(*records, as_of="2026-01-20")
+    brought = schedule(*records, as_of="2026-01-20", flags=(flag("growth.relative", "2026-01-08"),))
+    for kind in ("imaging", "visit"):
+        assert plain[kind].due_date != brought[kind].due_date and brought[kind].escalated_by == "growth.relative"
+        assert plain[kind].counts_from == brought[kind].counts_from == D("2026-01-08")
+
+
+def test_a_missed_visit_is_the_same_occurrence_until_it_is_done() -> None:
+    """A visit missed with its imaging stays the occurrence counting from the last visit while
+    scans go on (its date moves to the latest scan); the visit done makes a new one."""
+    missed = schedule(scan("2025-07-01"), visit("2025-01-20"), normal_cga(), as_of="2025-08-15")["visit"]
+    still = schedule(scan("2025-07-01"), scan("2026-01-02"), visit("2025-01-20"), normal_cga(),
+                     as_of="2026-01-03")["visit"]
+    done = schedule(scan("2025-07-01"), scan("2026-01-02"), visit("2025-01-20"), visit("2026-01-02"), normal_cga(),
+                    as_of="2026-01-03")["visit"]
+    assert (missed.due_date, still.due_date) == (D("2025-07-01"), D("2026-01-02"))
+    assert missed.counts_from == still.counts_from == D("2025-01-20") != done.counts_from == D("2026-01-02")
+
+
+def test_a_late_raised_baseline_starts_a_new_lab_occurrence() -> None:
+    """The chromogranin A due at the start counts from the start; a late first result above the
+    limit completes it, and the CgA with each imaging counts from that result."""
+    assert D("2025-01-10") == schedule(as_of="2025-03-01")["chromogranin_a"].counts_from
+    assert D("2025-04-01") == schedule(lab("2025-04-01", 500), as_of="2025-04-02")["chromogranin_a"].counts_from
+
+
+def test_preview_occurrences_count_from_the_one_before() -> None:
+    """In a preview each planned item counts from the planned date of the one before it (the start
+    for the first), as if each were done on its due date."""
+    items = [i for i in preview_schedule(proto(META), D("2025-01-10"), years=1) if i.kind is ItemKind.VISIT]
+    assert [(i.counts_from.isoformat(), i.due_date.isoformat()) for i in items] == [
+        ("2025-01-10", "2025-04-10"), ("2025-04-10", "2025-07-10"), ("2025-07-10", "2025-10-10"),
+        ("2025-10-10", "2026-01-10")]
+
+
 # --------------------------------------------------------------------------- preview and rows
 
 
@@ -489,13 +540,17 @@ def test_status_only_moves_forward(sc: tuple[str, object, list[Flag]], days: int
 @settings(max_examples=100, deadline=None)
 @given(pids, dates, st.integers(min_value=1, max_value=15))
 def test_preview_dates_strictly_increase_per_kind(pid: str, start: date, years: int) -> None:
-    """In a preview, the due dates of each item strictly increase."""
+    """In a preview, the due dates of each item strictly increase, and no two occurrences of one
+    item count from the same date (each has its own calendar event)."""
     seen: dict[tuple[ItemKind, str], date] = {}
+    occurrences = set()
     for item in preview_schedule(proto(pid), start, years=years):
         key = (item.kind, item.what)
         assert key not in seen or seen[key] < item.due_date
         seen[key] = item.due_date
-        assert item.due_date >= start
+        assert item.due_date >= start and start <= item.counts_from <= item.due_date
+        assert (key, item.counts_from) not in occurrences
+        occurrences.add((key, item.counts_from))
 
 
 def test_dates_beyond_the_calendar_clip_instead_of_crashing() -> None:

@@ -298,6 +298,10 @@ class DueItem:
     window_end: date  # last day before overdue
     status: DueStatus
     reason: str
+    #: What this occurrence counts from: the date of the completed record it is scheduled after
+    #: (the last scan, visit or result of its kind), or the protocol start for the first one. An
+    #: item done makes a new occurrence; one brought forward keeps it (its calendar UID, tracker/ics.py).
+    counts_from: date
     escalated_by: str | None = None  # rule_id of the flag that brought it forward
 
     def to_json(self) -> dict[str, Any]:
@@ -311,6 +315,7 @@ class DueItem:
             "status": self.status.value,
             "reason": self.reason,
             "escalated_by": self.escalated_by,
+            "counts_from": self.counts_from.isoformat(),
         }
 
 

@@ -24,6 +24,11 @@ silent, the choice made here is written down in `schemas/protocol.schema.json` (
   the start counts). For an `at_start` item a later first result is a late baseline: it
   completes the at-start item and its value decides. A result with no upper limit is not above
   it.
+- Occurrence (`DueItem.counts_from`): an item counts from the record it is scheduled after, the
+  last completed imaging for imaging, the latest completing visit or result after the start for
+  an item with each imaging, and the protocol start when there is none. Escalation and a
+  companion moving with its imaging keep it; completing the item gives the next one a new date.
+  In a preview, each planned item counts from the planned date of the one before.
 - Flags: every flag given is taken as this patient's open flag; one dated after `as_of` is
   ignored.
 - As of a date, only what is dated on or before it exists, the leaving event too: before the
@@ -61,7 +66,7 @@ SCHEDULE_RULE_VERSION = "schedule-2"
 #: Columns of a schedule row, in order (schemas/due-item.schema.json; CSV header).
 DUE_ITEM_FIELDS = (
     "patient", "kind", "what", "due_date", "window_start", "window_end", "status", "reason",
-    "escalated_by",
+    "escalated_by", "counts_from",
 )
 
 
@@ -71,6 +76,7 @@ class _Planned:
 
     due: date
     reason: str
+    counts_from: date  # DueItem.counts_from
     escalated_by: str | None = None
 
 
@@ -78,6 +84,7 @@ class _Planned:
 class _Cycle:
     """The imaging cycles that companion items follow."""
 
+    start: date  # the protocol start
     last: date | None  # last completed imaging after the start
     next: _Planned
     following: date  # the imaging after `next`, if `next` is done on its due date
@@ -107,7 +114,7 @@ def _due_item(label: str, kind: ItemKind, what: str, plan: _Planned, protocol: S
         patient=label, kind=kind, what=what, due_date=plan.due,
         window_start=_window_start(plan.due, protocol),
         window_end=add_days(plan.due, protocol.grace_days),
-        status=status, reason=plan.reason, escalated_by=plan.escalated_by,
+        status=status, reason=plan.reason, counts_from=plan.counts_from, escalated_by=plan.escalated_by,
     )
 
 
@@ -152,7 +159,7 @@ def _regular_imaging(spec: ItemSpec, start: date, last: ImagingStudy | None, fla
     anchor = last.date if last else start
     months = imaging_interval(spec, start, anchor, flag_open=flag_open)
     after = f"the {last.modality.value} of {anchor}" if last else f"the protocol start {anchor}"
-    return _Planned(add_months(anchor, months), f"{months} months after {after}")
+    return _Planned(add_months(anchor, months), f"{months} months after {after}", counts_from=anchor)
 
 
 def _escalated(plan: _Planned, flags: Sequence[Flag], anchor: date,
@@ -164,7 +171,7 @@ def _escalated(plan: _Planned, flags: Sequence[Flag], anchor: date,
         due = add_months(flag.date, months)
         if flag.date >= anchor and due < best.due:
             reason = f"brought forward to {months} months after {flag.rule_id} evidence of {flag.date}"
-            best = _Planned(due, reason, flag.rule_id)
+            best = _Planned(due, reason, counts_from=plan.counts_from, escalated_by=flag.rule_id)
     return best
 
 
@@ -175,21 +182,25 @@ def _next_imaging(history: PatientHistory, protocol: SurveillanceProtocol, flags
     plan = _regular_imaging(spec, start, last, bool(flags))
     plan = _escalated(plan, flags, last.date if last else start, protocol)
     following = add_months(plan.due, imaging_interval(spec, start, plan.due, flag_open=bool(flags)))
-    return _Cycle(last.date if last else None, plan, following)
+    return _Cycle(start, last.date if last else None, plan, following)
 
 
 # --------------------------------------------------------------------------- companions and labs
 
 
 def _companion(done: Sequence[date], cycle: _Cycle, protocol: SurveillanceProtocol) -> _Planned:
-    """An item "with each imaging", given the dates of the records that complete it."""
+    """An item "with each imaging", given the dates of the records that complete it. It counts
+    from the latest of them after the protocol start (else from the start), whichever imaging it
+    goes with: done, it is a new occurrence; moved with its imaging, the same one."""
     latest = max(done, default=None)
+    since = latest if latest is not None and latest > cycle.start else cycle.start
     if latest is not None and latest >= _window_start(cycle.next.due, protocol):
-        return _Planned(cycle.following, f"with the imaging planned for {cycle.following}")
+        return _Planned(cycle.following, f"with the imaging planned for {cycle.following}", counts_from=since)
     last = cycle.last
     if last is None or (latest is not None and latest >= _window_start(last, protocol)):
-        return _Planned(cycle.next.due, f"with the imaging due {cycle.next.due}", cycle.next.escalated_by)
-    return _Planned(last, f"with the imaging of {last}")
+        return _Planned(cycle.next.due, f"with the imaging due {cycle.next.due}", counts_from=since,
+                        escalated_by=cycle.next.escalated_by)
+    return _Planned(last, f"with the imaging of {last}", counts_from=since)
 
 
 def _baseline(results: Sequence[LabResult], spec: ItemSpec, start: date, *, late: bool) -> LabResult | None:
@@ -230,12 +241,14 @@ def _lab_plan(results: Sequence[LabResult], spec: ItemSpec, cycle: _Cycle,
         return _companion([r.date for r in results], cycle, protocol)
     baseline = _baseline(results, spec, start, late=spec.at_start)
     if baseline is None:
-        return _Planned(start, f"{spec.label} at the protocol start {start} (no baseline result)") \
+        return _Planned(start, f"{spec.label} at the protocol start {start} (no baseline result)",
+                        counts_from=start) \
             if spec.at_start else None
     if spec.with_imaging == "if_baseline_above_upper_limit" and _above(baseline):
         plan = _companion([r.date for r in results], cycle, protocol)
         return _Planned(plan.due, f"{plan.reason}; baseline {baseline.value} {baseline.unit} of "
-                        f"{baseline.date} above the upper limit {baseline.upper_limit}", plan.escalated_by)
+                        f"{baseline.date} above the upper limit {baseline.upper_limit}",
+                        counts_from=plan.counts_from, escalated_by=plan.escalated_by)
     return None
 
 
@@ -320,7 +333,8 @@ def preview_schedule(protocol: SurveillanceProtocol, start: date, *, years: int 
     spec = imaging_spec(protocol)
     end = add_months(start, 12 * years)
     planned: list[tuple[ItemKind, str, _Planned]] = [
-        (s.kind, s.analyte or s.label, _Planned(start, f"{s.label} at the protocol start {start} (baseline)"))
+        (s.kind, s.analyte or s.label,
+         _Planned(start, f"{s.label} at the protocol start {start} (baseline)", counts_from=start))
         for s in protocol.items if s.kind is ItemKind.LAB and s.at_start
     ]
     previous, reason = start, f"the protocol start {start}"
@@ -329,8 +343,9 @@ def preview_schedule(protocol: SurveillanceProtocol, start: date, *, years: int 
         due = add_months(previous, months)
         if due > end:
             break
-        planned.append((spec.kind, spec.label, _Planned(due, f"{months} months after {reason}")))
-        planned.extend((s.kind, s.analyte or s.label, _Planned(due, f"with the imaging planned for {due}"))
+        planned.append((spec.kind, spec.label, _Planned(due, f"{months} months after {reason}", counts_from=previous)))
+        planned.extend((s.kind, s.analyte or s.label,
+                        _Planned(due, f"with the imaging planned for {due}", counts_from=previous))
                        for s in protocol.items if s.with_imaging == "always")
         previous, reason = due, f"the imaging planned for {due}"
     return [_due_item("", kind, what, plan, protocol, DueStatus.NOT_DUE) for kind, what, plan in planned]

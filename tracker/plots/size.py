@@ -22,7 +22,8 @@ diameter), its sizes in mm with one marker shape per modality, and:
 The legend has one entry per lesion and one per kind of line (in grey), however many lesions.
 On the metastatic protocol (`recist.progression` on) `size_figure` adds a panel below, on the
 same time axis: the RECIST sum of target diameters, its nadir and the progression line
-(sum ≥ nadir × (1 + `rel_pct` %) and ≥ nadir + `abs_mm`).
+(sum ≥ nadir × (1 + `rel_pct` %) and ≥ nadir + `abs_mm`), with each scan's response written
+above it along the top of the panel ("PD (new L3)" when a new lesion made it PD).
 
 Pure drawing from domain data: no database, no pyplot.
 """
@@ -44,7 +45,7 @@ from tracker.domain.dates import add_days, add_months, months_between
 from tracker.domain.measures import LesionMeasures, SizePoint, fmt, lesion_measures, ols_fit, rate_evaluable
 from tracker.domain.model import Flag, PatientHistory, Severity, Site
 from tracker.domain.protocol import SurveillanceProtocol
-from tracker.domain.recist import RECIST_RULE, recist_series
+from tracker.domain.recist import RECIST_RULE, RecistPoint, recist_series
 from tracker.domain.schedule import imaging_interval, imaging_spec
 from tracker.plots import style
 
@@ -295,11 +296,32 @@ def pd_line(nadir: Decimal, protocol: SurveillanceProtocol) -> Decimal:
     return max(nadir * (100 + cfg.dec("rel_pct")) / 100, nadir + cfg.dec("abs_mm"))
 
 
+#: The target-sum panel's top, as a multiple of the highest sum or line: the responses are
+#: written in the space above that (`_responses`).
+HEADROOM = 1.3
+
+
+def response_text(p: RecistPoint) -> str:
+    """A scan's response as the panel writes it: a progression with a new lesion says so, since
+    its sum may be below the PD line ("PD (new L3)")."""
+    return f"PD (new {', '.join(p.new_lesions)})" if p.response == "PD" and p.new_lesions else p.response
+
+
+def _responses(ax: Axes, points: Sequence[RecistPoint], xs: Sequence[float]) -> None:
+    """Each scan's response in a row along the top of the panel, straight above its point: the
+    headroom above every sum and line keeps the words off the sum, nadir and PD lines. The first
+    starts at its point rather than centred on it, so it never runs over the axis."""
+    for k, (p, x) in enumerate(zip(points, xs, strict=True)):
+        ax.annotate(response_text(p), (x, 0.98), xycoords=("data", "axes fraction"), xytext=(-3 if k == 0 else 0, 0),
+                    textcoords="offset points", ha="left" if k == 0 else "center", va="top",
+                    fontsize=style.FONT_SIZE - 2, color=style.VERMILLION if p.response == "PD" else style.BLACK)
+
+
 def plot_recist_sum(ax: Axes, history: PatientHistory, protocol: SurveillanceProtocol, *, as_of: date,
                     legend: str = "right") -> Axes:
     """The RECIST 1.1 sum of target diameters per scan (not-evaluable scans left out), each with
-    its response; the nadir so far (the latest sum included) and the progression line the next
-    scan is compared against."""
+    its response written above it at the top of the panel; the nadir so far (the latest sum
+    included) and the progression line the next scan is compared against."""
     known = history.up_to(as_of)
     points = [p for p in recist_series(known, protocol) if p.sum_mm is not None]
     if not points:
@@ -309,9 +331,7 @@ def plot_recist_sum(ax: Axes, history: PatientHistory, protocol: SurveillancePro
     targets = ", ".join(points[0].targets)
     ax.plot(xs, ys, color=style.BLACK, marker="o", markersize=5, linewidth=1.8, zorder=3,
             label=f"sum of target diameters ({targets})")
-    for p, x, y in zip(points, xs, ys, strict=True):
-        ax.annotate(p.response, (x, y), xytext=(0, 6), textcoords="offset points", ha="center",
-                    fontsize=style.FONT_SIZE - 2, color=style.VERMILLION if p.response == "PD" else style.BLACK)
+    _responses(ax, points, xs)
     best = min(points, key=lambda p: (p.sum_mm, p.date))
     assert best.sum_mm is not None
     nadir, limit = best.sum_mm, pd_line(best.sum_mm, protocol)
@@ -323,7 +343,7 @@ def plot_recist_sum(ax: Axes, history: PatientHistory, protocol: SurveillancePro
     style.mark_as_of(ax, as_of, text=False)
     style.iso_date_axis(ax)
     ax.set_ylabel("target sum (mm)")
-    ax.set_ylim(0, max(max(ys), float(limit)) * 1.18)
+    ax.set_ylim(0, max(max(ys), float(limit)) * HEADROOM)
     ax.set_title("RECIST 1.1 sum of target diameters", fontsize="medium")
     style.legend_outside(ax, where=legend)
     return ax

@@ -40,7 +40,7 @@ from tracker.store import Store
 # patients it wrote (`store_states`). The patient rows are locked before their histories are
 # read (`Store.lock_patients`), so a concurrent write waits and then empties the new row.
 
-CACHE_FORMAT = "3"  # 3: flags carry `unconfirmed`
+CACHE_FORMAT = "4"  # 3: flags carry `unconfirmed`; 4: due items carry `counts_from`
 
 
 def rules_digest() -> str:
@@ -77,7 +77,8 @@ def _due_item(d: dict[str, Any]) -> DueItem:
                               "due_date": date.fromisoformat(d["due_date"]),
                               "window_start": date.fromisoformat(d["window_start"]),
                               "window_end": date.fromisoformat(d["window_end"]), "status": DUE_STATUS_OF[d["status"]],
-                              "reason": d["reason"], "escalated_by": d["escalated_by"]})
+                              "reason": d["reason"], "counts_from": date.fromisoformat(d["counts_from"]),
+                              "escalated_by": d["escalated_by"]})
 
 
 @lru_cache(maxsize=50_000)

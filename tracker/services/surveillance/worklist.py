@@ -26,7 +26,8 @@ def worklist_rows(all_views: Sequence[PatientView], *, as_of: date, within_days:
             if fv.flag.severity is Severity.ACTION:
                 rows.append({"patient": v.label, "status": "tumour_board", "kind": "flag", "what": fv.flag.rule_id,
                              "due_date": fv.flag.date.isoformat(), "window_start": None, "window_end": None,
-                             "reason": fv.flag.message, "escalated_by": None, **_row_review(fv), "_item": None})
+                             "reason": fv.flag.message, "escalated_by": None, "counts_from": None, **_row_review(fv),
+                             "_item": None})
         overdue = {fv.flag.evidence[0]: fv for fv in [*v.flags, *v.snoozed]
                    if fv.flag.rule_id == OVERDUE_RULE and fv.flag.evidence}
         for it in v.schedule:
