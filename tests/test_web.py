@@ -166,6 +166,21 @@ def test_the_patient_home_shows_appointments_what_to_discuss_and_latest_values(w
     assert "<summary>The clinical wording</summary>" in html
 
 
+def test_the_patient_home_says_when_the_patient_has_left_surveillance(web: Any, loaded: Settings) -> None:
+    """From the leaving date on, the home page says nothing more is planned; not before it."""
+    from datetime import date
+
+    from tracker.domain import model as dm
+    from tracker.services import records
+
+    assert "You left surveillance" not in web.get("/p/SYN-GROWING").text
+    records.leave_surveillance(loaded, "SYN-GROWING", date(2026, 11, 23), dm.LeaveReason.PATIENT_CHOICE, note="",
+                               today=date(2026, 11, 23))
+    assert "You left surveillance" not in web.get("/p/SYN-GROWING").text  # the page's today is 2026-11-22
+    records.edit_patient(loaded, "SYN-GROWING", {"left_on": TODAY}, reason="left a day earlier", today=TODAY)
+    assert "You left surveillance on 2026-11-22" in web.get("/p/SYN-GROWING").text
+
+
 def test_the_patient_home_tells_a_watch_flag_from_a_discussion_and_names_the_marker(web: Any) -> None:
     """An action flag is for the team to discuss; a watch flag (rules.md section 1: a soft signal)
     is something the team keeps an eye on. A rising marker is named. No nurse link on the page."""
