@@ -166,6 +166,16 @@ def test_the_patient_home_shows_appointments_what_to_discuss_and_latest_values(w
     assert "<summary>The clinical wording</summary>" in html
 
 
+def test_the_patient_home_says_once_that_the_tumour_grew(web: Any) -> None:
+    """Growth over the nadir in mm (action), in % and as mm/year (watch) are one sentence for the
+    team to discuss, with the three clinical wordings behind it."""
+    html = web.get("/p/SYN-GROWING").text
+    items = re.findall(r'<li class="to-(?:discuss|watch)">(.*?)</li>', html, re.S)
+    growth = [x for x in items if "grow" in x.split("<details>")[0]]
+    assert len(growth) == 1 and "Your team should discuss:</strong> The tumour has grown from 12 mm" in growth[0]
+    assert growth[0].count("Lesion P1 grew") == 2 and growth[0].count("Lesion P1 grows") == 1
+
+
 def test_the_patient_home_tells_a_watch_flag_from_a_discussion_and_names_the_marker(web: Any) -> None:
     """An action flag is for the team to discuss; a watch flag (rules.md section 1: a soft signal)
     is something the team keeps an eye on. A rising marker is named. No nurse link on the page."""
