@@ -294,6 +294,20 @@ def test_the_trends_page_shows_the_three_plots_as_svg_and_the_report_as_pdf(web:
     assert web.get("/p/SYN-GROWING/plot/pie.svg").status_code == 404
 
 
+def test_a_phone_gets_each_plot_narrow_with_its_legend_below(web: Any) -> None:
+    """At 375 px a legend right of the axes was cut off: a phone's browser picks the plot drawn for
+    its width (`?fit=phone`), whose legend is under the axes, in one column."""
+    html = web.get("/p/SYN-GROWING/trends").text
+    for kind in ("size", "markers", "timeline"):
+        assert f'<source media="(max-width: 40rem)" srcset="/p/SYN-GROWING/plot/{kind}.svg?fit=phone">' in html
+
+    def width_pt(svg: bytes) -> float:
+        return float(re.search(rb'<svg[^>]* width="([0-9.]+)pt"', svg).group(1))  # type: ignore[union-attr]
+
+    wide, phone = (web.get(f"/p/SYN-GROWING/plot/size.svg{q}").content for q in ("", "?fit=phone"))
+    assert width_pt(phone) < 0.5 * width_pt(wide) and b"least-squares fit" in phone
+
+
 # ------------------------------------------------------------------ nurse pages
 
 

@@ -85,6 +85,10 @@ def screenshot(driver: Any, path: Path, width: int) -> None:
 
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 500})
+    # a <picture> picks its source for the new width: wait until every image has it
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+        "return Array.from(document.images).every(i => i.complete && (!i.parentElement.matches('picture')"
+        " || i.currentSrc.endsWith('fit=phone') === (window.innerWidth <= 640)))"))
     height = driver.execute_script("return document.documentElement.scrollHeight")
     png = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
                                                            "clip": {"x": 0, "y": 0, "width": width,

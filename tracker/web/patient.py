@@ -162,7 +162,8 @@ async def plot(web: Web, request: Request) -> Response:
     if kind not in PLOT_KINDS:
         raise NotFoundError(f"there is no {quoted(kind)} plot; use size, markers or timeline")
     with tempfile.TemporaryDirectory(prefix="tracker-web-") as folder:
-        path = plot_patient(web.settings, label, kind, Path(folder) / f"{kind}.svg", as_of=web.today())
+        path = plot_patient(web.settings, label, kind, Path(folder) / f"{kind}.svg", as_of=web.today(),
+                            phone=request.query_params.get("fit") == "phone")
         data = path.read_bytes()
     # an SVG shown as an image runs no script; its own <style> must apply
     return Response(data, media_type="image/svg+xml",
