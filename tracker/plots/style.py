@@ -145,11 +145,13 @@ def for_phone(fig: Figure) -> Figure:
         old = ax.get_legend()
         if old is None:
             continue
-        handles, texts = old.legend_handles, [t.get_text() for t in old.get_texts()]
+        pairs = [(h, textwrap.fill(t.get_text(), 48))
+                 for h, t in zip(old.legend_handles, old.get_texts(), strict=True) if h is not None]
+        handles, texts = [h for h, _ in pairs], [t for _, t in pairs]
         old.remove()
-        ax.legend(handles, [textwrap.fill(t, 48) for t in texts], loc="upper center", bbox_to_anchor=(0.5, -0.12),
-                  ncol=1, frameon=False, fontsize=FONT_SIZE - 2)
-        extra += 0.18 * sum(t.count("\n") + 1 for t in (textwrap.fill(x, 48) for x in texts)) + 0.3
+        ax.legend(handles, texts, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False,
+                  fontsize=FONT_SIZE - 2)
+        extra += 0.18 * sum(t.count("\n") + 1 for t in texts) + 0.3
     height = fig.get_size_inches()[1]
     fig.set_size_inches(PHONE_WIDTH_IN, height * 0.75 + extra)
     return fig
