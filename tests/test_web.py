@@ -360,6 +360,20 @@ def test_an_overdue_row_is_booked_until_a_date_not_acknowledged(web: Any, loaded
     assert "Snoozed schedule.overdue of SYN-GROWING" in web.get(r.headers["location"]).text
 
 
+def test_the_patient_page_words_an_overdue_flag_as_its_worklist_row(web: Any) -> None:
+    """The same action has the same words on the nurse's patient page and on the worklist: an
+    overdue item is booked for a date ("Booked: hide until then"), never acknowledged there."""
+    html = web.get("/nurse/p/SYN-GROWING").text
+    flags = re.findall(r'<li class="sev-.*?</li>', html, re.S)
+    overdue = [f for f in flags if "<strong>schedule.overdue</strong>" in f]
+    assert overdue and all('value="acknowledge"' not in f and "Booked for (YYYY-MM-DD)" in f
+                           and ">Booked: hide until then</button>" in f for f in overdue)
+    assert all('value="acknowledge"' in f for f in flags if f not in overdue)
+    row = re.search(r'<li class="row status-overdue".*?</li>',
+                    web.get("/nurse/worklist?status=overdue").text, re.S).group(0)  # type: ignore[union-attr]
+    assert "Booked for (YYYY-MM-DD)" in row and ">Booked: hide until then</button>" in row
+
+
 def test_the_worklist_exports_csv_and_icalendar_as_the_cli(web: Any, loaded: Settings) -> None:
     from tests.conftest import Cli
 
