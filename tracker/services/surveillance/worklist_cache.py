@@ -3,9 +3,10 @@
 A worklist of every patient costs about half a second to derive from the cached states of 10,000
 patients (docs/performance.md), and a nurse asks for it again at every page, filter and review.
 `cached_worklist` keeps the rows of the last few (as-of date, within, statuses) asked for in this
-process, each with a fingerprint of everything its rows are made from:
+process, with one fingerprint of everything those rows are made from, read in one transaction:
 
-- every patient row, whole (label, leave date, protocol, ...);
+- every patient's label, protocol and leave date, which the rows use themselves (the rest of a
+  patient row reaches the rows through the patient's state, which any change to the row empties);
 - every cached state (`patient_state`: patient, cache key with the protocol's content hash, the
   flags and items computed, valid from). The database empties a patient's state on every write
   to their records, their patient row or their flag reviews (migration 0003), so a write shows
@@ -15,10 +16,11 @@ process, each with a fingerprint of everything its rows are made from:
 - the key of every installed protocol (`cache_key`).
 
 Rows are kept only when they are a function of that fingerprint alone: every patient on the
-worklist date was served from a cached state (or has left), none was evaluated from their
-history, nothing new was logged, and the fingerprint read before and after making them is the
-same. Any other request makes its rows afresh, as the CLI does, and the next one keeps them.
-A write by this process or any other therefore shows at the next request.
+worklist date was served from a cached state that the fingerprint read before holds (or has
+left), none was evaluated from their history, nothing new was logged, and the fingerprint read
+before and after making them is the same. Any other request makes its rows afresh, as the CLI
+does, and the next one keeps them. A request that reads another fingerprint drops what was
+kept. A write by this process or any other therefore shows at the next request.
 """
 
 from __future__ import annotations
@@ -38,17 +40,21 @@ from tracker.services.surveillance.cache import cache_key
 from tracker.services.surveillance.viewer import views
 from tracker.services.surveillance.worklist import worklist_rows
 
-#: how many (database, as-of, within, statuses) worklists one process keeps
-KEEP = 8
+#: how many worklists (as-of date, within, statuses) one process keeps of one database, and of
+#: how many databases (the last used)
+KEEP, DATABASES = 8, 2
 
 _QUERIES = (
-    "SELECT * FROM patient ORDER BY id",
+    "SELECT id, label, protocol_id, left_on FROM patient ORDER BY id",
     "SELECT patient_id, cache_key, computed, valid_from FROM patient_state ORDER BY patient_id",
     "SELECT COUNT(*), MAX(id) FROM flag_review",
     "SELECT COUNT(*), MAX(id) FROM flag_log",
 )
 
-_kept: OrderedDict[tuple[Any, ...], tuple[Any, tuple[dict[str, Any], ...]]] = OrderedDict()
+Rows = tuple[dict[str, Any], ...]
+
+#: database URL -> (the fingerprint its kept worklists were made from, those worklists by slot)
+_kept: OrderedDict[str, tuple[tuple[Any, ...], OrderedDict[tuple[Any, ...], Rows]]] = OrderedDict()
 
 
 def fingerprint(settings: Settings) -> tuple[Any, ...]:
@@ -66,12 +72,16 @@ def cached_worklist(settings: Settings, *, as_of: date, within_days: int,
     """`worklist_rows` of every patient's views as of a date, kept while the database is as it was
     (the rows are shared: callers read them and change nothing). Flags shown for the first time
     are stored in the flag log, as the web pages do."""
-    slot = (settings.db_url, as_of, within_days, tuple(statuses or ()))
+    slot = (as_of, within_days, tuple(statuses or ()))
     before = fingerprint(settings)
-    kept = _kept.get(slot)
-    if kept is not None and kept[0] == before:
-        _kept.move_to_end(slot)
-        return kept[1]
+    db = _kept.get(settings.db_url)
+    if db is not None and db[0] != before:  # the database changed: what was kept of it is of no use
+        del _kept[settings.db_url]
+        db = None
+    if db is not None and slot in db[1]:
+        _kept.move_to_end(settings.db_url)
+        db[1].move_to_end(slot)
+        return db[1][slot]
     served: list[tuple[int, int]] = []
     all_views = views(settings, None, as_of=as_of, progress=lambda done, total: served.append((done, total)))
     rows = tuple(worklist_rows(all_views, as_of=as_of, within_days=within_days, statuses=statuses))
@@ -79,10 +89,13 @@ def cached_worklist(settings: Settings, *, as_of: date, within_days: int,
     stated = {row[0] for row in before[2]}
     from_states = (bool(served) and served[0][0] == served[0][1]
                    and all(v.patient.id in stated for v in all_views if not v.patient.has_left(as_of)))
-    _kept.pop(slot, None)
     if from_states and fingerprint(settings) == before:
-        _kept[slot] = (before, rows)
-        while len(_kept) > KEEP:
+        if db is None:
+            db = _kept[settings.db_url] = (before, OrderedDict())
+        db[1][slot] = rows
+        while len(db[1]) > KEEP:
+            db[1].popitem(last=False)
+        while len(_kept) > DATABASES:
             _kept.popitem(last=False)
     return rows
 
