@@ -3,7 +3,8 @@ driven by Selenium, against a real uvicorn server on a free loopback port with i
 Skipped when chromium is not installed, unless TRACKER_REQUIRE_BROWSER=1 (CI), where it fails.
 
 Screenshots at phone (375 px) and desktop (1280 px) width are written to $TRACKER_SCREENSHOTS, or
-to a temporary folder whose path is printed."""
+to a temporary folder whose path is printed; `python -m tests.readme_shots FOLDER` makes the
+README's pictures of `tracker serve` from them."""
 
 from __future__ import annotations
 
