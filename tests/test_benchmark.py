@@ -12,7 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = ["raw sqlite3 executemany", "import (import_file)", "raw sqlite3 read", "worklist, first after import",
         "worklist, repeat", "worklist, 30 days later", "flags for every patient",
-        "web: patient home page (best of 3)", "web: worklist, first page (best of 3)", 'python -c "import tracker"',
+        "web: patient home page (best of 3)", "web: worklist, first page (best of 3)",
+        "web: worklist, first request (made afresh)", 'python -c "import tracker"',
         "tracker --help (median of 7)", 'python -c "import sqlalchemy"', "tracker schedule PATIENT (median of 7)",
         "tracker flags PATIENT (median of 7)", "tracker history PATIENT (median of 7)"]
 

@@ -181,6 +181,16 @@ def test_the_patient_home_says_when_the_patient_has_left_surveillance(web: Any, 
     assert "You left surveillance on 2026-11-22" in web.get("/p/SYN-GROWING").text
 
 
+def test_the_patient_home_says_once_that_the_tumour_grew(web: Any) -> None:
+    """Growth over the nadir in mm (action), in % and as mm/year (watch) are one sentence for the
+    team to discuss, with the three clinical wordings behind it."""
+    html = web.get("/p/SYN-GROWING").text
+    items = re.findall(r'<li class="to-(?:discuss|watch)">(.*?)</li>', html, re.S)
+    growth = [x for x in items if re.search(r"has grown|growing", x.split("<details>")[0])]
+    assert len(growth) == 1 and "Your team should discuss:</strong> The tumour has grown from 12 mm" in growth[0]
+    assert growth[0].count("Lesion P1 grew") == 2 and growth[0].count("Lesion P1 grows") == 1
+
+
 def test_the_patient_home_tells_a_watch_flag_from_a_discussion_and_names_the_marker(web: Any) -> None:
     """An action flag is for the team to discuss; a watch flag (rules.md section 1: a soft signal)
     is something the team keeps an eye on. A rising marker is named. No nurse link on the page."""
@@ -299,6 +309,20 @@ def test_the_trends_page_shows_the_three_plots_as_svg_and_the_report_as_pdf(web:
     assert web.get("/p/SYN-GROWING/plot/pie.svg").status_code == 404
 
 
+def test_a_phone_gets_each_plot_narrow_with_its_legend_below(web: Any) -> None:
+    """At 375 px a legend right of the axes was cut off: a phone's browser picks the plot drawn for
+    its width (`?fit=phone`), whose legend is under the axes, in one column."""
+    html = web.get("/p/SYN-GROWING/trends").text
+    for kind in ("size", "markers", "timeline"):
+        assert f'<source media="(max-width: 40rem)" srcset="/p/SYN-GROWING/plot/{kind}.svg?fit=phone">' in html
+
+    def width_pt(svg: bytes) -> float:
+        return float(re.search(rb'<svg[^>]* width="([0-9.]+)pt"', svg).group(1))  # type: ignore[union-attr]
+
+    wide, phone = (web.get(f"/p/SYN-GROWING/plot/size.svg{q}").content for q in ("", "?fit=phone"))
+    assert width_pt(phone) < 0.5 * width_pt(wide) and b"least-squares fit" in phone
+
+
 # ------------------------------------------------------------------ nurse pages
 
 
@@ -349,6 +373,20 @@ def test_an_overdue_row_is_booked_until_a_date_not_acknowledged(web: Any, loaded
                                                 "until": "2026-12-20", "back": "status=overdue&within=30"})
     assert r.status_code == 303, r.text
     assert "Snoozed schedule.overdue of SYN-GROWING" in web.get(r.headers["location"]).text
+
+
+def test_the_patient_page_words_an_overdue_flag_as_its_worklist_row(web: Any) -> None:
+    """The same action has the same words on the nurse's patient page and on the worklist: an
+    overdue item is booked for a date ("Booked: hide until then"), never acknowledged there."""
+    html = web.get("/nurse/p/SYN-GROWING").text
+    flags = re.findall(r'<li class="sev-.*?</li>', html, re.S)
+    overdue = [f for f in flags if "<strong>schedule.overdue</strong>" in f]
+    assert overdue and all('value="acknowledge"' not in f and "Booked for (YYYY-MM-DD)" in f
+                           and ">Booked: hide until then</button>" in f for f in overdue)
+    assert all('value="acknowledge"' in f for f in flags if f not in overdue)
+    row = re.search(r'<li class="row status-overdue".*?</li>',
+                    web.get("/nurse/worklist?status=overdue").text, re.S).group(0)  # type: ignore[union-attr]
+    assert "Booked for (YYYY-MM-DD)" in row and ">Booked: hide until then</button>" in row
 
 
 def test_the_worklist_exports_csv_and_icalendar_as_the_cli(web: Any, loaded: Settings) -> None:

@@ -3,7 +3,8 @@ driven by Selenium, against a real uvicorn server on a free loopback port with i
 Skipped when chromium is not installed, unless TRACKER_REQUIRE_BROWSER=1 (CI), where it fails.
 
 Screenshots at phone (375 px) and desktop (1280 px) width are written to $TRACKER_SCREENSHOTS, or
-to a temporary folder whose path is printed."""
+to a temporary folder whose path is printed; `python -m tests.readme_shots FOLDER` makes the
+README's pictures of `tracker serve` from them."""
 
 from __future__ import annotations
 
@@ -85,6 +86,10 @@ def screenshot(driver: Any, path: Path, width: int) -> None:
 
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 500})
+    # a <picture> picks its source for the new width: wait until every image has it
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+        "return Array.from(document.images).every(i => i.complete && (!i.parentElement.matches('picture')"
+        " || i.currentSrc.endsWith('fit=phone') === (window.innerWidth <= 640)))"))
     height = driver.execute_script("return document.documentElement.scrollHeight")
     png = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
                                                            "clip": {"x": 0, "y": 0, "width": width,

@@ -167,8 +167,9 @@ def _review(ctx: typer.Context, patient: str, key: str, action: str, reason: str
 def flag_ack(
     ctx: typer.Context,
     patient: Annotated[str, typer.Argument(help="Patient label.")],
-    flag: Annotated[list[str], typer.Argument(help="The flag's number (# in tracker flags or worklist), rule id, key, "
-                                                   "or 'overdue KIND' (overdue imaging).")],
+    flag: Annotated[list[str], typer.Argument(help="The flag's number (# in tracker flags or worklist), rule id or "
+                                                   "key. An overdue item is booked, not acknowledged: flag snooze "
+                                                   "PATIENT overdue KIND --until BOOKED-DATE.")],
     reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.")],
     today: AsOfOption = None,
 ) -> None:
@@ -183,8 +184,10 @@ def flag_ack(
 def flag_snooze(
     ctx: typer.Context,
     patient: Annotated[str, typer.Argument(help="Patient label.")],
-    flag: Annotated[list[str], typer.Argument(help="The watch flag's number (#), rule id, key, or 'overdue KIND'.")],
-    until: Annotated[str, typer.Option("--until", help="Hide it until this date (at most 183 days).")],
+    flag: Annotated[list[str], typer.Argument(help="The watch flag's number (#), rule id, key, or 'overdue KIND' "
+                                                   "(overdue imaging) for an overdue item once it is booked.")],
+    until: Annotated[str, typer.Option("--until", help="Hide it until this date (at most 183 days): for an overdue "
+                                                       "item, the date it is booked for.")],
     reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.")],
     today: AsOfOption = None,
 ) -> None:

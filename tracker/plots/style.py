@@ -124,3 +124,34 @@ def themed() -> Any:
 
     return matplotlib.rc_context(RC)  # type: ignore[arg-type]  # matplotlib types the keys as literals
 
+
+
+#: the width of a figure for a phone's screen (375 CSS px, less the page's margins)
+PHONE_WIDTH_IN = 4.4
+
+
+def for_phone(fig: Figure) -> Figure:
+    """The same figure laid out for a phone: narrow, every legend below its axes in one column
+    (a legend right of the axes would be cut off or shrink the data to nothing) and long titles
+    wrapped; the height grows by what the legends and titles take."""
+    import textwrap
+
+    extra = 0.0
+    for ax in fig.axes:
+        title = ax.get_title()
+        if len(title) > 38:
+            ax.set_title(textwrap.fill(title, 38))
+            extra += 0.2 * (len(textwrap.wrap(title, 38)) - 1)
+        old = ax.get_legend()
+        if old is None:
+            continue
+        pairs = [(h, textwrap.fill(t.get_text(), 48))
+                 for h, t in zip(old.legend_handles, old.get_texts(), strict=True) if h is not None]
+        handles, texts = [h for h, _ in pairs], [t for _, t in pairs]
+        old.remove()
+        ax.legend(handles, texts, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False,
+                  fontsize=FONT_SIZE - 2)
+        extra += 0.18 * sum(t.count("\n") + 1 for t in texts) + 0.3
+    height = fig.get_size_inches()[1]
+    fig.set_size_inches(PHONE_WIDTH_IN, height * 0.75 + extra)
+    return fig

@@ -96,13 +96,20 @@ def patient_figure(view: PatientView, kind: str, *, as_of: date, log: bool = Fal
     raise ValidationError(f"unknown plot kind {quoted(kind)}; use {', '.join(KINDS)}", "--kind")
 
 
-def plot_patient(settings: Settings, label: str, kind: str, path: Path, *, as_of: date, log: bool = False) -> Path:
-    """Draw one patient's size, markers or timeline plot into `path` (.png, .svg or .pdf)."""
+def plot_patient(settings: Settings, label: str, kind: str, path: Path, *, as_of: date, log: bool = False,
+                 phone: bool = False) -> Path:
+    """Draw one patient's size, markers or timeline plot into `path` (.png, .svg or .pdf); `phone`:
+    laid out for a phone's width (`style.for_phone`)."""
     check_target(path, PLOT_FORMATS)
     if kind not in KINDS:
         raise ValidationError(f"unknown plot kind {quoted(kind)}; use {', '.join(KINDS)}", "--kind")
     view = _view(settings, label, as_of)
-    return _save_closed(patient_figure(view, kind, as_of=as_of, log=log), path)
+    fig = patient_figure(view, kind, as_of=as_of, log=log)
+    if phone:
+        from tracker.plots.style import for_phone
+
+        fig = for_phone(fig)
+    return _save_closed(fig, path)
 
 
 def _save_closed(fig: Figure, path: Path) -> Path:

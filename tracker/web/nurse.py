@@ -4,7 +4,7 @@ schedule, plots, audit trail; amend or void a record), and the import of a JSON 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -38,11 +38,10 @@ def _filters(q: Mapping[str, str]) -> tuple[list[str] | None, int, int]:
     return ([status] if status else None), within, max(page, 1)
 
 
-def _rows(web: Web, statuses: list[str] | None, within: int) -> list[dict[str, Any]]:
-    from tracker.services.surveillance import views, worklist_rows
+def _rows(web: Web, statuses: list[str] | None, within: int) -> Sequence[dict[str, Any]]:
+    from tracker.services.surveillance.worklist_cache import cached_worklist
 
-    return worklist_rows(views(web.settings, None, as_of=web.today()), as_of=web.today(), within_days=within,
-                         statuses=statuses)
+    return cached_worklist(web.settings, as_of=web.today(), within_days=within, statuses=statuses)
 
 
 def _worklist_page(web: Web, request: Request, q: Mapping[str, str], *, status: int = 200,

@@ -63,23 +63,23 @@ async def home(web: Web, request: Request) -> Response:
     label = request.path_params["label"]
     v = view(web, label)
     items = [it for it in v.schedule if it.status is not dm.DueStatus.CLOSED]
-    discuss = [fv for fv in v.flags if fv.flag.severity in (dm.Severity.ACTION, dm.Severity.WATCH)
+    discuss = [fv.flag for fv in v.flags if fv.flag.severity in (dm.Severity.ACTION, dm.Severity.WATCH)
                and fv.flag.rule_id != "schedule.overdue"]
+    groups = _grouped(discuss, v)
     return web.page(request, "home.html", label=v.label, patient=v.patient, items=items,
-                    discuss=_grouped([fv for fv in discuss if fv.flag.severity is dm.Severity.ACTION], v),
-                    watch=_grouped([fv for fv in discuss if fv.flag.severity is dm.Severity.WATCH], v),
+                    discuss=[g for g in groups if g[1][0].severity is dm.Severity.ACTION],
+                    watch=[g for g in groups if g[1][0].severity is not dm.Severity.ACTION],
                     values=latest_values(v.history))
 
 
-def _grouped(flags: list[Any], v: PatientView) -> list[tuple[str, list[dm.Flag]]]:
-    """One plain sentence per thing to discuss, with the clinical wording of every flag behind it
-    (growth over the nadir in mm and in % read the same to a patient)."""
+def _grouped(flags: list[dm.Flag], v: PatientView) -> list[tuple[str, list[dm.Flag]]]:
+    """One plain sentence per thing to discuss, with the clinical wording of every flag behind it:
+    growth over the nadir in mm, in % and as a rate read the same to a patient, so they are one
+    sentence, said where the most urgent of them is (an action flag's: for the team to discuss)."""
     out: dict[str, list[dm.Flag]] = {}
-    for fv in flags:
-        out.setdefault(words.flag(fv.flag, v.history), []).append(fv.flag)
+    for f in sorted(flags, key=lambda f: f.severity is not dm.Severity.ACTION):
+        out.setdefault(words.flag(f, v.history), []).append(f)
     return list(out.items())
-
-
 
 
 LOG_FORMS = {"lab": ("log_lab.html", forms.log_lab), "scan": ("log_scan.html", forms.log_scan),
@@ -162,7 +162,8 @@ async def plot(web: Web, request: Request) -> Response:
     if kind not in PLOT_KINDS:
         raise NotFoundError(f"there is no {quoted(kind)} plot; use size, markers or timeline")
     with tempfile.TemporaryDirectory(prefix="tracker-web-") as folder:
-        path = plot_patient(web.settings, label, kind, Path(folder) / f"{kind}.svg", as_of=web.today())
+        path = plot_patient(web.settings, label, kind, Path(folder) / f"{kind}.svg", as_of=web.today(),
+                            phone=request.query_params.get("fit") == "phone")
         data = path.read_bytes()
     # an SVG shown as an image runs no script; its own <style> must apply
     return Response(data, media_type="image/svg+xml",

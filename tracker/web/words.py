@@ -116,7 +116,8 @@ def flag(f: dm.Flag, history: dm.PatientHistory) -> str:
             text = text.replace("a blood marker", " and ".join(names))
     if f.rule_id.startswith("growth.") and len(sizes) >= 2 and f.rule_id != "growth.tgr":
         (d0, a), (_, b) = min(sizes), max(sizes, key=lambda x: x[0])
-        text += f" from {a} mm to {b} mm since {MONTHS[d0.month - 1]} {d0.year}"
+        # growing steadily or grown over the nadir: to a patient both say it grew, by these sizes
+        text = f"{FLAGS['growth.absolute']} from {a} mm to {b} mm since {MONTHS[d0.month - 1]} {d0.year}"
     elif f.rule_id == "size.threshold" and sizes:
         text += f": it measured {max(sizes)[1]} mm"
     if f.unconfirmed and f.rule_id != "data.implausible":  # which values: the clinical wording says

@@ -27,7 +27,9 @@ from tracker.services.surveillance.evaluation import (
 )
 from tracker.store import CHUNK, Store, now_utc
 
-Progress = Callable[[int, int], None]  # (patients done, patients in all)
+#: (patients done, patients in all); the first call counts those served from the state cache or
+#: who have left, none of them evaluated from their history (`worklist_cache` relies on it)
+Progress = Callable[[int, int], None]
 
 
 @no_cycle_collection()
