@@ -13,9 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 ROWS = ["raw sqlite3 executemany", "import (import_file)", "raw sqlite3 read", "worklist, first after import",
         "worklist, repeat", "worklist, 30 days later", "flags for every patient",
         "web: patient home page (best of 3)", "web: worklist, first page (best of 3)",
-        "web: worklist, first request (made afresh)", 'python -c "import tracker"',
-        "tracker --help (median of 7)", 'python -c "import sqlalchemy"', "tracker schedule PATIENT (median of 7)",
-        "tracker flags PATIENT (median of 7)", "tracker history PATIENT (median of 7)"]
+        "web: worklist, first request (made afresh)", "web: worklist, after an acknowledgement",
+        'python -c "import tracker"',
+        "tracker --help (median of 7)", 'python -c "import sqlalchemy" (median of 9, in turn with the three below)',
+        "tracker schedule PATIENT (median of 9)", "tracker flags PATIENT (median of 9)",
+        "tracker history PATIENT (median of 9)"]
 
 
 def test_a_small_benchmark_takes_every_measurement(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The worklist `tracker serve` keeps between requests (services.surveillance.worklist_cache): kept
-while nothing is written, and every kind of write, by any code path, shows at the next page."""
+while nothing is written, made again for the patients a write changed (by any code path), and
+shown at the next page."""
 
 from __future__ import annotations
 
@@ -22,16 +23,16 @@ def loaded(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per time the worklist was made afresh from the views of every patient."""
+def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Whose views the worklist was made from, one entry a time: a label, or None for everyone."""
     from tracker.services.surveillance import worklist_cache
 
-    calls: list[int] = []
+    calls: list[str | None] = []
     real = worklist_cache.views
 
-    def counting(*args: Any, **kw: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kw)
+    def counting(settings: Settings, ref: str | None, **kw: Any) -> Any:
+        calls.append(ref)
+        return real(settings, ref, **kw)
 
     monkeypatch.setattr(worklist_cache, "views", counting)
     return calls
@@ -41,21 +42,69 @@ def rows_of(html: str, patient: str) -> list[str]:
     return [r for r in re.findall(r'<li class="row .*?</li>', html, re.S) if f'href="/nurse/p/{patient}"' in r]
 
 
-def test_the_worklist_is_kept_while_nothing_is_written(loaded: Settings, evaluations: list[int]) -> None:
+def test_the_worklist_is_kept_while_nothing_is_written(loaded: Settings, evaluations: list[str | None]) -> None:
     from tracker.services.surveillance import views, worklist_rows
 
     web = client(loaded)
-    first = web.get("/nurse/worklist").text  # flags seen for the first time: logged, so not kept yet
-    second = web.get("/nurse/worklist").text
-    assert len(evaluations) == 2
+    first = web.get("/nurse/worklist").text  # everyone's views; flags seen for the first time are logged
+    second = web.get("/nurse/worklist").text  # made again for the two patients whose flags were logged
+    assert evaluations == [None, "SYN-GROWING", "SYN-STABLE"] or evaluations == [None, "SYN-STABLE", "SYN-GROWING"]
     assert web.get("/nurse/worklist").text == second
     assert web.get("/nurse/worklist.csv").status_code == 200
-    assert len(evaluations) == 2  # the same rows, not made again
+    web.get("/nurse/worklist?status=overdue")  # another filter of the same rows
+    assert len(evaluations) == 3  # nothing made again
     assert 'badge new' in first and 'badge new' not in second
     rows = worklist_rows(views(loaded, None, as_of=TODAY, record=False), as_of=TODAY, within_days=30, statuses=None)
     assert second.count('<li class="row ') == len(rows)  # what the CLI's worklist lists
-    web.get("/nurse/worklist?status=overdue")
-    assert len(evaluations) == 3  # another filter is another worklist
+    web.get("/nurse/worklist?within=90")
+    assert evaluations[3:] == [None]  # another horizon: everyone's rows
+
+
+def test_a_write_makes_only_that_patients_rows_again(loaded: Settings, evaluations: list[str | None]) -> None:
+    web = client(loaded)
+    web.get("/nurse/worklist")
+    web.get("/nurse/worklist")
+    del evaluations[:]
+    r = Cli(loaded.db_url)("log", "lab", "SYN-STABLE", "--date", "2026-11-20", "--analyte", "CgA", "--value", "40",
+                           "--unit", "ng/mL", "--assay", "BRAHMS KRYPTOR", "--uln", "102", "--as-of", TODAY.isoformat())
+    assert r.exit_code == 0, r.stderr
+    web.get("/nurse/worklist")
+    assert evaluations == ["SYN-STABLE"]
+
+
+def test_a_patient_added_by_an_import_shows_at_the_next_page(settings: Settings) -> None:
+    load_examples(settings, ("syn-growing.json",))
+    web = client(settings)
+    page = "/nurse/worklist?within=365"  # the stable patient's next items are months away
+    web.get(page)
+    assert not rows_of(web.get(page).text, "SYN-STABLE")
+    load_examples(settings, ("syn-stable.json",))
+    assert rows_of(web.get(page).text, "SYN-STABLE")
+
+
+def test_rows_follow_the_cli_after_any_sequence_of_writes(loaded: Settings) -> None:
+    """After each write the kept worklist is the CLI's worklist, row for row."""
+    from tracker.services.surveillance import views, worklist_rows
+    from tracker.services.surveillance.worklist_cache import cached_worklist
+
+    cli = Cli(loaded.db_url)
+    ack = ("flag", "ack", "SYN-GROWING", "growth.absolute", "--reason", "board", "--as-of", TODAY.isoformat())
+    amend = ("amend", "SYN-GROWING", "scan", "3", "--set", "lesions.P1.longest_mm=19", "--reason", "addendum", "--yes")
+    visit = ("log", "visit", "SYN-GROWING", "--date", "2026-11-20", "--as-of", TODAY.isoformat())
+    restored = ("worklist", "--as-of", TODAY.isoformat())  # another process stores the patient's state again
+    leave = ("patient", "leave", "SYN-STABLE", "--date", "2026-11-01", "--reason", "treatment")
+    for writes in [(), (ack,), (amend,), (visit, restored), (leave,)]:
+        for write in writes:
+            assert cli(*write).exit_code == 0, write
+        first = cached_worklist(loaded, as_of=TODAY, within_days=365, statuses=None)
+        repeated = cached_worklist(loaded, as_of=TODAY, within_days=365, statuses=None)
+        fresh = worklist_rows(views(loaded, None, as_of=TODAY, record=False), as_of=TODAY, within_days=365,
+                              statuses=None)
+
+        def same(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{k: v for k, v in r.items() if k not in ("_item", "new")} for r in rows]
+
+        assert same(first) == same(fresh) and same(repeated) == same(fresh), writes
 
 
 def test_a_review_from_another_process_shows_at_the_next_page(loaded: Settings) -> None:

@@ -234,8 +234,8 @@ def schedule(
     """
     when = as_of(today)
     v = _svc().views(settings(ctx), patient, as_of=when, record=False)[0]
-    if v.history.patient.has_left(when):
-        note(f"{v.label} left surveillance on {v.history.patient.left_on}: nothing is due.")
+    if v.patient.has_left(when):
+        note(f"{v.label} left surveillance on {v.patient.left_on}: nothing is due.")
     _emit_items(v.schedule, fmt, ctx=ctx, feed=f"schedule:{v.patient.id}")
 
 

@@ -111,6 +111,12 @@ class Store:
         """The stored patients among these labels, by label (a query per `CHUNK` labels)."""
         return {p.label: p for p in self._patients_among("label", sorted(set(labels)))}
 
+    def patient_keys(self) -> list[tuple[int, str, str, date | None]]:
+        """(id, label, protocol id, leaving date) of every patient: what a worklist row shows of
+        the patient row itself (the rest reaches it through the patient's cached state)."""
+        q = sa.select(_P.c.id, _P.c.label, _P.c.protocol_id, _P.c.left_on)
+        return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(q)]
+
     def label_exists(self, label: str) -> bool:
         return self.conn.execute(sa.select(_P.c.id).where(_P.c.label == label)).first() is not None
 
@@ -365,6 +371,15 @@ class Store:
         if patient_ids is not None:
             q = q.where(t.c.patient_id.in_(patient_ids))
         return list(self.conn.execute(q))
+
+    def appended(self, name: str, after_id: int) -> tuple[int, list[tuple[int, int]]]:
+        """How many rows an append-only table ("flag_review", "flag_log") holds, and the (id,
+        patient id) of those after `after_id`, in id order. (On PostgreSQL a row can commit after
+        one with a larger id: a caller that counted before sees it in the count.)"""
+        t = {"flag_review": m.FLAG_REVIEW, "flag_log": m.FLAG_LOG}[name]
+        count = self.conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+        q = sa.select(t.c.id, t.c.patient_id).where(t.c.id > after_id).order_by(t.c.id)
+        return count, [(r[0], r[1]) for r in self.conn.execute(q)]
 
     def add_review(self, review: dict[str, Any]) -> None:
         """A flag review (every column but `id` and `chain_hash`), appended to its hash chain when

@@ -1,102 +1,129 @@
-"""The worklist of `tracker serve`, kept between requests while the database does not change.
+"""The worklist of `tracker serve`: kept between requests, and brought up to date patient by patient.
 
-A worklist of every patient costs about half a second to derive from the cached states of 10,000
-patients (docs/performance.md), and a nurse asks for it again at every page, filter and review.
-`cached_worklist` keeps the rows of the last few (as-of date, within, statuses) asked for in this
-process, with one fingerprint of everything those rows are made from, read in one transaction:
+Deriving every patient's rows from the cached states of 10,000 patients costs about half a
+second (docs/performance.md), and a nurse asks for the worklist again at every page, filter and
+review. So the server keeps each patient's rows, per as-of date and horizon, with what they were
+made from, and at each request reads, in one read-only transaction, what could change them:
 
-- every patient's label, protocol and leave date, which the rows use themselves (the rest of a
-  patient row reaches the rows through the patient's state, which any change to the row empties);
-- every cached state (`patient_state`: patient, cache key with the protocol's content hash, the
-  flags and items computed, valid from). The database empties a patient's state on every write
-  to their records, their patient row or their flag reviews (migration 0003), so a write shows
-  here as a missing state, and then as the new one;
-- the number and the last id of the flag reviews (append-only, migration 0002) and of the flag
-  log (only ever appended to): what was acknowledged or snoozed, and which flags are new;
-- the key of every installed protocol (`cache_key`).
+- every patient's label, protocol and leaving date (the rest of the patient row reaches the rows
+  through the patient's state, which any change to the row empties);
+- every cached state that holds on the date (`patient_state`): the database empties a patient's
+  state on every write to their records, their patient row or their flag reviews (migration
+  0003), so a write shows as a state gone, then as a new one;
+- the flag reviews and flag-log rows added since (both tables are append-only): what was
+  acknowledged or snoozed, and which flags are no longer new; a count that does not add up (on
+  PostgreSQL a row can commit after one with a larger id) makes every row again;
+- the key of every installed protocol.
 
-Rows are kept only when they are a function of that fingerprint alone: every patient on the
-worklist date was served from a cached state that the fingerprint read before holds (or has
-left), none was evaluated from their history, nothing new was logged, and the fingerprint read
-before and after making them is the same. Any other request makes its rows afresh, as the CLI
-does, and the next one keeps them. A request that reads another fingerprint drops what was
-kept. A write by this process or any other therefore shows at the next request.
+A patient whose part of that changed, who is new, or who has no state that holds (their rows
+are made from their records each time, as the CLI makes them) gets their rows made again from
+their own view. Every patient's rows are made again when the protocols changed, on a new date or
+horizon, and when more than `REBUILD` patients changed. The rows are then filtered and ordered as
+the CLI's. A write by this process or by any other therefore shows at the next request.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
-
-import sqlalchemy as sa
 
 from tracker.config import Settings
 from tracker.db import transaction
+from tracker.errors import NotFoundError
 from tracker.services import no_cycle_collection
 from tracker.services.protocols import all_protocols
 from tracker.services.surveillance.cache import cache_key
 from tracker.services.surveillance.viewer import views
-from tracker.services.surveillance.worklist import worklist_rows
+from tracker.services.surveillance.worklist import ordered, patient_rows
+from tracker.store import Store
 
-#: how many worklists (as-of date, within, statuses) one process keeps of one database, and of
-#: how many databases (the last used)
-KEEP, DATABASES = 8, 2
+#: more patients changed than this: every patient's rows are made again (one bulk evaluation is
+#: then cheaper than one evaluation each)
+REBUILD = 50
+#: how many (database, as-of date, horizon) a server keeps, the last used
+KEEP = 4
 
-_QUERIES = (
-    "SELECT id, label, protocol_id, left_on FROM patient ORDER BY id",
-    "SELECT patient_id, cache_key, computed, valid_from FROM patient_state ORDER BY patient_id",
-    "SELECT COUNT(*), MAX(id) FROM flag_review",
-    "SELECT COUNT(*), MAX(id) FROM flag_log",
-)
-
-Rows = tuple[dict[str, Any], ...]
-
-#: database URL -> (the fingerprint its kept worklists were made from, those worklists by slot)
-_kept: OrderedDict[str, tuple[tuple[Any, ...], OrderedDict[tuple[Any, ...], Rows]]] = OrderedDict()
+Rows = list[dict[str, Any]]
 
 
-def fingerprint(settings: Settings) -> tuple[Any, ...]:
-    """Everything the worklist rows are made from when every state was cached (see above), as
-    read in one read-only transaction."""
-    keys = tuple(sorted((pid, cache_key(p)) for pid, p in all_protocols().items()))
+@dataclass
+class _Seen:
+    """What the database held when a worklist's rows were made (see above)."""
+
+    protocols: tuple[tuple[str, str], ...] = ()
+    patients: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # id -> (label, protocol, left on)
+    states: dict[int, tuple[str, int]] = field(default_factory=dict)  # id -> (cache key, hash of the state)
+    counts: tuple[int, int] = (0, 0)  # rows of flag_review, flag_log
+    last_ids: tuple[int, int] = (0, 0)  # the largest id of each
+
+
+@dataclass
+class _Kept:
+    seen: _Seen
+    rows: dict[int, Rows]  # by patient id, before the status filter and the order
+
+
+_kept: OrderedDict[tuple[str, date, int], _Kept] = OrderedDict()
+
+
+def _read(settings: Settings, as_of: date, before: _Seen | None) -> tuple[_Seen, set[int] | None]:
+    """What the database holds now, and the patients whose rows may differ from `before`'s (None:
+    every patient's)."""
+    protocols = tuple(sorted((pid, cache_key(p)) for pid, p in all_protocols().items()))
+    after = before.last_ids if before is not None else (0, 0)
     with transaction(settings, read_only=True) as conn:
-        return (keys, *(tuple(tuple(r) for r in conn.execute(sa.text(q))) for q in _QUERIES))
+        st = Store(conn)
+        patients = {r[0]: r[1:] for r in st.patient_keys()}
+        states = {pid: (key, hash(computed)) for pid, key, computed in st.states(as_of)}
+        reviews = st.appended("flag_review", after[0])
+        logged = st.appended("flag_log", after[1])
+    now = _Seen(protocols, patients, states, (reviews[0], logged[0]),
+                (max([after[0], *(i for i, _ in reviews[1])]), max([after[1], *(i for i, _ in logged[1])])))
+    if before is None or before.protocols != protocols or now.counts != (
+            before.counts[0] + len(reviews[1]), before.counts[1] + len(logged[1])):
+        return now, None
+    changed = {pid for pid, part in patients.items() if before.patients.get(pid) != part}
+    changed |= {pid for pid, part in states.items() if before.states.get(pid) != part}
+    changed |= before.states.keys() - states.keys()
+    changed |= {pid for _, pid in (*reviews[1], *logged[1])}
+    changed |= {pid for pid, part in patients.items() if pid not in states and not _left(part, as_of)}
+    return now, changed & patients.keys()
+
+
+def _left(part: tuple[Any, ...], as_of: date) -> bool:
+    left_on = part[2]
+    return left_on is not None and left_on <= as_of
 
 
 @no_cycle_collection()  # the views are dropped before the collector runs again
 def cached_worklist(settings: Settings, *, as_of: date, within_days: int,
-                    statuses: Sequence[str] | None) -> tuple[dict[str, Any], ...]:
-    """`worklist_rows` of every patient's views as of a date, kept while the database is as it was
-    (the rows are shared: callers read them and change nothing). Flags shown for the first time
-    are stored in the flag log, as the web pages do."""
-    slot = (as_of, within_days, tuple(statuses or ()))
-    before = fingerprint(settings)
-    db = _kept.get(settings.db_url)
-    if db is not None and db[0] != before:  # the database changed: what was kept of it is of no use
-        del _kept[settings.db_url]
-        db = None
-    if db is not None and slot in db[1]:
-        _kept.move_to_end(settings.db_url)
-        db[1].move_to_end(slot)
-        return db[1][slot]
-    served: list[tuple[int, int]] = []
-    all_views = views(settings, None, as_of=as_of, progress=lambda done, total: served.append((done, total)))
-    rows = tuple(worklist_rows(all_views, as_of=as_of, within_days=within_days, statuses=statuses))
-    # the first report counts the patients served without evaluating their history
-    stated = {row[0] for row in before[2]}
-    from_states = (bool(served) and served[0][0] == served[0][1]
-                   and all(v.patient.id in stated for v in all_views if not v.patient.has_left(as_of)))
-    if from_states and fingerprint(settings) == before:
-        if db is None:
-            db = _kept[settings.db_url] = (before, OrderedDict())
-        db[1][slot] = rows
-        while len(db[1]) > KEEP:
-            db[1].popitem(last=False)
-        while len(_kept) > DATABASES:
-            _kept.popitem(last=False)
-    return rows
+                    statuses: Sequence[str] | None) -> Rows:
+    """The worklist of every patient as of a date (`worklist_rows`), its rows kept between calls
+    and made again for the patients whose data changed (the rows are shared: callers read them
+    and change nothing). Flags shown for the first time are stored in the flag log, as the web
+    pages do."""
+    slot = (settings.db_url, as_of, within_days)
+    horizon = as_of + timedelta(days=within_days)
+    kept = _kept.get(slot)
+    seen, changed = _read(settings, as_of, kept.seen if kept is not None else None)
+    if kept is not None and changed is not None and len(changed) <= REBUILD:
+        rows = {pid: r for pid, r in kept.rows.items() if pid in seen.patients}
+        try:
+            for pid in changed:
+                (v,) = views(settings, seen.patients[pid][0], as_of=as_of)
+                rows[pid] = patient_rows(v, horizon)
+        except NotFoundError:  # relabelled meanwhile: the next request reads the new label
+            changed = None
+    if kept is None or changed is None or len(changed) > REBUILD:
+        rows = {v.patient.id or -1: patient_rows(v, horizon) for v in views(settings, None, as_of=as_of)}
+    _kept[slot] = _Kept(seen, rows)
+    _kept.move_to_end(slot)
+    while len(_kept) > KEEP:
+        _kept.popitem(last=False)
+    return ordered([r for patient in rows.values() for r in patient], statuses)
 
 
 def forget() -> None:
