@@ -288,11 +288,14 @@ def _cli_step(argv: list[str]) -> Any:
     return step
 
 
+#: how the installed `tracker` script starts the tool (pip's console-script wrapper; `python -m
+#: tracker` adds runpy's own start-up)
+ENTRY = ["-c", "from tracker.cli import main; main()"]
 #: the one-patient commands and their baseline, `import sqlalchemy` (issue 19 item 8)
 ONE_PATIENT = {"import_sqlalchemy": ["-c", "import sqlalchemy"],
-               "schedule": ["-m", "tracker", "schedule", "SYN-00000", "--as-of", "AS_OF"],
-               "patient_flags": ["-m", "tracker", "flags", "SYN-00000", "--as-of", "AS_OF"],
-               "history": ["-m", "tracker", "history", "SYN-00000"]}
+               "schedule": [*ENTRY, "schedule", "SYN-00000", "--as-of", "AS_OF"],
+               "patient_flags": [*ENTRY, "flags", "SYN-00000", "--as-of", "AS_OF"],
+               "history": [*ENTRY, "history", "SYN-00000"]}
 
 
 def step_one_patient(cohort: Path, db: Path, as_of: date, repeat: int = 9) -> dict[str, Any]:
