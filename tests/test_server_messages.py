@@ -67,3 +67,45 @@ def test_the_documented_pg_dump_command_works(postgres_server: PostgresServer, t
                           capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size > 0
+
+
+def test_a_connection_the_server_drops_mid_command_is_the_sentence(postgres_server: PostgresServer) -> None:
+    """The server ends this command's connection while it works (a restart, a network cut): one
+    sentence, not a traceback, and nothing queued for the audit trail is carried on."""
+    import sqlalchemy as sa
+
+    from tracker import db
+    from tracker.config import Settings
+    from tracker.errors import DatabaseError
+    from tracker.store import Store
+
+    settings = Settings(db_url=postgres_server.url(postgres_server.create_database()), user="t")
+    with pytest.raises(DatabaseError, match="did not answer"), db.transaction(settings) as conn:
+        Store(conn).audit(user="t", action="create", entity="visit", entity_id=1, patient_id=None)
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        postgres_server.admin(f"SELECT pg_terminate_backend({pid})")
+        conn.execute(sa.text("SELECT 1"))
+    with db.transaction(settings) as conn:  # the next command works, and finds no event of the failed one
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_event")).scalar() == 0
+    db.dispose_all()
+
+
+def test_a_server_that_stops_taking_connections_is_the_sentence(postgres_server: PostgresServer) -> None:
+    """The server refuses new connections after the tool has opened the database (a web page, a
+    second transaction): the sentence, not a traceback."""
+    from tracker import db
+    from tracker.config import Settings
+    from tracker.errors import DatabaseError
+
+    name = postgres_server.create_database()
+    settings = Settings(db_url=postgres_server.url(name), user="t")
+    with db.transaction(settings, read_only=True):
+        pass
+    postgres_server.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+    postgres_server.admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    try:
+        with pytest.raises(DatabaseError), db.transaction(settings, read_only=True):
+            pass
+    finally:
+        postgres_server.admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        db.dispose_all()

@@ -200,3 +200,16 @@ def test_each_kinds_column_list_covers_its_table_and_its_record() -> None:
         assert own | {"provenance"} | ({"lesions"} if k.name == "scan" else set()) == {f.name for f in fields(k.cls)}
     assert set(PATIENT_SELECTED) == set(models.PATIENT.c.keys())
     assert set(LESION_WRITTEN) == set(models.LESION_MEASUREMENT.c.keys()) - {"id", "study_id"}
+
+
+def test_changing_a_record_that_is_not_stored_is_not_found(settings: Settings) -> None:
+    """replace_record and void_record name a missing record (they updated nothing silently)."""
+    from tracker.errors import NotFoundError
+
+    with db.transaction(settings) as s:
+        st = Store(s)
+        with pytest.raises(NotFoundError, match="no visit record #999"):
+            st.void_record("visit", 999, "entered in error")
+        with pytest.raises(NotFoundError, match="no scan record #999"):
+            st.replace_record("scan", 999, scan("2025-01-10", lesion("P1", "12")))
+        assert st.record_counts()["scan"] == 0

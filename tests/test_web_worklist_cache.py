@@ -137,3 +137,31 @@ def test_a_patient_who_left_is_gone_from_the_next_page(loaded: Settings) -> None
     assert r.exit_code == 0, r.stderr
     html = web.get("/nurse/worklist").text
     assert not rows_of(html, "SYN-GROWING")
+
+
+def test_labels_that_change_hands_while_rows_are_made_again_give_the_clis_rows(
+        loaded: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process swaps two patients' labels between the worklist reading them and making a
+    changed patient's rows: that patient's rows are not made from the other patient's view."""
+    from tracker.services import records
+    from tracker.services.surveillance import views, worklist_cache, worklist_rows
+
+    real = worklist_cache.views
+    swapped: list[bool] = []
+
+    def swapping(settings: Settings, ref: str | None, **kw: Any) -> Any:
+        if ref is not None and not swapped:
+            swapped.append(True)
+            for old, new in (("SYN-STABLE", "SYN-TMP"), ("SYN-GROWING", "SYN-STABLE"), ("SYN-TMP", "SYN-GROWING")):
+                records.edit_patient(settings, old, {"label": new}, reason="labels swapped", today=TODAY)
+        return real(settings, ref, **kw)
+
+    worklist_cache.cached_worklist(loaded, as_of=TODAY, within_days=365, statuses=None)
+    worklist_cache.cached_worklist(loaded, as_of=TODAY, within_days=365, statuses=None)  # flags now logged as seen
+    Cli(loaded.db_url)("log", "visit", "SYN-GROWING", "--date", "2026-11-20", "--as-of", TODAY.isoformat())
+    monkeypatch.setattr(worklist_cache, "views", swapping)
+    got = worklist_cache.cached_worklist(loaded, as_of=TODAY, within_days=365, statuses=None)
+    assert swapped
+    fresh = worklist_rows(views(loaded, None, as_of=TODAY, record=False), as_of=TODAY, within_days=365, statuses=None)
+    assert [(r["patient"], r["what"], r["due_date"]) for r in got] == [
+        (r["patient"], r["what"], r["due_date"]) for r in fresh]

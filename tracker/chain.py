@@ -116,7 +116,7 @@ def write_pending(conn: sa.Connection) -> None:
             append(conn, name, rows)
 
 
-def drop_pending(conn: sa.Connection) -> None:
-    """Forget queued rows (a rolled-back transaction; `conn.info` outlives it with the pooled
-    connection)."""
-    conn.info.pop(_PENDING, None)
+def drop_pending(info: dict[Any, Any]) -> None:
+    """Forget the rows queued in a connection's `info` (a rolled-back transaction: `info`
+    outlives it with the pooled connection)."""
+    info.pop(_PENDING, None)

@@ -357,14 +357,16 @@ def transaction(settings: Settings, *, read_only: bool = False) -> Iterator[Conn
     if not read_only and settings.db_url not in _wal:
         use_wal(engine)
         _wal.add(settings.db_url)
-    conn = (reading(engine) if read_only else engine).connect()
+    conn = None
     try:
+        conn = (reading(engine) if read_only else engine).connect()  # a server gone away: the sentence below
+        queued = conn.info  # read now: a connection the server dropped refuses `info` later
         with conn.begin():
             try:
                 yield conn
                 chain.write_pending(conn)
             finally:
-                chain.drop_pending(conn)
+                chain.drop_pending(queued)
     except OperationalError as exc:
         raise DatabaseError(database_message(exc)) from None
     except IntegrityError:
@@ -378,4 +380,5 @@ def transaction(settings: Settings, *, read_only: bool = False) -> Iterator[Conn
             raise DatabaseError(_NOT_ALLOWED) from None
         raise
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()

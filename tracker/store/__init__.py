@@ -239,22 +239,17 @@ class Store:
     def replace_record(self, kind: str, record_id: int, r: Record) -> None:
         """Overwrite a record's values in place (the caller audits before and after)."""
         k = self._kind(kind, record_id)
-        self.conn.execute(sa.update(k.table).where(k.table.c.id == record_id).values(k.columns(r)))
+        if self.conn.execute(sa.update(k.table).where(k.table.c.id == record_id).values(k.columns(r))).rowcount != 1:
+            raise _no_record(kind, record_id)
         if isinstance(r, dm.ImagingStudy):
             self.conn.execute(sa.delete(_LESIONS).where(_LESIONS.c.study_id == record_id))
             self._add_lesions(record_id, r.lesions)
 
     def void_record(self, kind: str, record_id: int, reason: str) -> None:
         k = self._kind(kind, record_id)
-        self.conn.execute(sa.update(k.table).where(k.table.c.id == record_id).values(voided_reason=reason))
-
-    def lock_record_patient(self, kind: str, record_id: int) -> None:
-        """Lock the patient of a record before the record is read to be changed (see `lock_patients`)."""
-        k = self._kind(kind, record_id)
-        pid = self.conn.execute(sa.select(k.table.c.patient_id).where(k.table.c.id == record_id)).scalar()
-        if pid is None:
+        if self.conn.execute(sa.update(k.table).where(k.table.c.id == record_id)
+                             .values(voided_reason=reason)).rowcount != 1:
             raise _no_record(kind, record_id)
-        self.lock_patients([pid])
 
     def _lesions(self, study_ids: Iterable[int] | None, patient_ids: Sequence[int] | None = None
                  ) -> dict[int, list[dm.LesionMeasurement]]:

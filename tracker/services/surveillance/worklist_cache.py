@@ -3,7 +3,9 @@
 Deriving every patient's rows from the cached states of 10,000 patients costs about half a
 second (docs/performance.md), and a nurse asks for the worklist again at every page, filter and
 review. So the server keeps each patient's rows, per as-of date and horizon, with what they were
-made from, and at each request reads, in one read-only transaction, what could change them:
+made from, and at each request reads what could change them (in one read-only transaction: one
+snapshot on SQLite; on PostgreSQL each query sees the latest commits, and whatever lands between
+them only makes more rows again, never fewer):
 
 - every patient's label, protocol and leaving date (the rest of the patient row reaches the rows
   through the patient's state, which any change to the row empties);
@@ -19,7 +21,9 @@ A patient whose part of that changed, who is new, or who has no state that holds
 are made from their records each time, as the CLI makes them) gets their rows made again from
 their own view. Every patient's rows are made again when the protocols changed, on a new date or
 horizon, and when more than `REBUILD` patients changed. The rows are then filtered and ordered as
-the CLI's. A write by this process or by any other therefore shows at the next request.
+the CLI's. A write by this process or by any other therefore shows at the next request. (The
+request after one that made every row makes again the rows of the patients it evaluated or
+showed a flag to for the first time: their states and flag-log rows are new.)
 """
 
 from __future__ import annotations
@@ -114,8 +118,10 @@ def cached_worklist(settings: Settings, *, as_of: date, within_days: int,
         try:
             for pid in changed:
                 (v,) = views(settings, seen.patients[pid][0], as_of=as_of)
+                if v.patient.id != pid:  # labels changed hands meanwhile
+                    raise NotFoundError(seen.patients[pid][0])
                 rows[pid] = patient_rows(v, horizon)
-        except NotFoundError:  # relabelled meanwhile: the next request reads the new label
+        except NotFoundError:  # relabelled meanwhile: every row is made again, from the labels as they are
             changed = None
     if kept is None or changed is None or len(changed) > REBUILD:
         rows = {v.patient.id or -1: patient_rows(v, horizon) for v in views(settings, None, as_of=as_of)}
