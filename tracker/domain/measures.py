@@ -36,11 +36,12 @@ from tracker.domain.model import (
     Modality,
     PatientHistory,
     Site,
+    fmt,
 )
 from tracker.domain.recist import RecistPoint, recist_series, size_of
 
 __all__ = [
-    "LesionMeasures", "MarkerMeasures", "RecistPoint", "SizePoint", "lesion_measures", "marker_measures",
+    "LesionMeasures", "MarkerMeasures", "RecistPoint", "SizePoint", "fmt", "lesion_measures", "marker_measures",
     "ols_fit", "recist_series", "tgr_pct_per_month", "volume_doubling_months",
 ]
 
@@ -57,11 +58,6 @@ CONTEXT_ANALYTES = frozenset({Analyte.BILIRUBIN, Analyte.CREATININE, Analyte.EGF
 _YEAR = Fraction(str(DAYS_PER_YEAR))
 
 _PairFormula = Callable[[float, float, float], "float | None"]
-
-
-def fmt(value: Decimal | int) -> str:
-    """An exact number as people write it: 12, 12.5, 0.8 (no trailing zeros, no exponent)."""
-    return format(Decimal(value).normalize(), "f")
 
 
 def near(value: Decimal | float | int, thresholds: Iterable[Decimal | float | int] = (), places: int = 1) -> str:

@@ -57,6 +57,11 @@ from tracker.domain.vocabulary import (
 # --------------------------------------------------------------------------- records
 
 
+def fmt(value: Decimal | int) -> str:
+    """An exact number as people write it: 12, 12.5, 0.8 (no trailing zeros, no exponent)."""
+    return format(Decimal(value).normalize(), "f")
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where a value came from, shared by every record."""
@@ -139,7 +144,7 @@ class LabResult:
     @property
     def value_text(self) -> str:
         """The value as the report gives it: "64", or "< 5" for a result below 5."""
-        number = format(self.value.normalize(), "f")  # as measures.fmt writes it: 12.5, never 1.25E+1
+        number = fmt(self.value)
         return f"{self.comparator} {number}" if self.comparator else number
 
     @property
@@ -398,6 +403,7 @@ __all__ = [
     "Syndrome",
     "Visit",
     "assemble",
+    "fmt",
     "kind_of",
     "natural_key",
 ]
