@@ -27,9 +27,7 @@ from tracker.services.surveillance.evaluation import (
 )
 from tracker.store import CHUNK, Store, now_utc
 
-#: (patients done, patients in all); the first call counts those served from the state cache or
-#: who have left, none of them evaluated from their history (`worklist_cache` relies on it)
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int], None]  # (patients done, patients in all)
 
 
 @no_cycle_collection()

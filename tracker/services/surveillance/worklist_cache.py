@@ -130,8 +130,3 @@ def cached_worklist(settings: Settings, *, as_of: date, within_days: int,
     while len(_kept) > KEEP:
         _kept.popitem(last=False)
     return ordered([r for patient in rows.values() for r in patient], statuses)
-
-
-def forget() -> None:
-    """Drop every kept worklist (tests; a process that replaced its database file)."""
-    _kept.clear()
