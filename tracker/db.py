@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from tracker import chain
 from tracker.config import Settings
 from tracker.errors import ConfigError, ConflictError, DatabaseError
 
@@ -351,8 +352,6 @@ def transaction(settings: Settings, *, read_only: bool = False) -> Iterator[Conn
     the transaction committed when the block ends (`chain.write_pending`), everything rolled
     back if it raises. `read_only` for a command that only reads: on SQLite it reads a snapshot
     without taking the write lock, so it runs while another command writes."""
-    from tracker import chain
-
     engine = open_engine(settings)
     if not read_only and settings.db_url not in _wal:
         use_wal(engine)

@@ -125,7 +125,6 @@ def themed() -> Any:
     return matplotlib.rc_context(RC)  # type: ignore[arg-type]  # matplotlib types the keys as literals
 
 
-
 #: the width of a figure for a phone's screen (375 CSS px, less the page's margins)
 PHONE_WIDTH_IN = 4.4
 
@@ -138,10 +137,10 @@ def for_phone(fig: Figure) -> Figure:
 
     extra = 0.0
     for ax in fig.axes:
-        title = ax.get_title()
-        if len(title) > 38:
-            ax.set_title(textwrap.fill(title, 38))
-            extra += 0.2 * (len(textwrap.wrap(title, 38)) - 1)
+        lines = textwrap.wrap(ax.get_title(), 38)
+        if len(lines) > 1:
+            ax.set_title("\n".join(lines))
+            extra += 0.2 * (len(lines) - 1)
         old = ax.get_legend()
         if old is None:
             continue

@@ -91,8 +91,9 @@ class Store:
         return f"no patient {quoted(ref)}{hint}"
 
     def patient(self, ref: str) -> dm.Patient:
-        """A patient by label or by internal id ("12" or "#12")."""
-        return self._patients_among("id", [self._patient_id(ref)])[0]
+        """A patient by label or by internal id ("12" or "#12"): one query for a label."""
+        found = self._patients_among("label", [ref])
+        return found[0] if found else self._patients_among("id", [self._patient_id(ref)])[0]
 
     def patient_for_update(self, ref: str) -> dm.Patient:
         """The patient, read after their row is locked (see `lock_patients`): for a command that

@@ -166,9 +166,6 @@ def patient_columns(p: dm.Patient) -> dict[str, Any]:
     return dict(zip(PATIENT_WRITTEN, patient_values(p), strict=True))
 
 
-def lesion_columns(x: dm.LesionMeasurement) -> dict[str, Any]:
-    return dict(zip(LESION_WRITTEN, lesion_values(x), strict=True))
-
 
 class Provenances:
     """One shared (frozen) Provenance per distinct (source, verified, notes) of a load."""
